@@ -1,0 +1,46 @@
+# ttsfleet — every target creates the virtual environment it needs.
+PYTHON ?= python3
+# The `operator/` folder (the ttsfleet.operator sub-package) would shadow the standard library's `operator`
+# for `python -m …` run from here, because -m puts the current directory first on sys.path. Safe-path mode
+# (Python 3.11+) leaves it out; the package is found through its installation instead.
+export PYTHONSAFEPATH := 1
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install test lint format demo bench bench-quick clean crd
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q
+
+# mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/package_tree.py build/pkg
+	cd build/pkg && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p ttsfleet
+	cd build/pkg && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo: install
+	$(PY) -m ttsfleet.demo
+
+bench: install
+	$(PY) -m benchmarks.run
+
+bench-quick: install
+	$(PY) -m benchmarks.run --quick
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Helpers shared by test suites: speech recognition for audio round trips."""

@@ -1,0 +1,127 @@
+"""Real server processes for tests: start a `ttsfleet` command on a free port and wait until it answers.
+
+Processes log to a file per process so tests can read (and grep) every line they wrote. Waiting is a
+condition with a deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+START_DEADLINE_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition", interval_s: float = 0.02
+) -> None:
+    """Poll `condition` until it holds; fail the test with `what` when the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+
+
+@dataclass
+class ServerProcess:
+    """A running `python -m ttsfleet …` process."""
+
+    name: str
+    args: list[str]
+    port: int
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, ready_path: str, deadline_s: float = START_DEADLINE_S) -> ServerProcess:
+        log_file = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ttsfleet", *self.args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            # Safe-path mode: the repository's `operator/` folder must not shadow the stdlib module.
+            env={**os.environ, "PYTHONSAFEPATH": "1", **self.env},
+        )
+        log_file.close()
+
+        def answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                return httpx.get(self.base_url + ready_path, timeout=1.0).status_code < 500
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, deadline_s, f"{self.name} to answer {ready_path}")
+        return self
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout_s)
+
+
+INSTANT_LATENCY = ("--handshake-delay-ms", "0", "--first-byte-ms", "0", "--realtime-factor", "0")
+
+
+@contextlib.contextmanager
+def running_emulator(
+    log_dir: Path,
+    extra_args: Sequence[str] = (),
+    latency: Sequence[str] = INSTANT_LATENCY,
+    name: str = "emulator",
+) -> Iterator[ServerProcess]:
+    """An emulator process on a free port (instant latency unless told otherwise)."""
+    port = free_port()
+    server = ServerProcess(
+        name=name,
+        args=["emulator", "--port", str(port), *latency, *extra_args],
+        port=port,
+        log_path=log_dir / f"{name}-{port}.log",
+    )
+    server.start("/_emulator/healthz")
+    try:
+        yield server
+    finally:
+        server.stop()

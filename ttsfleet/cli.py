@@ -1,0 +1,148 @@
+"""The `ttsfleet` command line: one entry point for every process the fleet runs.
+
+Commands import their component inside the function so that `ttsfleet version` stays instant and the
+components never load each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+import ttsfleet
+
+app = typer.Typer(
+    name="ttsfleet",
+    help="A Kubernetes-operated fleet of Deepgram-compatible text-to-speech gateways.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the ttsfleet version."""
+    print(ttsfleet.__version__)
+
+
+@app.command()
+def emulator(
+    host: Annotated[str | None, typer.Option(help="Address to listen on. [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on. [default: 8900]")] = None,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--api-key", help="A key to accept (repeatable). Without any, every non-empty key is accepted."
+        ),
+    ] = None,
+    handshake_delay_ms: Annotated[
+        float | None, typer.Option(help="Added before an upgrade is answered. [default: 150]")
+    ] = None,
+    first_byte_ms: Annotated[
+        float | None, typer.Option(help="From Flush to the first audio. [default: 90]")
+    ] = None,
+    realtime_factor: Annotated[
+        float | None, typer.Option(help="Audio seconds streamed per second; 0 = unpaced. [default: 4]")
+    ] = None,
+    max_socket_age_s: Annotated[
+        float | None, typer.Option(help="Older sockets close with 1011 NET-0003. [default: 3600]")
+    ] = None,
+    frame_ms: Annotated[
+        float | None, typer.Option(help="Audio per binary frame, in ms. [default: 100]")
+    ] = None,
+    idle_timeout_s: Annotated[
+        float | None, typer.Option(help="Nothing from the client this long: 1011 NET-0001. [default: 60]")
+    ] = None,
+    max_sockets_per_key: Annotated[
+        int | None, typer.Option(help="Open sockets per key before 429; 0 = no limit. [default: 0]")
+    ] = None,
+    rest_headers: Annotated[
+        str | None, typer.Option(help="REST metadata headers: dg or x-dg. [default: dg]")
+    ] = None,
+    warning_spelling: Annotated[
+        str | None, typer.Option(help="Warning fields: documented, live or both. [default: both]")
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="A fault for every connection, as in ?emulator_fault= (repeatable)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for request ids and jitter. [default: 0]")] = None,
+    config: Annotated[Path | None, typer.Option(help="A YAML or JSON file of emulator settings.")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+) -> None:
+    """Run the Deepgram emulator: WS and REST /v1/speak with real speech, faults and key management."""
+    from ttsfleet.emulator import serving, settings
+
+    values = {
+        "host": host,
+        "port": port,
+        "api_keys": api_key or None,
+        "handshake_delay_ms": handshake_delay_ms,
+        "first_byte_ms": first_byte_ms,
+        "realtime_factor": realtime_factor,
+        "max_socket_age_s": max_socket_age_s,
+        "frame_ms": frame_ms,
+        "idle_timeout_s": idle_timeout_s,
+        "max_sockets_per_key": max_sockets_per_key,
+        "rest_header_style": rest_headers,
+        "warning_spelling": warning_spelling,
+        "faults": fault or None,
+        "seed": seed,
+    }
+    try:
+        emulator_settings = settings.load_settings(values, config_file=config)
+    except settings.SettingsError as error:
+        console.print(f"[red]invalid setting:[/red] {error}")
+        raise typer.Exit(2) from None
+    serving.run(emulator_settings, log_level=log_level)
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="What to say.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="WAV file to write.")] = Path("out.wav"),
+    url: Annotated[
+        str, typer.Option(envvar="TTSFLEET_URL", help="Base URL of a gateway, the emulator or Deepgram.")
+    ] = "ws://127.0.0.1:8080",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="TTSFLEET_TOKEN", help="Fleet token (a Deepgram key for Deepgram or the emulator)."
+        ),
+    ] = "",
+    model: Annotated[str, typer.Option(help="Voice model.")] = "aura-2-thalia-en",
+    sample_rate: Annotated[int, typer.Option(help="Sample rate of the linear16 audio.")] = 24000,
+) -> None:
+    """Speak TEXT through a speak endpoint and write it to a WAV file."""
+    import asyncio
+
+    from ttsfleet import audio, client
+    from ttsfleet.protocol import Encoding, SpeakOptions
+
+    options = SpeakOptions(model=model, encoding=Encoding.LINEAR16, sample_rate=sample_rate)
+
+    async def speak() -> client.Utterance:
+        async with client.SpeakClient(url, token, options) as session:
+            return await session.speak(text)
+
+    try:
+        utterance = asyncio.run(speak())
+    except client.SpeakFailed as failure:
+        console.print(f"[red]speaking failed:[/red] {failure}")
+        raise typer.Exit(1) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(
+        audio.wav_header(Encoding.LINEAR16, sample_rate, len(utterance.audio)) + utterance.audio
+    )
+    seconds = len(utterance.audio) / (2 * sample_rate)
+    first_byte = f"{utterance.first_byte_s * 1000:.0f} ms" if utterance.first_byte_s is not None else "n/a"
+    console.print(f"wrote {output} ({seconds:.2f} s of audio, first byte after {first_byte})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
