@@ -36,11 +36,14 @@ format: install
 demo: install
 	$(PY) -m ttsfleet.demo
 
+# Benchmarks live outside the package: the repository root goes at the *end* of sys.path, after the stdlib.
+RUN_BENCH := $(PY) -c 'import runpy, sys; sys.path.append("."); runpy.run_module("benchmarks.run", run_name="__main__", alter_sys=True)'
+
 bench: install
-	$(PY) -m benchmarks.run
+	$(RUN_BENCH)
 
 bench-quick: install
-	$(PY) -m benchmarks.run --quick
+	$(RUN_BENCH) --quick
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

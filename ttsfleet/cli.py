@@ -102,6 +102,14 @@ def emulator(
 
 
 @app.command()
+def crd() -> None:
+    """Print the TTSBackend CustomResourceDefinition (YAML), generated from the API models."""
+    from ttsfleet.operator import crd as crd_module
+
+    print(crd_module.render_crd_yaml(), end="")
+
+
+@app.command()
 def say(
     text: Annotated[str, typer.Argument(help="What to say.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="WAV file to write.")] = Path("out.wav"),

@@ -1,0 +1,1 @@
+"""Benchmarks: load generators and scenarios that print figures and write `benchmarks/results/`."""

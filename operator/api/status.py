@@ -1,0 +1,114 @@
+"""The TTSBackend status: conditions shaped as Kubernetes conventions ask, replicas, fleet figures."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, Field, PlainSerializer
+
+from ttsfleet.operator.api.base import ApiModel
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with whole seconds, as metav1.Time is written."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
+
+
+class ConditionType(enum.StrEnum):
+    """Condition types of a TTSBackend; Ready is the one to wait on."""
+
+    READY = "Ready"
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    CREDENTIALS_VALID = "CredentialsValid"
+
+
+class ConditionStatus(enum.StrEnum):
+    """Whether a condition holds."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """One observation about the backend, as metav1.Condition."""
+
+    type: ConditionType = Field(description="Ready, Available, Progressing, Degraded or CredentialsValid.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="CamelCase reason for the last change, for machines and alerts.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: Timestamp = Field(description="When status last changed (not reason or message).")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the condition was computed for."
+    )
+
+
+class CredentialRollout(ApiModel):
+    """Which Deepgram key the pods use, compared with the key in the Secret."""
+
+    current_fingerprint: str | None = Field(
+        default=None, description="Fingerprint of the key in the Secret (a hash prefix, never the key)."
+    )
+    pods: int = Field(default=0, ge=0, description="Pods that reported a fingerprint or none.")
+    pods_on_current: int = Field(default=0, ge=0, description="Pods using the Secret's current key.")
+    stale_fingerprints: list[str] = Field(
+        default_factory=list,
+        description="Fingerprints of other keys still in use; the old key may be revoked once this is empty.",
+    )
+    complete: bool = Field(default=False, description="Every probed pod uses the current key.")
+
+
+class FleetFigures(ApiModel):
+    """Totals over the pods' /statusz reports at the last probe."""
+
+    pods_probed: int = Field(default=0, ge=0, description="Pods that answered /statusz.")
+    pods_unreadable: int = Field(default=0, ge=0, description="Pods whose /statusz could not be understood.")
+    pods_ready: int = Field(default=0, ge=0, description="Pods reporting ready.")
+    pods_draining: int = Field(default=0, ge=0, description="Pods draining before exit.")
+    pods_on_current_config: int = Field(default=0, ge=0, description="Pods running the current config hash.")
+    active_sessions: int = Field(default=0, ge=0, description="Open client sessions.")
+    active_utterances: int = Field(default=0, ge=0, description="Utterances being synthesised.")
+    upstream_sockets: int = Field(default=0, ge=0, description="Open upstream WebSockets.")
+    leased_sockets: int = Field(default=0, ge=0, description="Upstream WebSockets serving an utterance.")
+    breakers_open: int = Field(default=0, ge=0, description="Pods whose upstream circuit breaker is open.")
+    breakers_half_open: int = Field(default=0, ge=0, description="Pods whose upstream breaker is probing.")
+
+
+class TTSBackendStatus(ApiModel):
+    """Observed state of the backend, written by the operator only."""
+
+    model_config = ConfigDict(extra="ignore")
+    preserve_unknown_fields = True
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation this status describes."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Available, Progressing, Degraded, CredentialsValid.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    replicas: int | None = Field(default=None, ge=0, description="Pods of the backend (the /scale status).")
+    ready_replicas: int | None = Field(default=None, ge=0, description="Pods ready for sessions.")
+    updated_replicas: int | None = Field(default=None, ge=0, description="Pods on the current pod template.")
+    available_replicas: int | None = Field(default=None, ge=0, description="Pods ready for minReadySeconds.")
+    selector: str | None = Field(
+        default=None, description="Label selector of the pods (the /scale selector)."
+    )
+    endpoint: str | None = Field(default=None, description="WebSocket URL agents speak to.")
+    config_hash: str | None = Field(default=None, description="Hash of the rendered gateway config.")
+    credentials: CredentialRollout | None = Field(
+        default=None, description="Deepgram key rollout over the pods."
+    )
+    fleet: FleetFigures | None = Field(default=None, description="Figures from the pods' /statusz.")

@@ -1,0 +1,56 @@
+"""The status patch of a TTSBackend, assembled from observed facts (pure: time is an argument).
+
+Nothing in it changes unless the facts do (no probe timestamps), so a handler can skip the patch
+when it equals the stored status: an idle backend costs no status writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ttsfleet.operator import api, conditions, fleet
+from ttsfleet.operator.facts import FleetFacts
+
+
+def compute_status(
+    facts: FleetFacts,
+    previous: Sequence[api.Condition],
+    now: datetime,
+    *,
+    selector: str,
+    endpoint: str,
+) -> dict[str, Any]:
+    """The `status` to write: observedGeneration, conditions, replicas, selector, endpoint, fleet figures."""
+    deployment = facts.deployment
+    status = api.TTSBackendStatus(
+        observed_generation=facts.generation,
+        conditions=conditions.compute_conditions(facts, previous, now),
+        replicas=deployment.replicas if deployment else 0,
+        ready_replicas=deployment.ready_replicas if deployment else 0,
+        updated_replicas=deployment.updated_replicas if deployment else 0,
+        available_replicas=deployment.available_replicas if deployment else 0,
+        selector=selector,
+        endpoint=endpoint,
+        config_hash=facts.config_hash,
+        credentials=fleet.credential_rollout(facts.deepgram_key.fingerprint, facts.statusz),
+        fleet=fleet.aggregate_fleet(facts.statusz, facts.config_hash),
+    )
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def condition_of(status: api.TTSBackendStatus, kind: api.ConditionType) -> api.Condition | None:
+    """The condition of type `kind`, if the status has one."""
+    return next((condition for condition in status.conditions if condition.type == kind), None)
+
+
+def is_converged(status: api.TTSBackendStatus, generation: int) -> bool:
+    """Ready is True and the status describes the latest generation (what `kubectl wait` should mean)."""
+    ready = condition_of(status, api.ConditionType.READY)
+    return (
+        ready is not None
+        and ready.status is api.ConditionStatus.TRUE
+        and status.observed_generation is not None
+        and status.observed_generation >= generation
+    )
