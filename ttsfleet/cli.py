@@ -151,6 +151,52 @@ def say(
     console.print(f"wrote {output} ({seconds:.2f} s of audio, first byte after {first_byte})")
 
 
+@app.command()
+def dataplane(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [server.host].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [server.port].")] = None,
+    pod_name: Annotated[str | None, typer.Option(help="Name reported in /statusz [server.pod_name].")] = None,
+    upstream_url: Annotated[str | None, typer.Option(help="Deepgram WS base URL [upstream.url].")] = None,
+    upstream_rest_url: Annotated[
+        str | None, typer.Option(help="REST base URL; derived from the WS URL if unset [upstream.rest_url].")
+    ] = None,
+    deepgram_key_file: Annotated[
+        Path | None, typer.Option(help="File holding the Deepgram key [credentials.deepgram_key_file].")
+    ] = None,
+    client_tokens_file: Annotated[
+        Path | None, typer.Option(help="Fleet tokens, one per line [auth.client_tokens_file].")
+    ] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Accept clients without a fleet token.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="A YAML or JSON settings file (docs/contracts.md); also TTSFLEET_CONFIG."),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR [logging.level].")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="json or console [logging.format].")] = None,
+) -> None:
+    """Run the gateway: Deepgram-compatible /v1/speak in front of a pool of warm upstream sockets."""
+    import os
+
+    from ttsfleet.dataplane import serving, settings
+
+    given: dict[str, dict[str, object]] = {
+        "server": {"host": host, "port": port, "pod_name": pod_name},
+        "upstream": {"url": upstream_url, "rest_url": upstream_rest_url},
+        "credentials": {"deepgram_key_file": deepgram_key_file},
+        "auth": {"client_tokens_file": client_tokens_file, "enabled": False if no_auth else None},
+        "logging": {"level": log_level.upper() if log_level else None, "format": log_format},
+    }
+    flags = {group: {k: v for k, v in values.items() if v is not None} for group, values in given.items()}
+    try:
+        loaded = settings.load_settings(flags, os.environ, config_file=config)
+    except settings.SettingsError as error:
+        console.print(f"[red]invalid setting:[/red] {error}")
+        raise typer.Exit(2) from None
+    serving.run(loaded, os.environ)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -27,7 +27,7 @@ def test_json_body_answers_a_wav_with_metadata_headers(speak_target: SpeakTarget
     response = _post(speak_target, json={"text": SENTENCE})
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/wav"
-    assert response.headers["dg-model-name"] == "aura-asteria-en"
+    assert response.headers["dg-model-name"] == speak_target.default_model
     assert response.headers["dg-char-count"] == str(len(SENTENCE))
     assert response.headers["dg-request-id"]
     fmt, pcm = audio.parse_wav(response.content)

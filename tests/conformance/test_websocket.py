@@ -269,9 +269,9 @@ async def test_browser_subprotocol_credentials_select_token(speak_target: SpeakT
         assert (await receive_frame(ws)).type == "Metadata"
 
 
-async def test_clear_discards_in_flight_audio_and_cleared_follows_it(speak_target: SpeakTarget) -> None:
+async def test_clear_discards_in_flight_audio_and_cleared_follows_it(slow_speak_target: SpeakTarget) -> None:
     """With paced audio the Clear lands mid-utterance: audio may precede Cleared, never follow it."""
-    async with await connect(speak_target, emulator_fault="slow:frame_delay_ms=30") as ws:
+    async with await connect(slow_speak_target) as ws:
         await receive_frame(ws)
         await ws.send(
             json.dumps({"type": "Speak", "text": "A long sentence that takes a while to stream out."})

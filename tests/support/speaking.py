@@ -26,9 +26,11 @@ class SpeakTarget:
     ws_url: str  # e.g. ws://127.0.0.1:8900
     http_url: str
     token: str
+    default_model: str = "aura-asteria-en"
+    extra_params: tuple[tuple[str, str], ...] = ()  # added to every WebSocket URL
 
     def speak_url(self, **params: Any) -> str:
-        query = "&".join(f"{key}={value}" for key, value in params.items())
+        query = "&".join(f"{key}={value}" for key, value in (*self.extra_params, *params.items()))
         return f"{self.ws_url}/v1/speak" + (f"?{query}" if query else "")
 
     @property

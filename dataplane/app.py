@@ -1,0 +1,158 @@
+"""The gateway's HTTP face: `/v1/speak` (WebSocket and REST), probes, `/statusz`, `/metrics`, `/drain`.
+
+Routes only admit requests and hand them to the gateway's parts; refused upgrades use the ASGI
+WebSocket denial-response extension, so clients see an HTTP status, `dg-error` and a JSON body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from ttsfleet.dataplane import admission, rest, status
+from ttsfleet.dataplane.gateway import Gateway
+from ttsfleet.dataplane.pool import PoolKey
+from ttsfleet.dataplane.sessions import Session
+from ttsfleet.dataplane.tokens import AuthOutcome
+from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport, parse_server_message
+
+log = structlog.get_logger(__name__)
+
+METADATA_WAIT_S = 2.0  # the first session of a model waits this long for upstream's model version
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """The ASGI app; its lifespan starts and stops the gateway."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.websocket("/v1/speak")
+    async def speak_socket(websocket: WebSocket) -> None:
+        await _serve_socket(gateway, websocket)
+
+    @app.post("/v1/speak")
+    async def speak_rest(request: Request) -> Response:
+        return await rest.serve(gateway, request)
+
+    @app.get("/livez")
+    async def livez() -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        facts = gateway.facts()
+        reason = status.not_ready_reason(facts)
+        return JSONResponse(
+            {"ready": reason is None, "reason": reason}, status_code=200 if reason is None else 503
+        )
+
+    @app.get("/statusz")
+    async def statusz() -> JSONResponse:
+        return JSONResponse(status.render_status(gateway.facts()))
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/drain")
+    async def start_drain() -> JSONResponse:
+        gateway.tasks.spawn("drain", gateway.drain())
+        return JSONResponse({"draining": True, "sessions": gateway.lifecycle.sessions}, status_code=202)
+
+    @app.get("/drain")
+    async def drain_and_wait() -> PlainTextResponse:
+        # preStop: the kubelet sends SIGTERM only after this returns, so it returns once drained.
+        clean = await gateway.drain()
+        return PlainTextResponse("drained\n" if clean else "drained at the deadline\n")
+
+    return app
+
+
+async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
+    request_id = admission.new_request_id()
+    client_id = admission.client_request_id(websocket.headers.get("x-request-id"))
+    headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
+    with structlog.contextvars.bound_contextvars(session_id=request_id, client_request_id=client_id):
+        try:
+            options, auth = _admit(gateway, websocket)
+        except admission.Refusal as refusal:
+            gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
+            log.info("upgrade refused", status=refusal.status, err_code=refusal.err_code.value)
+            await websocket.send_denial_response(
+                Response(
+                    refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json"
+                )
+            )
+            return
+        try:
+            await websocket.accept(
+                subprotocol="token" if auth.select_subprotocol else None,
+                headers=[(k.encode(), v.encode()) for k, v in headers.items()],
+            )
+            await _run_session(gateway, websocket, options, auth, request_id)
+        finally:
+            gateway.sessions.close()
+
+
+async def _run_session(
+    gateway: Gateway, websocket: WebSocket, options: SpeakOptions, auth: AuthOutcome, request_id: str
+) -> None:
+    metadata = await _metadata(gateway, options, request_id)
+    session = Session(websocket, options, auth.token_id, gateway.session_context)
+    gateway.metrics.sessions.inc()
+    gateway.metrics.sessions_active.inc()
+    gateway.lifecycle.add(session)
+    log.info("session opened", model=options.model, encoding=options.encoding.value, token=auth.token_id)
+    try:
+        closure = await session.run(metadata)
+    except Exception:
+        log.exception("session crashed")
+        closure = Closure.for_reason(CloseReason.INTERNAL)
+        with contextlib.suppress(Exception):  # the socket may already be gone
+            await websocket.close(int(closure.code), closure.reason.value)
+    finally:
+        gateway.lifecycle.remove(session)
+        gateway.metrics.sessions_active.dec()
+    log.info(
+        "session closed",
+        utterances=session.utterances,
+        close_code=int(closure.code) if closure else None,
+        close_reason=closure.reason.value if closure else None,
+    )
+
+
+def _admit(gateway: Gateway, websocket: WebSocket) -> tuple[SpeakOptions, AuthOutcome]:
+    facts = gateway.facts()
+    admission.check_serving(facts.draining, facts.fingerprint is not None, facts.credential_valid is False)
+    subprotocols = websocket.scope.get("subprotocols") or []
+    auth = admission.check_auth(gateway.tokens, websocket.headers.get("authorization"), list(subprotocols))
+    options = admission.resolve_options(
+        dict(websocket.query_params), Transport.WEBSOCKET, gateway.settings.speak
+    )
+    admission.check_capacity(gateway.sessions.try_open())
+    return options, auth
+
+
+async def _metadata(gateway: Gateway, options: SpeakOptions, request_id: str) -> str:
+    """Our Metadata: the gateway's own request id, upstream's model details when known."""
+    raw = await gateway.pool.wait_for_metadata(PoolKey.of(options), METADATA_WAIT_S)
+    upstream = parse_server_message(raw) if raw else None
+    if isinstance(upstream, Metadata):
+        return Metadata(
+            request_id, upstream.model_name or options.model, upstream.model_version, upstream.model_uuid
+        ).to_json()
+    return Metadata(request_id, options.model, "", "").to_json()

@@ -1,0 +1,147 @@
+"""The gateway's error tree, with wire meaning attached, and upstream error classification.
+
+GatewayError                      1011 NET-0000 / 500
+├── ClientFault                   the client broke a rule: never retried
+│   ├── TextRejected              1008 DATA-0000 / 400
+│   ├── CharacterBudgetExceeded   1008 DATA-0001 / 429 (per-token bucket)
+│   └── SlowClient                1011 NET-0002 (send buffer full)
+└── UpstreamError                 carries an ErrorClass that decides retries
+    ├── UpstreamUnavailable       transient: connect failure, 5xx, 1011 close, reset
+    │   ├── UpstreamTimeout       transient: connect, first byte, gap or total deadline
+    │   ├── CircuitOpen           transient: the breaker refused the attempt
+    │   └── PoolExhausted         transient: max_sockets leased, none freed in time
+    ├── UpstreamRateLimited       rate_limited: 429
+    ├── UpstreamAuthFailed        auth: 401/403, or no key at all
+    ├── UpstreamRejected          client_error: 400/413/415, 1008/1009 close
+    └── UpstreamProtocolError     upstream_protocol: a message out of order, a skipped flush
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+from ttsfleet.protocol import CloseCode, CloseReason, Closure, ErrorCode
+
+
+class ErrorClass(enum.StrEnum):
+    """How an upstream failure is treated: retried, counted by the breaker, or passed on."""
+
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    AUTH = "auth"
+    CLIENT_ERROR = "client_error"
+    UPSTREAM_PROTOCOL = "upstream_protocol"
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway answers in the protocol's own terms."""
+
+    closure: ClassVar[Closure] = Closure.for_reason(CloseReason.INTERNAL)
+    http_status: ClassVar[int] = 500
+    err_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+
+
+class ClientFault(GatewayError):
+    """The client broke a rule; the same request would fail again."""
+
+
+class TextRejected(ClientFault):
+    closure = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+    http_status = 400
+    err_code = ErrorCode.BAD_REQUEST
+
+
+class CharacterBudgetExceeded(ClientFault):
+    closure = Closure.for_reason(CloseReason.CHARACTER_BUDGET)
+    http_status = 429
+    err_code = ErrorCode.TOO_MANY_REQUESTS
+
+
+class SlowClient(ClientFault):
+    closure = Closure.for_reason(CloseReason.SEND_FAILED)
+
+
+class UpstreamError(GatewayError):
+    """Deepgram (or whatever stands in for it) failed; `error_class` decides what happens next."""
+
+    error_class: ClassVar[ErrorClass] = ErrorClass.TRANSIENT
+    http_status = 502
+    err_code = ErrorCode.INTERNAL
+
+    @property
+    def counts_against_breaker(self) -> bool:
+        """Whether this failure says something about the upstream's health (not the request's)."""
+        return self.error_class in (
+            ErrorClass.TRANSIENT,
+            ErrorClass.RATE_LIMITED,
+            ErrorClass.UPSTREAM_PROTOCOL,
+        )
+
+
+class UpstreamUnavailable(UpstreamError):
+    http_status = 503
+    err_code = ErrorCode.UNAVAILABLE
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    http_status = 504
+
+
+class CircuitOpen(UpstreamUnavailable):
+    @property
+    def counts_against_breaker(self) -> bool:
+        return False  # the breaker refused; no attempt was made
+
+
+class PoolExhausted(UpstreamUnavailable):
+    @property
+    def counts_against_breaker(self) -> bool:
+        return False  # our own capacity, not the upstream's health
+
+
+class UpstreamRateLimited(UpstreamError):
+    error_class = ErrorClass.RATE_LIMITED
+    http_status = 429
+    err_code = ErrorCode.TOO_MANY_REQUESTS
+
+
+class UpstreamAuthFailed(UpstreamError):
+    error_class = ErrorClass.AUTH
+    http_status = 503  # the client's token was fine; the fleet's key is not
+    err_code = ErrorCode.UNAVAILABLE
+
+
+class UpstreamRejected(UpstreamError):
+    error_class = ErrorClass.CLIENT_ERROR
+    closure = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+    http_status = 400
+    err_code = ErrorCode.BAD_REQUEST
+
+
+class UpstreamProtocolError(UpstreamError):
+    error_class = ErrorClass.UPSTREAM_PROTOCOL
+
+
+def error_for_status(status: int, detail: str) -> UpstreamError:
+    """The error for an upstream HTTP status (a refused upgrade or a REST answer)."""
+    if status in (401, 403):
+        return UpstreamAuthFailed(f"upstream refused the key ({status}): {detail}")
+    if status == 429:
+        return UpstreamRateLimited(f"upstream rate limit (429): {detail}")
+    if status >= 500:
+        return UpstreamUnavailable(f"upstream error {status}: {detail}")
+    if 400 <= status < 500:
+        return UpstreamRejected(f"upstream rejected the request ({status}): {detail}")
+    return UpstreamProtocolError(f"unexpected upstream status {status}: {detail}")
+
+
+def error_for_close(code: int | None, reason: str) -> UpstreamError:
+    """The error for an upstream socket that closed while an utterance needed it."""
+    if code in (CloseCode.POLICY_VIOLATION, CloseCode.MESSAGE_TOO_BIG, CloseCode.UNSUPPORTED_DATA):
+        if reason == CloseReason.CHARACTER_BUDGET:
+            return UpstreamRateLimited(f"upstream closed {code} {reason}: socket character budget")
+        return UpstreamRejected(f"upstream closed {code} {reason}")
+    if code == CloseCode.NORMAL:
+        return UpstreamProtocolError(f"upstream closed normally mid-utterance ({reason or 'no reason'})")
+    return UpstreamUnavailable(f"upstream closed {code} {reason or 'without a reason'}")

@@ -1,0 +1,173 @@
+"""The gateway's parts, wired once from settings, with their background tasks and their state.
+
+`Gateway` owns the pool, credentials, tokens, cache, limits, breakers, metrics and lifecycle; the app
+module only routes requests to it. Seams (connector, REST speaker, clock) can be swapped for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import structlog
+
+from ttsfleet.dataplane import limits, status
+from ttsfleet.dataplane.breaker import CircuitBreaker
+from ttsfleet.dataplane.cache import AudioCache
+from ttsfleet.dataplane.credentials import KeyFile
+from ttsfleet.dataplane.draining import Lifecycle, Phase
+from ttsfleet.dataplane.fallback import HttpRestSpeaker
+from ttsfleet.dataplane.metrics import Metrics, StateReaders
+from ttsfleet.dataplane.pool import Pool, PoolKey
+from ttsfleet.dataplane.retrying import RetryPolicy
+from ttsfleet.dataplane.seams import Clock, LoopClock, RestSpeaker, UpstreamConnector
+from ttsfleet.dataplane.sessions import SessionContext
+from ttsfleet.dataplane.settings import LoadedSettings
+from ttsfleet.dataplane.supervision import Supervisor
+from ttsfleet.dataplane.tokens import TokenStore
+from ttsfleet.dataplane.upstream import WebSocketConnector
+from ttsfleet.dataplane.utterances import Synthesizer
+from ttsfleet.protocol import SocketLimits, SpeakOptions
+
+log = structlog.get_logger(__name__)
+
+
+class Gateway:
+    """One gateway process's state and parts."""
+
+    def __init__(
+        self,
+        loaded: LoadedSettings,
+        *,
+        connector: UpstreamConnector | None = None,
+        rest: RestSpeaker | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        settings = self.settings = loaded.settings
+        self.config_hash = loaded.config_hash
+        self.pod = settings.server.pod_name or socket.gethostname()
+        self.clock = clock or LoopClock()
+        self.metrics = Metrics()
+        self.lifecycle = Lifecycle()
+        self.credentials = KeyFile(settings.credentials.deepgram_key_file)
+        self.tokens = TokenStore(settings.auth.client_tokens_file) if settings.auth.enabled else None
+        breaker = settings.breaker
+        self.ws_breaker = CircuitBreaker(
+            self.clock, breaker.failure_threshold, breaker.open_s, breaker.half_open_max_probes
+        )
+        self.rest_breaker = CircuitBreaker(
+            self.clock, breaker.failure_threshold, breaker.open_s, breaker.half_open_max_probes
+        )
+        self.cache = (
+            AudioCache(self.clock, settings.cache.max_bytes, settings.cache.ttl_s)
+            if settings.cache.enabled
+            else None
+        )
+        timeouts = settings.timeouts
+        self._rest = rest or HttpRestSpeaker(
+            settings.upstream.effective_rest_url,
+            timeouts.connect_s,
+            max(timeouts.first_byte_s, timeouts.inter_chunk_s),
+        )
+        speak = settings.speak
+        self.default_options = SpeakOptions(
+            model=speak.default_model, encoding=speak.default_encoding, sample_rate=speak.default_sample_rate
+        )
+        self.pool = Pool(
+            connector or WebSocketConnector(settings.upstream.url, timeouts.connect_s),
+            self.credentials,
+            self.ws_breaker,
+            self.clock,
+            settings.pool,
+            timeouts,
+            SocketLimits(),
+            PoolKey.of(self.default_options),
+        )
+        self.credentials.on_change(self.pool.credentials_changed)
+        retry = settings.retry
+        self.synthesizer = Synthesizer(
+            self.pool,
+            self._rest,
+            self.credentials,
+            self.rest_breaker,
+            self.cache,
+            RetryPolicy(retry.max_attempts, retry.base_delay_s, retry.max_delay_s),
+            timeouts,
+            self.metrics,
+            self.clock,
+        )
+        self.sessions = limits.SessionLimiter(settings.limits.max_sessions)
+        self.limiter = limits.CharacterLimiter(self.clock, settings.limits.chars_per_minute_per_token)
+        self.session_context = SessionContext(
+            synthesizer=self.synthesizer,
+            pool=self.pool,
+            limiter=self.limiter,
+            metrics=self.metrics,
+            clock=self.clock,
+            max_speak_chars=settings.limits.max_speak_chars,
+            send_buffer_bytes=settings.limits.client_send_buffer_bytes,
+            slow_client_grace_s=timeouts.inter_chunk_s,
+        )
+        self.tasks = Supervisor("gateway")
+        self.metrics.watch_state(
+            StateReaders(
+                open_sockets=lambda: self.pool.open_sockets,
+                leased_sockets=lambda: self.pool.leased_sockets,
+                breaker_state=lambda: self.ws_breaker.state.value,
+                credential_reloads=lambda: self.credentials.reloads,
+                cache_bytes=lambda: self.cache.bytes_held if self.cache else 0,
+            )
+        )
+
+    async def start(self) -> None:
+        """Load the key and tokens, start the pool and the file polls; then serve."""
+        await self.credentials.refresh()
+        if self.tokens is not None:
+            await asyncio.to_thread(self.tokens.reload)
+        interval_s = self.settings.credentials.poll_interval_s
+        self.tasks.spawn("pool", self.pool.run())
+        self.tasks.spawn("credential-poll", self.credentials.poll(interval_s))
+        if self.tokens is not None:
+            self.tasks.spawn("token-poll", self._poll_tokens(interval_s))
+        self.lifecycle.transition(Phase.SERVING)
+        log.info(
+            "gateway serving",
+            pod=self.pod,
+            fingerprint=self.credentials.fingerprint,
+            auth=self.tokens is not None,
+            config_hash=self.config_hash,
+        )
+
+    async def stop(self) -> None:
+        await self.tasks.close()
+        aclose = getattr(self._rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def drain(self) -> bool:
+        return await self.lifecycle.drain(self.settings.drain.timeout_s)
+
+    async def _poll_tokens(self, interval_s: float) -> None:
+        assert self.tokens is not None
+        while True:
+            await asyncio.sleep(interval_s)
+            if await asyncio.to_thread(self.tokens.reload):
+                log.info("client tokens reloaded", tokens=self.tokens.count)
+
+    def facts(self) -> status.StatusFacts:
+        return status.StatusFacts(
+            pod=self.pod,
+            serving=self.lifecycle.phase is Phase.SERVING,
+            draining=self.lifecycle.is_draining,
+            sessions_active=self.sessions.active,
+            sessions_total=self.sessions.total,
+            utterances_active=self.metrics.utterances_in_flight,
+            utterances_total=self.metrics.utterances_started,
+            open_sockets=self.pool.open_sockets,
+            leased_sockets=self.pool.leased_sockets,
+            breaker=self.ws_breaker.state.value,
+            fingerprint=self.credentials.fingerprint,
+            credential_valid=self.credentials.valid,
+            credential_reloads=self.credentials.reloads,
+            config_hash=self.config_hash,
+        )

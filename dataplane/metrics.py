@@ -1,0 +1,119 @@
+"""Prometheus metrics of one gateway, all prefixed `ttsfleet_`, on the gateway's own registry.
+
+Event counts and latencies are recorded as they happen; state (sockets, breaker, credential reloads)
+is read from the components at scrape time, so it can never drift from what /statusz says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+# TTFB of a warm socket is ~100 ms; a cold path with a handshake ~300 ms; anything over 2 s is an incident.
+TTFB_BUCKETS_S = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
+DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+BREAKER_STATES = ("closed", "open", "half_open")
+
+
+@dataclass(frozen=True)
+class StateReaders:
+    """Callables reading component state at scrape time."""
+
+    open_sockets: Callable[[], int]
+    leased_sockets: Callable[[], int]
+    breaker_state: Callable[[], str]
+    credential_reloads: Callable[[], int]
+    cache_bytes: Callable[[], int]
+
+
+class _StateCollector(Collector):
+    def __init__(self, readers: StateReaders) -> None:
+        self._readers = readers
+
+    def collect(self) -> Iterator[Metric]:
+        sockets = GaugeMetricFamily(
+            "ttsfleet_upstream_sockets", "Upstream sockets by state.", labels=["state"]
+        )
+        sockets.add_metric(["open"], self._readers.open_sockets())
+        sockets.add_metric(["leased"], self._readers.leased_sockets())
+        yield sockets
+        breaker = GaugeMetricFamily(
+            "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
+        )
+        current = self._readers.breaker_state()
+        for state in BREAKER_STATES:
+            breaker.add_metric([state], 1.0 if state == current else 0.0)
+        yield breaker
+        yield CounterMetricFamily(
+            "ttsfleet_credential_reloads",
+            "Deepgram key changes picked up.",
+            value=self._readers.credential_reloads(),
+        )
+        yield GaugeMetricFamily(
+            "ttsfleet_cache_bytes", "Audio bytes held by the cache.", value=self._readers.cache_bytes()
+        )
+
+
+class Metrics:
+    """The gateway's instruments."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.ttfb = Histogram(
+            "ttsfleet_ttfb_seconds",
+            "From Flush (or REST request) to the first audio byte sent.",
+            ["source"],
+            buckets=TTFB_BUCKETS_S,
+            registry=r,
+        )
+        self.utterance_duration = Histogram(
+            "ttsfleet_utterance_duration_seconds",
+            "From Flush to the utterance's last byte.",
+            ["source"],
+            buckets=DURATION_BUCKETS_S,
+            registry=r,
+        )
+        self.sessions_active = Gauge(
+            "ttsfleet_sessions_active", "Open client WebSocket sessions.", registry=r
+        )
+        self.sessions = Counter("ttsfleet_sessions", "Client WebSocket sessions accepted.", registry=r)
+        self.utterances_active = Gauge("ttsfleet_utterances_active", "Utterances in flight.", registry=r)
+        self.utterances = Counter("ttsfleet_utterances", "Utterances by outcome.", ["outcome"], registry=r)
+        self.errors = Counter("ttsfleet_errors", "Upstream errors by class.", ["error_class"], registry=r)
+        self.retries = Counter("ttsfleet_retries", "Utterance attempts after the first.", registry=r)
+        self.fallbacks = Counter("ttsfleet_fallbacks", "Utterances served by the REST fallback.", registry=r)
+        self.cache_hits = Counter("ttsfleet_cache_hits", "Utterances served from the cache.", registry=r)
+        self.cache_misses = Counter("ttsfleet_cache_misses", "Cache lookups that missed.", registry=r)
+        self.refusals = Counter(
+            "ttsfleet_refusals", "Refused upgrades and requests by status.", ["status"], registry=r
+        )
+        self.client_closes = Counter(
+            "ttsfleet_client_closes",
+            "Client sockets closed by the gateway, by reason.",
+            ["reason"],
+            registry=r,
+        )
+
+        # Plain counts for /statusz (reading prometheus values back is not part of its API).
+        self.utterances_in_flight = 0
+        self.utterances_started = 0
+
+    def utterance_started(self) -> None:
+        self.utterances_in_flight += 1
+        self.utterances_started += 1
+        self.utterances_active.inc()
+
+    def utterance_ended(self) -> None:
+        self.utterances_in_flight -= 1
+        self.utterances_active.dec()
+
+    def watch_state(self, readers: StateReaders) -> None:
+        self.registry.register(_StateCollector(readers))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

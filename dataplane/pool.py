@@ -1,0 +1,440 @@
+"""The pool of upstream speak sockets, keyed by (model, encoding, sample_rate, speed), leased per utterance.
+
+It keeps a warm minimum of idle sockets per key in use, recycles sockets before the age limit, picks a
+socket whose character and flush budgets fit the utterance, pings idle sockets, and retires sockets
+opened with an old key after their current utterance. Sockets open only when no idle one fits and no
+connect is already on its way for the waiter, so open sockets stay within leased + warm minimum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+
+import structlog
+
+from ttsfleet.dataplane import errors
+from ttsfleet.dataplane.breaker import CircuitBreaker
+from ttsfleet.dataplane.seams import Clock, CredentialSource, UpstreamConnector, UpstreamSocket
+from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
+from ttsfleet.dataplane.supervision import Supervisor
+from ttsfleet.protocol import Clear, Cleared, Encoding, SocketLimits, SpeakOptions, parse_server_message
+
+log = structlog.get_logger(__name__)
+
+# A key nobody leased for this long loses its warm minimum (the default key never does).
+KEY_FORGET_S = 600.0
+# Maintenance runs at least this often; changes (a lease, a release, a new key) wake it sooner.
+MAINTENANCE_TICK_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PoolKey:
+    """What fixes an upstream socket's voice and format (PROTOCOL.md: fixed for the socket)."""
+
+    model: str
+    encoding: Encoding
+    sample_rate: int
+    speed: float
+
+    @classmethod
+    def of(cls, options: SpeakOptions) -> PoolKey:
+        return cls(options.model, options.encoding, options.sample_rate, options.speed)
+
+    @property
+    def options(self) -> SpeakOptions:
+        return SpeakOptions(
+            model=self.model, encoding=self.encoding, sample_rate=self.sample_rate, speed=self.speed
+        )
+
+
+class SocketState(enum.Enum):
+    """A pooled socket's lifecycle; `PooledSocket.transition` is the only way to change it."""
+
+    IDLE = "idle"
+    LEASED = "leased"
+    CLEARING = "clearing"  # released mid-utterance: a Clear is on its way, audio is drained
+    RETIRING = "retiring"  # leased, but closes on release (old key, too old)
+    CLOSED = "closed"
+
+
+_TRANSITIONS: dict[SocketState, frozenset[SocketState]] = {
+    SocketState.IDLE: frozenset({SocketState.LEASED, SocketState.CLOSED}),
+    SocketState.LEASED: frozenset(
+        {SocketState.IDLE, SocketState.CLEARING, SocketState.RETIRING, SocketState.CLOSED}
+    ),
+    SocketState.CLEARING: frozenset({SocketState.IDLE, SocketState.CLOSED}),
+    SocketState.RETIRING: frozenset({SocketState.CLOSED}),
+    SocketState.CLOSED: frozenset(),
+}
+
+
+class ReleaseOutcome(enum.Enum):
+    """How an utterance left its socket."""
+
+    CLEAN = "clean"  # Flushed arrived: the socket is quiet
+    DIRTY = "dirty"  # abandoned mid-utterance: Clear it before reuse
+    BROKEN = "broken"  # failed: close it
+
+
+@dataclass(slots=True)
+class _Window:
+    window_s: float
+    entries: deque[tuple[float, int]] = field(default_factory=deque)
+    total: int = 0
+
+    def sum(self, now: float) -> int:
+        while self.entries and self.entries[0][0] <= now - self.window_s:
+            self.total -= self.entries.popleft()[1]
+        return self.total
+
+    def add(self, now: float, amount: int) -> None:
+        self.sum(now)
+        self.entries.append((now, amount))
+        self.total += amount
+
+
+class PooledSocket:
+    """An upstream socket with its state, age, key generation and per-socket budgets."""
+
+    def __init__(
+        self,
+        socket_id: int,
+        key: PoolKey,
+        socket: UpstreamSocket,
+        now: float,
+        generation: int,
+        window_s: float,
+    ) -> None:
+        self.id = socket_id
+        self.key = key
+        self.socket = socket
+        self.opened_at = now
+        self.last_used_at = now
+        self.generation = generation
+        self.state = SocketState.IDLE
+        self.chars = _Window(window_s)
+        self.flushes = _Window(window_s)
+        self.pinging = False
+
+    def transition(self, new: SocketState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise RuntimeError(
+                f"upstream socket {self.id}: illegal transition {self.state.value} → {new.value}"
+            )
+        self.state = new
+
+
+class Pool:
+    """Upstream sockets for every key; `run` is its maintenance loop."""
+
+    def __init__(
+        self,
+        connector: UpstreamConnector,
+        credentials: CredentialSource,
+        breaker: CircuitBreaker,
+        clock: Clock,
+        settings: PoolSettings,
+        timeouts: TimeoutSettings,
+        limits: SocketLimits,
+        default_key: PoolKey,
+    ) -> None:
+        self._connector = connector
+        self._credentials = credentials
+        self._breaker = breaker
+        self._clock = clock
+        self._settings = settings
+        self._timeouts = timeouts
+        self._limits = limits
+        self._default_key = default_key
+        self._sockets: dict[int, PooledSocket] = {}
+        self._ids = itertools.count(1)
+        self._connecting: dict[PoolKey, int] = {}
+        self._waiting: dict[PoolKey, int] = {}
+        self._keys_used: dict[PoolKey, float] = {}
+        self._changed = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._tasks = Supervisor("pool")
+        self.metadata: dict[str, str] = {}  # model → raw Metadata JSON of its latest socket
+        self.opened_total = 0
+
+    # --- figures ----------------------------------------------------------------------------------
+
+    @property
+    def open_sockets(self) -> int:
+        return len(self._sockets)
+
+    @property
+    def leased_sockets(self) -> int:
+        return sum(s.state in (SocketState.LEASED, SocketState.RETIRING) for s in self._sockets.values())
+
+    @property
+    def connecting(self) -> int:
+        return sum(self._connecting.values())
+
+    # --- leasing ----------------------------------------------------------------------------------
+
+    def prepare(self, key: PoolKey) -> None:
+        """An utterance for `key` is coming: give the key its warm minimum now, to hide the handshake."""
+        self._keys_used[key] = self._clock.monotonic()
+        self._wakeup.set()
+
+    async def wait_for_metadata(self, key: PoolKey, timeout_s: float) -> str | None:
+        """The latest upstream Metadata JSON for the key's model, warming the key if none is known yet."""
+        self.prepare(key)
+        try:
+            async with asyncio.timeout(timeout_s):
+                while key.model not in self.metadata:
+                    await self._changed.wait()
+        except TimeoutError:
+            return None
+        return self.metadata[key.model]
+
+    async def lease(self, key: PoolKey, chars: int) -> PooledSocket:
+        """An idle socket of `key` with room for `chars` and one flush, or a new one; raises UpstreamError."""
+        self._keys_used[key] = self._clock.monotonic()
+        try:
+            async with asyncio.timeout(self._timeouts.connect_s):
+                while True:
+                    chosen = self._pick(key, chars)
+                    if chosen is not None:
+                        return self._hand_out(chosen, chars)
+                    if self._connecting.get(key, 0) > self._waiting.get(key, 0):
+                        await self._wait_for_change(key)  # a connect for this key will free up
+                        continue
+                    if self._has_room():
+                        return self._hand_out(await self._open(key, leased=True), chars)
+                    await self._wait_for_change(key)
+        except TimeoutError:
+            raise errors.PoolExhausted(f"no upstream socket within {self._timeouts.connect_s:g} s") from None
+
+    def release(self, pooled: PooledSocket, outcome: ReleaseOutcome) -> None:
+        """Give the socket back; never blocks, so it is safe in `finally` blocks of cancelled tasks."""
+        pooled.last_used_at = self._clock.monotonic()
+        if (
+            outcome is ReleaseOutcome.BROKEN
+            or pooled.state is SocketState.RETIRING
+            or not self._is_reusable(pooled)
+        ):
+            self._close(pooled)
+        elif outcome is ReleaseOutcome.DIRTY:
+            pooled.transition(SocketState.CLEARING)
+            self._tasks.spawn(f"clear-{pooled.id}", self._clear(pooled))
+        else:
+            pooled.transition(SocketState.IDLE)
+        self._notify()
+
+    def _hand_out(self, pooled: PooledSocket, chars: int) -> PooledSocket:
+        pooled.transition(SocketState.LEASED)
+        now = self._clock.monotonic()
+        pooled.chars.add(now, chars)
+        pooled.flushes.add(now, 1)
+        pooled.last_used_at = now
+        self._wakeup.set()  # the key may have dropped below its warm minimum
+        return pooled
+
+    def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
+        now = self._clock.monotonic()
+        fitting = [
+            s
+            for s in self._sockets.values()
+            if s.key == key
+            and s.state is SocketState.IDLE
+            and self._is_reusable(s)
+            and s.chars.sum(now) + chars <= self._limits.max_chars_per_window
+            and s.flushes.sum(now) + 1 <= self._limits.max_flushes_per_window
+        ]
+        # The socket with the most budget left: spreads load away from EXCESSIVE_FLUSH and DATA-0001.
+        return min(fitting, key=lambda s: (s.chars.sum(now), s.flushes.sum(now)), default=None)
+
+    def _is_reusable(self, pooled: PooledSocket) -> bool:
+        """Open, current key, and young enough to finish a whole utterance before the age limit."""
+        age_s = self._clock.monotonic() - pooled.opened_at
+        return (
+            pooled.socket.is_open
+            and pooled.generation == self._credentials.generation
+            and age_s + self._timeouts.utterance_s < self._settings.max_socket_age_s
+        )
+
+    def _has_room(self) -> bool:
+        if self.open_sockets + self.connecting < self._settings.max_sockets:
+            return True
+        # Full: an idle socket of a key nobody waits for may make way.
+        idle = [s for s in self._sockets.values() if s.state is SocketState.IDLE]
+        if idle:
+            self._close(min(idle, key=lambda s: s.last_used_at))
+            return True
+        return False
+
+    async def _wait_for_change(self, key: PoolKey) -> None:
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            await self._changed.wait()
+        finally:
+            self._waiting[key] -= 1
+
+    def _notify(self) -> None:
+        """Wake every waiter: the event they wait on is set and a fresh one takes its place."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- opening and closing ----------------------------------------------------------------------
+
+    async def _open(self, key: PoolKey, *, leased: bool) -> PooledSocket:
+        api_key = self._credentials.key
+        if api_key is None:
+            raise errors.UpstreamAuthFailed("no Deepgram key is loaded")
+        if not self._breaker.allow():
+            raise errors.CircuitOpen("the upstream circuit breaker is open")
+        generation = self._credentials.generation
+        self._connecting[key] = self._connecting.get(key, 0) + 1
+        try:
+            socket, metadata = await self._connector.connect(key.options, api_key)
+        except errors.UpstreamError as error:
+            self._record_connect_failure(error)
+            raise
+        except BaseException:
+            self._breaker.release_probe()
+            raise
+        finally:
+            self._connecting[key] -= 1
+            self._notify()
+        self._breaker.record_success()
+        if generation == self._credentials.generation:
+            self._credentials.report(True)
+        pooled = PooledSocket(
+            next(self._ids), key, socket, self._clock.monotonic(), generation, self._limits.window_s
+        )
+        self._sockets[pooled.id] = pooled  # no await since the notify: waiters see it when they run
+        self.metadata[key.model] = metadata
+        self.opened_total += 1
+        log.debug(
+            "upstream socket opened", socket=pooled.id, upstream_request_id=socket.request_id, warm=not leased
+        )
+        return pooled
+
+    def _record_connect_failure(self, error: errors.UpstreamError) -> None:
+        if error.error_class is errors.ErrorClass.AUTH:
+            self._credentials.report(False)
+        if error.counts_against_breaker:
+            self._breaker.record_failure()
+        else:
+            self._breaker.release_probe()
+        log.warning("upstream connect failed", error_class=error.error_class.value, error=str(error))
+
+    def _close(self, pooled: PooledSocket) -> None:
+        if pooled.state is SocketState.CLOSED:
+            return
+        pooled.transition(SocketState.CLOSED)
+        self._sockets.pop(pooled.id, None)
+        self._tasks.spawn(f"close-{pooled.id}", self._close_socket(pooled.socket))
+        self._wakeup.set()
+
+    async def _close_socket(self, socket: UpstreamSocket) -> None:
+        try:
+            async with asyncio.timeout(self._timeouts.connect_s):
+                await socket.close()
+        except TimeoutError:
+            log.warning("upstream socket close timed out")
+
+    async def _clear(self, pooled: PooledSocket) -> None:
+        """Clear an abandoned utterance and drain its audio until Cleared; close the socket if that fails."""
+        try:
+            async with asyncio.timeout(self._timeouts.first_byte_s + self._timeouts.inter_chunk_s):
+                await pooled.socket.send_text(Clear().to_json())
+                while True:
+                    frame = await pooled.socket.receive()
+                    if isinstance(frame, str) and isinstance(parse_server_message(frame), Cleared):
+                        break
+        except (TimeoutError, errors.UpstreamError):
+            self._close(pooled)
+        else:
+            if pooled.state is SocketState.CLEARING and self._is_reusable(pooled):
+                pooled.transition(SocketState.IDLE)
+            else:
+                self._close(pooled)
+        self._notify()
+
+    # --- maintenance ------------------------------------------------------------------------------
+
+    def credentials_changed(self) -> None:
+        """Retire sockets of older keys: idle ones now, leased ones after their utterance."""
+        for pooled in list(self._sockets.values()):
+            if pooled.generation == self._credentials.generation:
+                continue
+            if pooled.state is SocketState.IDLE:
+                self._close(pooled)
+            elif pooled.state is SocketState.LEASED:
+                pooled.transition(SocketState.RETIRING)
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Keep warm minimums, recycle and ping, until cancelled; then close every socket."""
+        self._keys_used[self._default_key] = self._clock.monotonic()
+        try:
+            while True:
+                self._maintain()
+                self._wakeup.clear()
+                try:
+                    async with asyncio.timeout(
+                        min(MAINTENANCE_TICK_S, self._settings.idle_ping_interval_s / 4)
+                    ):
+                        await self._wakeup.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for pooled in list(self._sockets.values()):
+                self._close(pooled)
+            await self._tasks.close()
+
+    def _maintain(self) -> None:
+        now = self._clock.monotonic()
+        for pooled in list(self._sockets.values()):
+            if pooled.state is not SocketState.IDLE:
+                continue
+            if not self._is_reusable(pooled):
+                self._close(pooled)  # recycled: the warm minimum below replaces it
+            elif not pooled.pinging and now - pooled.last_used_at >= self._settings.idle_ping_interval_s:
+                pooled.pinging = True
+                self._tasks.spawn(f"ping-{pooled.id}", self._ping(pooled))
+        for key, used_at in list(self._keys_used.items()):
+            if key != self._default_key and now - used_at > KEY_FORGET_S:
+                del self._keys_used[key]
+                continue
+            idle = sum(s.key == key and s.state is SocketState.IDLE for s in self._sockets.values())
+            missing = self._settings.warm_min_per_key - idle - self._connecting.get(key, 0)
+            while missing > 0 and self._can_warm():
+                self._connecting[key] = self._connecting.get(key, 0) + 1  # counted until the task runs
+                self._tasks.spawn(f"warm-{key.model}", self._warm(key))
+                missing -= 1
+
+    def _can_warm(self) -> bool:
+        return (
+            self._credentials.key is not None
+            and self.open_sockets + self.connecting < self._settings.max_sockets
+            and self._breaker.state.value != "open"
+        )
+
+    async def _warm(self, key: PoolKey) -> None:
+        self._connecting[key] -= 1
+        try:
+            pooled = await self._open(key, leased=False)
+        except errors.UpstreamError:
+            return  # logged and counted by _open; the next tick tries again
+        pooled.last_used_at = self._clock.monotonic()
+
+    async def _ping(self, pooled: PooledSocket) -> None:
+        try:
+            async with asyncio.timeout(self._timeouts.connect_s):
+                await pooled.socket.ping()
+        except (TimeoutError, errors.UpstreamError):
+            if pooled.state is SocketState.IDLE:
+                self._close(pooled)
+        else:
+            if pooled.state is SocketState.IDLE:
+                pooled.last_used_at = self._clock.monotonic()
+        finally:
+            pooled.pinging = False

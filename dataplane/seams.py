@@ -1,0 +1,83 @@
+"""The gateway's seams: small Protocols between its logic and the outside world.
+
+Each has one real implementation (`upstream.py`, `fallback.py`, `credentials.py`, `LoopClock` below)
+and fakes in tests. Nothing but those implementations imports websockets or httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ttsfleet.protocol import SpeakOptions
+
+
+class Clock(Protocol):
+    """Monotonic seconds; the event loop's time in production, so asyncio timeouts agree with it."""
+
+    def monotonic(self) -> float: ...
+
+
+class LoopClock:
+    """The running event loop's clock."""
+
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
+
+class UpstreamSocket(Protocol):
+    """One open speak WebSocket to Deepgram; errors arrive as `errors.UpstreamError`."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    @property
+    def is_open(self) -> bool: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def receive(self) -> str | bytes: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class UpstreamConnector(Protocol):
+    """Opens speak sockets; the handshake and the first Metadata are its job."""
+
+    async def connect(self, options: SpeakOptions, key: str) -> tuple[UpstreamSocket, str]:
+        """The socket and the Metadata's raw JSON."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RestAnswer:
+    """A successful REST answer whose body is still streaming."""
+
+    content_type: str
+    request_id: str
+    chunks: AsyncIterator[bytes]
+
+
+class RestSpeaker(Protocol):
+    """Synthesizes one text over REST; non-2xx answers raise `errors.UpstreamError`."""
+
+    def speak(
+        self, options: SpeakOptions, text: str, key: str
+    ) -> AbstractAsyncContextManager[RestAnswer]: ...
+
+
+class CredentialSource(Protocol):
+    """The current Deepgram key, and where to report what Deepgram thought of it."""
+
+    @property
+    def key(self) -> str | None: ...
+
+    @property
+    def generation(self) -> int: ...
+
+    def report(self, accepted: bool) -> None: ...

@@ -1,0 +1,127 @@
+"""What goes out to one client socket: a bounded queue drained by one task, and per-utterance sinks.
+
+Audio waits in the queue at most `max_bytes` deep; a client that does not drain it within the grace
+period is a slow client (1011 NET-0002), never buffered without limit. On Clear, queued audio is
+dropped before Cleared is queued, so the client never receives audio after Cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Protocol
+
+from ttsfleet.dataplane.errors import SlowClient
+
+
+class ClientGone(Exception):
+    """The client's socket is closed; nothing more can be sent."""
+
+
+class FrameSocket(Protocol):
+    """The two sends a client socket needs (starlette's WebSocket fits)."""
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+
+class ClientSender:
+    """Frames for one client, in order, with the audio in them bounded."""
+
+    def __init__(self, socket: FrameSocket, max_bytes: int, grace_s: float) -> None:
+        self._socket = socket
+        self._max_bytes = max_bytes
+        self._grace_s = grace_s
+        self._frames: deque[str | bytes] = deque()
+        self._queued_bytes = 0
+        self._has_frames = asyncio.Event()
+        self._has_room = asyncio.Event()
+        self._has_room.set()
+        self.gone = False
+
+    def push_text(self, text: str) -> None:
+        """Queue a JSON message; control messages are small and never refused."""
+        self._frames.append(text)
+        self._signal()
+
+    async def push_audio(self, chunk: bytes) -> None:
+        """Queue audio; waits up to the grace period for room, then raises SlowClient."""
+        if self.gone:
+            raise ClientGone("client socket closed")
+        if self._queued_bytes + len(chunk) > self._max_bytes and self._queued_bytes > 0:
+            self._has_room.clear()
+            try:
+                async with asyncio.timeout(self._grace_s):
+                    while self._queued_bytes + len(chunk) > self._max_bytes and self._queued_bytes > 0:
+                        await self._has_room.wait()
+                        self._has_room.clear()
+            except TimeoutError:
+                raise SlowClient(f"client did not read {self._queued_bytes} queued bytes of audio") from None
+        self._frames.append(chunk)
+        self._queued_bytes += len(chunk)
+        self._signal()
+
+    def discard_audio(self) -> int:
+        """Drop queued audio, keep queued messages in order; returns the bytes dropped."""
+        dropped = self._queued_bytes
+        self._frames = deque(frame for frame in self._frames if isinstance(frame, str))
+        self._queued_bytes = 0
+        self._has_room.set()
+        return dropped
+
+    def _signal(self) -> None:
+        self._has_frames.set()
+
+    async def run(self) -> None:
+        """Send queued frames until cancelled; raises ClientGone when the client's socket fails."""
+        while True:
+            if not self._frames:
+                self._has_frames.clear()
+                await self._has_frames.wait()
+                continue
+            await self._send_one()
+
+    async def _send_one(self) -> None:
+        frame = self._frames.popleft()
+        try:
+            if isinstance(frame, bytes):
+                await self._socket.send_bytes(frame)
+            else:
+                await self._socket.send_text(frame)
+        except Exception as error:  # starlette/uvicorn raise several types for a vanished peer
+            self.gone = True
+            raise ClientGone("client socket failed") from error
+        finally:
+            if isinstance(frame, bytes):
+                self._queued_bytes -= len(frame)
+                self._has_room.set()
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Send what is still queued (the run task is stopped); False when it did not fit in time."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self._frames and not self.gone:
+                    await self._send_one()
+        except (TimeoutError, ClientGone):
+            return False
+        return True
+
+
+class SegmentSink:
+    """An utterance's view of the sender: counts the bytes of this utterance only."""
+
+    def __init__(self, sender: ClientSender) -> None:
+        self._sender = sender
+        self._bytes_sent = 0
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._bytes_sent
+
+    async def begin(self, content_type: str, source: str) -> None:
+        """Raw audio on the socket: the format was fixed at the upgrade."""
+
+    async def audio(self, chunk: bytes) -> None:
+        await self._sender.push_audio(chunk)
+        self._bytes_sent += len(chunk)

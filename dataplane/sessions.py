@@ -1,0 +1,294 @@
+"""One client speak session: read and validate frames, run utterances in order, answer in the protocol.
+
+Three tasks share a TaskGroup: the reader (frames → `ServerSocketRules` → actions), the driver (one
+utterance at a time, Flushed with the client's own sequence ids) and the sender. Clear cancels the
+running utterance, drops queued audio and answers Cleared; draining closes with 1012 between utterances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from ttsfleet.dataplane import errors, limits
+from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.pool import Pool, PoolKey
+from ttsfleet.dataplane.seams import Clock
+from ttsfleet.dataplane.sending import ClientGone, ClientSender, SegmentSink
+from ttsfleet.dataplane.utterances import Synthesizer
+from ttsfleet.protocol import (
+    NORMAL_CLOSURE,
+    Cleared,
+    ClearRequested,
+    CloseReason,
+    CloseRequested,
+    Closure,
+    Flushed,
+    FlushRefused,
+    ProtocolViolation,
+    ServerSocketRules,
+    SocketLimits,
+    SpeakOptions,
+    SynthesisRequested,
+    TextBuffered,
+)
+
+log = structlog.get_logger(__name__)
+
+CLOSE_FLUSH_S = 2.0  # time to send what is queued before a graceful close
+DRAIN_CLOSURE = Closure.for_reason(CloseReason.DRAINING)
+
+
+class SessionState(enum.Enum):
+    """A client session's lifecycle; `Session.transition` is the only way to change it."""
+
+    OPEN = "open"
+    DRAINING = "draining"  # closes with 1012 once no utterance is in flight
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_TRANSITIONS = {
+    SessionState.OPEN: {SessionState.DRAINING, SessionState.CLOSING},
+    SessionState.DRAINING: {SessionState.CLOSING},
+    SessionState.CLOSING: {SessionState.CLOSED},
+    SessionState.CLOSED: set(),
+}
+
+
+class ClientSocket(Protocol):
+    """What a session needs of starlette's WebSocket."""
+
+    async def receive(self) -> Any: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    text: str
+    sequence_id: int
+    epoch: int
+
+
+_CLOSE = object()  # queued after a Close: finish what came before, then close normally
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What every session shares."""
+
+    synthesizer: Synthesizer
+    pool: Pool
+    limiter: limits.CharacterLimiter
+    metrics: Metrics
+    clock: Clock
+    max_speak_chars: int
+    send_buffer_bytes: int
+    slow_client_grace_s: float
+
+
+class Session:
+    """One accepted client WebSocket."""
+
+    def __init__(
+        self, socket: ClientSocket, options: SpeakOptions, token_id: str | None, ctx: SessionContext
+    ) -> None:
+        self._socket = socket
+        self._options = options
+        self._token_id = token_id
+        self._ctx = ctx
+        self.state = SessionState.OPEN
+        self._sender = ClientSender(socket, ctx.send_buffer_bytes, ctx.slow_client_grace_s)
+        # The gateway never closes idle clients (agents idle for long) nor old ones (it recycles upstream).
+        socket_limits = SocketLimits(
+            max_speak_chars=ctx.max_speak_chars, idle_timeout_s=math.inf, max_socket_age_s=math.inf
+        )
+        self._rules = ServerSocketRules(socket_limits, ctx.clock.monotonic())
+        self._queue: asyncio.Queue[_Segment | object] = asyncio.Queue()
+        self._epoch = 0
+        self._current: asyncio.Task[Any] | None = None
+        self._in_utterance = False
+        self._closure: Closure | None = None
+        self._ended = asyncio.Event()
+        self.utterances = 0
+
+    def transition(self, new: SessionState) -> None:
+        if new not in _TRANSITIONS[self.state]:
+            raise RuntimeError(f"session: illegal transition {self.state.value} → {new.value}")
+        self.state = new
+
+    @property
+    def is_idle(self) -> bool:
+        """No utterance in flight: nothing buffered, queued or being synthesized."""
+        return not self._in_utterance
+
+    def begin_drain(self) -> None:
+        """Close with 1012 now if idle, else once the utterance in flight is done."""
+        if self.state is SessionState.OPEN:
+            self.transition(SessionState.DRAINING)
+            if self.is_idle:
+                self._end(DRAIN_CLOSURE)
+
+    def cut(self) -> None:
+        """The drain deadline passed: close with 1012 whatever is in flight."""
+        self._end(DRAIN_CLOSURE)
+
+    def _end(self, closure: Closure | None) -> None:
+        if self._closure is None and not self._ended.is_set():
+            self._closure = closure
+        self._ended.set()
+
+    async def run(self, metadata_json: str) -> Closure | None:
+        """Serve until the client leaves or a closure is due; returns the closure sent (None: client gone)."""
+        self._sender.push_text(metadata_json)
+        gone = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._sender.run(), name="session:send")
+                group.create_task(self._read(), name="session:read")
+                group.create_task(self._drive(group), name="session:drive")
+                await self._ended.wait()
+                raise _Stop
+        except* _Stop:
+            pass
+        except* ClientGone:
+            gone = True
+        if self.state is not SessionState.CLOSING:
+            self.transition(SessionState.CLOSING)
+        self._finish_utterance("cut")
+        closure = None if gone else self._closure
+        if closure is not None and closure.reason is not CloseReason.SEND_FAILED:
+            await self._sender.flush(CLOSE_FLUSH_S)
+        if closure is not None:
+            await self._close(closure)
+        self.transition(SessionState.CLOSED)
+        return closure
+
+    async def _close(self, closure: Closure) -> None:
+        self._ctx.metrics.client_closes.labels(reason=closure.reason.value or "normal").inc()
+        try:
+            async with asyncio.timeout(CLOSE_FLUSH_S):
+                await self._socket.close(int(closure.code), closure.reason.value)
+        except Exception:
+            log.debug("client close failed")
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            message = await self._socket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise ClientGone("client disconnected")
+            now = self._ctx.clock.monotonic()
+            try:
+                if message.get("bytes") is not None:
+                    self._rules.receive_binary(now)
+                action = self._rules.receive_text(message.get("text") or "", now)
+                if isinstance(action, TextBuffered):
+                    self._buffered(action)
+                elif isinstance(action, SynthesisRequested):
+                    self._queue.put_nowait(_Segment(action.text, action.sequence_id, self._epoch))
+                elif isinstance(action, FlushRefused):
+                    self._sender.push_text(action.warning.to_json())
+                elif isinstance(action, ClearRequested):
+                    self._clear(action.sequence_id)
+                elif isinstance(action, CloseRequested):
+                    self._queue.put_nowait(_CLOSE)
+                    return
+            except ProtocolViolation as violation:
+                log.info(
+                    "client broke the protocol", reason=violation.closure.reason.value, detail=str(violation)
+                )
+                self._end(violation.closure)
+                return
+            except errors.ClientFault as fault:
+                log.info("client refused", reason=fault.closure.reason.value, detail=str(fault))
+                self._end(fault.closure)
+                return
+
+    def _buffered(self, action: TextBuffered) -> None:
+        self._rules.buffer[-1] = limits.clean_text(self._rules.buffer[-1])
+        self._ctx.limiter.charge(self._token_id, action.chars)
+        if not self._in_utterance and action.chars:
+            self._start_utterance()
+
+    def _start_utterance(self) -> None:
+        self._in_utterance = True
+        self._ctx.metrics.utterance_started()
+        self._ctx.pool.prepare(PoolKey.of(self._options))
+
+    def _finish_utterance(self, outcome: str) -> None:
+        if self._in_utterance:
+            self._in_utterance = False
+            self._ctx.metrics.utterance_ended()
+            self.utterances += 1
+            log.debug("client utterance ended", outcome=outcome)
+
+    def _clear(self, sequence_id: int) -> None:
+        self._epoch += 1
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+        self._sender.discard_audio()
+        self._sender.push_text(Cleared(sequence_id).to_json())
+        self._finish_utterance("cleared")
+        self._maybe_close_for_drain()
+
+    def _maybe_close_for_drain(self) -> None:
+        if self.state is SessionState.DRAINING and self.is_idle:
+            self._end(DRAIN_CLOSURE)
+
+    # --- synthesizing -----------------------------------------------------------------------------
+
+    async def _drive(self, group: asyncio.TaskGroup) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSE:
+                self._end(NORMAL_CLOSURE)
+                return
+            assert isinstance(item, _Segment)
+            if item.epoch != self._epoch:
+                continue
+            if not item.text:
+                self._sender.push_text(Flushed(item.sequence_id).to_json())
+            else:
+                if not self._in_utterance:
+                    self._start_utterance()  # text buffered before a Clear-less epoch change
+                sink = SegmentSink(self._sender)
+                self._current = group.create_task(self._utter(item.text, sink), name="session:utter")
+                await asyncio.wait({self._current})
+                current, self._current = self._current, None
+                if current.cancelled():
+                    continue  # a Clear: its Cleared is already queued
+                failure = current.result()
+                if failure is not None:
+                    self._end(failure.closure)
+                    return
+                if item.epoch == self._epoch:
+                    self._sender.push_text(Flushed(item.sequence_id).to_json())
+            if self._queue.empty() and not self._rules.buffer:
+                self._finish_utterance("flushed")
+                self._maybe_close_for_drain()
+
+    async def _utter(self, text: str, sink: SegmentSink) -> errors.GatewayError | None:
+        """One utterance; a failure is returned, so it ends the session with its close, not the group."""
+        try:
+            await self._ctx.synthesizer.speak(self._options, text, sink, websocket=True)
+        except errors.GatewayError as error:
+            return error
+        return None
+
+
+class _Stop(Exception):
+    """Internal: leave the session's TaskGroup."""

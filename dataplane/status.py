@@ -1,0 +1,70 @@
+"""Readiness and the `/statusz` document (docs/contracts.md), computed from plain facts.
+
+Pure: the gateway gathers `StatusFacts`; these functions decide and shape. The operator reads the
+document exactly as written here, so its keys change only together with the contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    """What the gateway knows about itself at one moment."""
+
+    pod: str
+    serving: bool  # started and not draining
+    draining: bool
+    sessions_active: int
+    sessions_total: int
+    utterances_active: int
+    utterances_total: int
+    open_sockets: int
+    leased_sockets: int
+    breaker: str
+    fingerprint: str | None
+    credential_valid: bool | None
+    credential_reloads: int
+    config_hash: str | None
+
+
+def is_ready(facts: StatusFacts) -> bool:
+    """Ready means it can take a new session: serving, holding a key, and the key not refused."""
+    return facts.serving and facts.fingerprint is not None and facts.credential_valid is not False
+
+
+def not_ready_reason(facts: StatusFacts) -> str | None:
+    """Why the gateway is not ready, for /readyz and the logs; None when it is."""
+    if facts.draining:
+        return "draining"
+    if not facts.serving:
+        return "starting"
+    if facts.fingerprint is None:
+        return "no Deepgram key loaded"
+    if facts.credential_valid is False:
+        return "Deepgram refused the key"
+    return None
+
+
+def render_status(facts: StatusFacts) -> dict[str, Any]:
+    """The `/statusz` JSON document."""
+    return {
+        "pod": facts.pod,
+        "ready": is_ready(facts),
+        "draining": facts.draining,
+        "sessions": {"active": facts.sessions_active, "total": facts.sessions_total},
+        "utterances": {"active": facts.utterances_active, "total": facts.utterances_total},
+        "upstream": {
+            "open_sockets": facts.open_sockets,
+            "leased_sockets": facts.leased_sockets,
+            "breaker": facts.breaker,
+        },
+        "credential": {
+            "fingerprint": facts.fingerprint,
+            "valid": facts.credential_valid,
+            "reloads": facts.credential_reloads,
+        },
+        "config": {"hash": facts.config_hash},
+    }

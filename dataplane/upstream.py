@@ -1,0 +1,124 @@
+"""The upstream speak WebSocket, over the `websockets` library: the only module that imports it.
+
+Every websockets or OS error is translated here into the gateway's error tree (`errors.py`), most
+specific first, so the pool and the relay never see a foreign exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
+from websockets.protocol import State
+
+from ttsfleet.dataplane import errors
+from ttsfleet.dataplane.seams import UpstreamSocket
+from ttsfleet.protocol import REQUEST_ID_HEADERS, ErrorBody, Metadata, SpeakOptions, parse_server_message
+
+SPEAK_PATH = "/v1/speak"
+# Audio frames are a few KiB; a megabyte-sized frame from upstream means something is wrong.
+MAX_FRAME_BYTES = 1 << 20
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn websockets' and the OS's errors into ours, chained."""
+    try:
+        yield
+    except ConnectionClosed as error:
+        frame = error.rcvd
+        raise errors.error_for_close(frame.code if frame else None, frame.reason if frame else "") from error
+    except InvalidStatus as error:
+        response = error.response
+        body = ErrorBody.parse(bytes(response.body or b""))
+        detail = (body.err_msg if body else "") or response.headers.get("dg-error", "")
+        raise errors.error_for_status(response.status_code, detail[:200]) from error
+    except (InvalidHandshake, WebSocketException) as error:
+        raise errors.UpstreamProtocolError(
+            f"upstream handshake or framing failed: {type(error).__name__}"
+        ) from error
+    except OSError as error:
+        raise errors.UpstreamUnavailable(f"upstream connection failed: {type(error).__name__}") from error
+
+
+class WebSocketUpstream:
+    """One open upstream socket."""
+
+    def __init__(self, connection: ClientConnection, request_id: str) -> None:
+        self._connection = connection
+        self._request_id = request_id
+
+    @property
+    def request_id(self) -> str:
+        return self._request_id
+
+    @property
+    def is_open(self) -> bool:
+        return self._connection.state is State.OPEN
+
+    async def send_text(self, text: str) -> None:
+        with translated_errors():
+            await self._connection.send(text)
+
+    async def receive(self) -> str | bytes:
+        with translated_errors():
+            return await self._connection.recv()
+
+    async def ping(self) -> None:
+        with translated_errors():
+            pong = await self._connection.ping()
+            await pong
+
+    async def close(self) -> None:
+        # Closing a broken socket: there is nothing left to tell it.
+        with contextlib.suppress(WebSocketException, OSError):
+            await self._connection.close()
+
+
+class WebSocketConnector:
+    """Opens upstream sockets at `base_url` within `timeout_s`, including the Metadata message."""
+
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+
+    async def connect(self, options: SpeakOptions, key: str) -> tuple[UpstreamSocket, str]:
+        url = f"{self._base_url}{SPEAK_PATH}?{options.to_query()}"
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                with translated_errors():
+                    connection = await connect(
+                        url,
+                        additional_headers={"Authorization": f"Token {key}"},
+                        compression=None,  # audio does not compress; deflate only costs CPU
+                        open_timeout=None,  # the surrounding timeout covers the whole handshake
+                        ping_interval=None,  # the pool pings idle sockets itself
+                        max_size=MAX_FRAME_BYTES,
+                        proxy=None,
+                    )
+                try:
+                    with translated_errors():
+                        first = await connection.recv()
+                except BaseException:
+                    await connection.close()
+                    raise
+        except TimeoutError as error:
+            raise errors.UpstreamTimeout(
+                f"upstream connect took longer than {self._timeout_s:g} s"
+            ) from error
+        request_id = next(
+            (
+                connection.response.headers[h]
+                for h in REQUEST_ID_HEADERS
+                if connection.response and h in connection.response.headers
+            ),
+            "",
+        )
+        if not isinstance(first, str) or not isinstance(parse_server_message(first), Metadata):
+            await connection.close()
+            raise errors.UpstreamProtocolError("upstream did not send Metadata first")
+        return WebSocketUpstream(connection, request_id), first

@@ -1,0 +1,275 @@
+"""One utterance from text to audio: cache, leased upstream socket, retries, REST fallback, timeouts.
+
+Audio goes to an `AudioSink` as it arrives, byte for byte. Retries happen only while the sink has
+received nothing of this utterance; after that a failure ends the utterance with an explicit error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from ttsfleet.dataplane import errors, tracing
+from ttsfleet.dataplane.breaker import CircuitBreaker
+from ttsfleet.dataplane.cache import AudioCache, CacheKey
+from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.pool import Pool, PooledSocket, PoolKey, ReleaseOutcome
+from ttsfleet.dataplane.retrying import RetryPolicy
+from ttsfleet.dataplane.seams import Clock, CredentialSource, RestSpeaker
+from ttsfleet.dataplane.settings import TimeoutSettings
+from ttsfleet.protocol import Flush, Flushed, SocketLimits, Speak, SpeakOptions, Warning, parse_server_message
+
+log = structlog.get_logger(__name__)
+
+CACHE_FRAME_BYTES = 8192  # frames replayed from the cache; the sink paces them
+# Only failures to get a socket send an utterance to REST; auth or bad requests would fail there too.
+_FALLBACK_ERRORS = (errors.UpstreamUnavailable, errors.UpstreamRateLimited, errors.UpstreamProtocolError)
+
+
+class AudioSink(Protocol):
+    """Where an utterance's audio goes (a client socket, a REST response)."""
+
+    @property
+    def bytes_sent(self) -> int: ...
+
+    async def begin(self, content_type: str, source: str) -> None:
+        """Called once before the first audio of REST answers and cache hits: headers can go out."""
+        ...
+
+    async def audio(self, chunk: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceResult:
+    source: str  # cache | websocket | rest_fallback | rest
+    bytes: int
+    attempts: int
+    upstream_request_id: str
+
+
+class Synthesizer:
+    """Turns (options, text) into audio on a sink, as reliably as the upstream allows."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        rest: RestSpeaker,
+        credentials: CredentialSource,
+        rest_breaker: CircuitBreaker,
+        cache: AudioCache | None,
+        policy: RetryPolicy,
+        timeouts: TimeoutSettings,
+        metrics: Metrics,
+        clock: Clock,
+    ) -> None:
+        self._pool = pool
+        self._rest = rest
+        self._credentials = credentials
+        self._rest_breaker = rest_breaker
+        self._cache = cache
+        self._policy = policy
+        self._timeouts = timeouts
+        self._metrics = metrics
+        self._clock = clock
+        self._upstream_limits = SocketLimits()
+
+    async def speak(
+        self, options: SpeakOptions, text: str, sink: AudioSink, *, websocket: bool
+    ) -> UtteranceResult:
+        """Synthesize `text`; WS first (REST fallback) for sockets, REST for REST; raises GatewayError."""
+        utterance_id = uuid.uuid4().hex[:16]
+        started = self._clock.monotonic()
+        with (
+            structlog.contextvars.bound_contextvars(utterance_id=utterance_id),
+            tracing.span("utterance", {"chars": len(text), "model": options.model}),
+        ):
+            try:
+                result = await self._speak(options, text, sink, websocket, started)
+            except errors.GatewayError as error:
+                self._metrics.utterances.labels(outcome="failed").inc()
+                log.info("utterance failed", chars=len(text), error=type(error).__name__, detail=str(error))
+                raise
+            elapsed = self._clock.monotonic() - started
+            self._metrics.utterances.labels(outcome="completed").inc()
+            self._metrics.utterance_duration.labels(source=result.source).observe(elapsed)
+            log.info(
+                "utterance completed",
+                chars=len(text),
+                source=result.source,
+                bytes=result.bytes,
+                attempts=result.attempts,
+                upstream_request_id=result.upstream_request_id,
+                duration_ms=round(elapsed * 1000, 1),
+            )
+            return result
+
+    async def _speak(
+        self, options: SpeakOptions, text: str, sink: AudioSink, websocket: bool, started: float
+    ) -> UtteranceResult:
+        key = CacheKey.of(options, text)
+        if self._cache is not None:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._metrics.cache_hits.inc()
+                await self._replay(hit[0], hit[1], sink, started)
+                return UtteranceResult("cache", len(hit[0]), 0, "")
+            self._metrics.cache_misses.inc()
+        recorder = _Recorder(sink, self, started)
+        attempts = 0
+        try:
+            async with asyncio.timeout(self._timeouts.utterance_s):
+                while True:
+                    attempts += 1
+                    try:
+                        # After failed sockets, the last attempt takes another path (REST), not a socket.
+                        last = websocket and attempts > 1 and attempts >= self._policy.max_attempts
+                        source, request_id = await self._attempt(options, text, recorder, websocket, last)
+                        break
+                    except errors.UpstreamError as error:
+                        self._metrics.errors.labels(error_class=error.error_class.value).inc()
+                        if not self._policy.should_retry(error, attempts, recorder.bytes_sent > 0):
+                            raise
+                        self._metrics.retries.inc()
+                        log.info("utterance retried", attempt=attempts, error_class=error.error_class.value)
+                        await asyncio.sleep(self._policy.delay_s(error, attempts))
+        except TimeoutError:
+            self._metrics.errors.labels(error_class=errors.ErrorClass.TRANSIENT.value).inc()
+            raise errors.UpstreamTimeout(
+                f"utterance took longer than {self._timeouts.utterance_s:g} s"
+            ) from None
+        if self._cache is not None and recorder.kept is not None:
+            self._cache.put(key, bytes(recorder.kept), recorder.content_type)
+        return UtteranceResult(source, recorder.bytes_sent, attempts, request_id)
+
+    async def _attempt(
+        self, options: SpeakOptions, text: str, recorder: _Recorder, websocket: bool, last: bool
+    ) -> tuple[str, str]:
+        if not websocket:
+            return "rest", await self._over_rest(options, text, recorder, "rest")
+        if last:
+            self._metrics.fallbacks.inc()
+            return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
+        try:
+            pooled = await self._pool.lease(PoolKey.of(options), len(text))
+        except _FALLBACK_ERRORS as error:
+            if recorder.bytes_sent:
+                raise
+            log.info("falling back to REST", error_class=error.error_class.value, detail=str(error))
+            self._metrics.fallbacks.inc()
+            return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
+        recorder.source = "websocket"
+        return "websocket", await self._over_socket(pooled, text, recorder)
+
+    async def _over_socket(self, pooled: PooledSocket, text: str, recorder: _Recorder) -> str:
+        socket = pooled.socket
+        outcome = ReleaseOutcome.BROKEN
+        try:
+            limit = self._upstream_limits.max_speak_chars
+            for start in range(0, len(text), limit):
+                await socket.send_text(Speak(text[start : start + limit]).to_json())
+            await socket.send_text(Flush().to_json())
+            got_audio = False
+            while True:
+                wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+                try:
+                    frame = await asyncio.wait_for(socket.receive(), wait_s)
+                except TimeoutError:
+                    phase = "inter-chunk gap" if got_audio else "first byte"
+                    raise errors.UpstreamTimeout(f"upstream {phase} took longer than {wait_s:g} s") from None
+                if isinstance(frame, bytes):
+                    got_audio = True
+                    await recorder.audio(frame)
+                    continue
+                message = parse_server_message(frame)
+                if isinstance(message, Flushed):
+                    outcome = ReleaseOutcome.CLEAN
+                    return socket.request_id
+                if isinstance(message, Warning):
+                    log.warning("upstream warning", code=message.code, upstream_request_id=socket.request_id)
+                    if message.code == "EXCESSIVE_FLUSH":
+                        outcome = ReleaseOutcome.DIRTY  # the text is still buffered upstream
+                        raise errors.UpstreamProtocolError("upstream skipped the flush (EXCESSIVE_FLUSH)")
+        except errors.SlowClient:
+            outcome = ReleaseOutcome.DIRTY
+            raise
+        except BaseException as error:
+            if isinstance(error, asyncio.CancelledError):
+                outcome = ReleaseOutcome.DIRTY  # a Clear from the client: the socket itself is fine
+            raise
+        finally:
+            self._pool.release(pooled, outcome)
+
+    async def _over_rest(self, options: SpeakOptions, text: str, recorder: _Recorder, source: str) -> str:
+        key = self._credentials.key
+        if key is None:
+            raise errors.UpstreamAuthFailed("no Deepgram key is loaded")
+        if not self._rest_breaker.allow():
+            raise errors.CircuitOpen("the REST upstream circuit breaker is open")
+        recorder.source = source
+        try:
+            async with self._rest.speak(options, text, key) as answer:
+                await recorder.begin(answer.content_type)
+                got_audio = False
+                while True:
+                    wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+                    try:
+                        chunk = await asyncio.wait_for(anext(answer.chunks), wait_s)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise errors.UpstreamTimeout(f"upstream REST stalled for {wait_s:g} s") from None
+                    got_audio = True
+                    await recorder.audio(chunk)
+        except errors.UpstreamError as error:
+            if error.error_class is errors.ErrorClass.AUTH:
+                self._credentials.report(False)
+            if error.counts_against_breaker:
+                self._rest_breaker.record_failure()
+            else:
+                self._rest_breaker.release_probe()
+            raise
+        except BaseException:
+            self._rest_breaker.release_probe()
+            raise
+        self._rest_breaker.record_success()
+        return answer.request_id
+
+    async def _replay(self, audio: bytes, content_type: str, sink: AudioSink, started: float) -> None:
+        await sink.begin(content_type, "cache")
+        for start in range(0, len(audio), CACHE_FRAME_BYTES):
+            if start == 0:
+                self._metrics.ttfb.labels(source="cache").observe(self._clock.monotonic() - started)
+            await sink.audio(audio[start : start + CACHE_FRAME_BYTES])
+
+
+class _Recorder:
+    """Passes audio to the sink, records TTFB once, and keeps a copy for the cache while it is small."""
+
+    def __init__(self, sink: AudioSink, synthesizer: Synthesizer, started: float) -> None:
+        self._sink = sink
+        self._synthesizer = synthesizer
+        self._started = started
+        self.source = "websocket"
+        self.content_type = ""
+        self.kept: bytearray | None = bytearray() if synthesizer._cache is not None else None
+
+    @property
+    def bytes_sent(self) -> int:
+        return self._sink.bytes_sent
+
+    async def begin(self, content_type: str) -> None:
+        self.content_type = content_type
+        if self._sink.bytes_sent == 0:
+            await self._sink.begin(content_type, self.source)
+
+    async def audio(self, chunk: bytes) -> None:
+        if self._sink.bytes_sent == 0:
+            elapsed = self._synthesizer._clock.monotonic() - self._started
+            self._synthesizer._metrics.ttfb.labels(source=self.source).observe(elapsed)
+        if self.kept is not None:
+            self.kept += chunk
+        await self._sink.audio(chunk)

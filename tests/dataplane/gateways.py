@@ -1,0 +1,100 @@
+"""Gateway processes for tests: `ttsfleet dataplane` on a free port, with its own key and tokens files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.servers import ServerProcess, free_port, wait_for
+from tests.support.speaking import SpeakTarget
+
+FLEET_TOKEN = "fleet-token-for-gateway-tests"
+OTHER_TOKEN = "second-fleet-token"
+DEEPGRAM_KEY = "deepgram-key-for-gateway-tests"
+
+
+@dataclass
+class RunningGateway:
+    """A gateway process, the files it reads, and a client's view of it."""
+
+    process: ServerProcess
+    key_file: Path
+    tokens_file: Path
+    upstream: ServerProcess
+
+    @property
+    def target(self) -> SpeakTarget:
+        return SpeakTarget(ws_url=self.process.ws_url, http_url=self.process.base_url, token=FLEET_TOKEN)
+
+    def status(self) -> dict[str, Any]:
+        response = httpx.get(self.process.base_url + "/statusz", timeout=5.0)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def upstream_stats(self) -> dict[str, Any]:
+        return dict(httpx.get(self.upstream.base_url + "/_emulator/stats", timeout=5.0).json())
+
+    def is_ready(self) -> bool:
+        return httpx.get(self.process.base_url + "/readyz", timeout=5.0).status_code == 200
+
+
+@contextlib.contextmanager
+def running_gateway(
+    log_dir: Path,
+    upstream: ServerProcess,
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+    name: str = "gateway",
+    wait_ready: bool = True,
+) -> Iterator[RunningGateway]:
+    """A gateway on a free port with its own key and tokens files under `workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_file = workdir / "deepgram-key"
+    key_file.write_text(DEEPGRAM_KEY + "\n")
+    tokens_file = workdir / "tokens"
+    tokens_file.write_text(f"# fleet tokens\n{FLEET_TOKEN}\n{OTHER_TOKEN}\n")
+    port = free_port()
+    process = ServerProcess(
+        name=name,
+        args=[
+            "dataplane",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--pod-name",
+            f"{name}-{port}",
+            "--upstream-url",
+            upstream.ws_url,
+            "--deepgram-key-file",
+            str(key_file),
+            "--client-tokens-file",
+            str(tokens_file),
+            *extra_args,
+        ],
+        port=port,
+        log_path=log_dir / f"{name}-{port}.log",
+        env={"TTSFLEET_CREDENTIALS__POLL_INTERVAL_S": "0.2", **(env or {})},
+    )
+    process.start("/livez")
+    gateway = RunningGateway(process, key_file, tokens_file, upstream)
+    try:
+        if wait_ready:
+            wait_for(gateway.is_ready, 10.0, "the gateway to be ready")
+        yield gateway
+    finally:
+        process.stop()
+
+
+async def eventually(
+    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition"
+) -> None:
+    """`wait_for` for async tests: the (blocking) condition runs in a thread, so the loop keeps serving."""
+    await asyncio.to_thread(wait_for, condition, deadline_s, what)

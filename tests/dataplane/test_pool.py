@@ -1,0 +1,179 @@
+"""The upstream pool on fake sockets: warm minimum, reuse, budgets, rotation, recycling, Clear on release."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.dataplane.fakes import FakeConnector, FakeCredentials, ManualClock
+from ttsfleet.dataplane import errors
+from ttsfleet.dataplane.breaker import CircuitBreaker
+from ttsfleet.dataplane.pool import Pool, PoolKey, ReleaseOutcome, SocketState
+from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
+from ttsfleet.protocol import Encoding, SocketLimits
+
+KEY = PoolKey("aura-2-thalia-en", Encoding.LINEAR16, 24000, 1.0)
+OTHER = PoolKey("aura-2-thalia-en", Encoding.MULAW, 8000, 1.0)
+
+
+@dataclass
+class Harness:
+    pool: Pool
+    connector: FakeConnector
+    credentials: FakeCredentials
+    clock: ManualClock
+    breaker: CircuitBreaker
+
+
+async def settled(condition: Callable[[], bool], turns: int = 2000) -> None:
+    """Let the loop run until `condition` holds (fake I/O completes within a few turns)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    clock = ManualClock()
+    connector = FakeConnector()
+    credentials = FakeCredentials()
+    breaker = CircuitBreaker(clock, failure_threshold=2, open_s=10, half_open_max_probes=1)
+    pool = Pool(
+        connector,
+        credentials,
+        breaker,
+        clock,
+        PoolSettings(warm_min_per_key=1, max_sockets=4, max_socket_age_s=3300, idle_ping_interval_s=20),
+        TimeoutSettings(connect_s=0.2, first_byte_s=1, inter_chunk_s=1, utterance_s=60),
+        SocketLimits(),
+        KEY,
+    )
+    task = asyncio.create_task(pool.run(), name="test:pool")
+    yield Harness(pool, connector, credentials, clock, breaker)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_default_key_is_kept_warm(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    assert harness.pool.leased_sockets == 0
+    assert harness.connector.opened[0][1] == "key-one"
+
+
+async def test_a_lease_reuses_the_warm_socket_and_the_pool_rewarms(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    leased = await harness.pool.lease(KEY, chars=10)
+    assert len(harness.connector.opened) == 1
+    await settled(lambda: harness.pool.open_sockets == 2)  # the warm minimum is idle sockets
+    harness.pool.release(leased, ReleaseOutcome.CLEAN)
+    assert leased.state is SocketState.IDLE
+    again = await harness.pool.lease(KEY, chars=10)
+    assert len(harness.connector.opened) == 2
+    assert again.state is SocketState.LEASED
+
+
+async def test_a_socket_out_of_character_budget_is_passed_over_until_the_window_moves(
+    harness: Harness,
+) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    first = await harness.pool.lease(KEY, chars=2000)
+    await settled(lambda: harness.pool.open_sockets == 2)
+    harness.pool.release(first, ReleaseOutcome.CLEAN)
+    second = await harness.pool.lease(KEY, chars=1000)
+    assert second is not first  # first has only 400 characters left in its minute
+    harness.pool.release(second, ReleaseOutcome.CLEAN)
+    harness.clock.advance(60)
+    third = await harness.pool.lease(KEY, chars=1000)
+    assert third.chars.sum(harness.clock.now) == 1000
+
+
+async def test_keys_get_their_own_sockets(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    other = await harness.pool.lease(OTHER, chars=5)
+    assert other.key == OTHER
+    assert harness.connector.opened[-1][0].encoding is Encoding.MULAW
+
+
+async def test_a_new_key_retires_sockets_after_their_utterance(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    leased = await harness.pool.lease(KEY, chars=5)
+    await settled(lambda: harness.pool.open_sockets == 2)
+    harness.credentials.rotate("key-two")
+    harness.pool.credentials_changed()
+    assert leased.state is SocketState.RETIRING
+    await settled(lambda: any(key == "key-two" for _, key, _ in harness.connector.opened))
+    harness.pool.release(leased, ReleaseOutcome.CLEAN)
+    assert leased.state is SocketState.CLOSED
+    await settled(lambda: all(not s.open for _, key, s in harness.connector.opened if key == "key-one"))
+    fresh = await harness.pool.lease(KEY, chars=5)
+    assert fresh.generation == harness.credentials.generation
+
+
+async def test_sockets_are_recycled_before_the_age_limit(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    first_socket = harness.connector.opened[0][2]
+    harness.clock.advance(3300 - 60)  # no longer enough age left for a whole utterance
+    harness.pool.prepare(KEY)
+    await settled(lambda: not first_socket.open and harness.pool.open_sockets == 1)
+    assert len(harness.connector.opened) == 2
+
+
+async def test_idle_sockets_are_pinged(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    harness.clock.advance(20)
+    harness.pool.prepare(KEY)
+    await settled(lambda: harness.connector.opened[0][2].pings == 1)
+
+
+async def test_a_dirty_release_clears_the_socket_before_reuse(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    leased = await harness.pool.lease(KEY, chars=5)
+    harness.pool.release(leased, ReleaseOutcome.DIRTY)
+    assert leased.state is SocketState.CLEARING
+    await settled(lambda: leased.state is SocketState.IDLE)
+    assert harness.connector.opened[0][2].sent[-1] == '{"type":"Clear"}'
+
+
+async def test_a_broken_release_closes_the_socket(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    leased = await harness.pool.lease(KEY, chars=5)
+    harness.pool.release(leased, ReleaseOutcome.BROKEN)
+    assert leased.state is SocketState.CLOSED
+    await settled(lambda: not harness.connector.opened[0][2].open)
+
+
+async def test_without_a_key_leases_fail_as_auth_errors(harness: Harness) -> None:
+    harness.credentials.key = None
+    with pytest.raises(errors.UpstreamAuthFailed):
+        await harness.pool.lease(OTHER, chars=5)
+
+
+async def test_failed_connects_open_the_breaker_and_then_leases_fail_fast(harness: Harness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    harness.connector.fail_with = errors.UpstreamUnavailable("down")
+    for _ in range(2):
+        with pytest.raises(errors.UpstreamUnavailable):
+            await harness.pool.lease(OTHER, chars=5)
+    with pytest.raises(errors.CircuitOpen):
+        await harness.pool.lease(OTHER, chars=5)
+
+
+async def test_refused_keys_are_reported(harness: Harness) -> None:
+    harness.connector.fail_with = errors.UpstreamAuthFailed("401")
+    with pytest.raises(errors.UpstreamAuthFailed):
+        await harness.pool.lease(OTHER, chars=5)
+    assert harness.credentials.reports[-1] is False
+
+
+async def test_a_full_pool_makes_waiters_fail_after_the_connect_timeout(harness: Harness) -> None:
+    leases = [await harness.pool.lease(OTHER, chars=1) for _ in range(4)]
+    assert harness.pool.open_sockets == 4
+    with pytest.raises(errors.PoolExhausted):
+        await harness.pool.lease(OTHER, chars=1)
+    harness.pool.release(leases[0], ReleaseOutcome.CLEAN)
+    assert (await harness.pool.lease(OTHER, chars=1)) is leases[0]
