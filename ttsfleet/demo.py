@@ -1,6 +1,6 @@
 """`make demo`: bring up what exists of the local fleet, speak a sentence into `out/demo.wav`.
 
-Today the fleet is the Deepgram emulator with a gateway in front when the gateway is installed; the
+Today the fleet is one gateway in front of the Deepgram emulator, speaking through a fleet token; the
 operator and the embedded cluster join as they land. `DEMO_ONCE=1` exits after writing the WAV;
 otherwise the processes keep running until Ctrl-C so you can speak to them yourself.
 """
@@ -40,14 +40,16 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def _wait_until_answers(
-    url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 30
+    url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 30, ready: bool = False
 ) -> None:
+    """Poll `url` with a deadline until it answers (with 200 when `ready`)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"{url} exited early; see {log}:\n{log.read_text()[-2000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            status = httpx.get(url, timeout=1).status_code
+            if status == 200 or (not ready and status < 500):
                 return
         except httpx.TransportError:
             pass
@@ -55,21 +57,53 @@ def _wait_until_answers(
     raise SystemExit(f"{url} did not answer within {deadline_s} s; see {log}")
 
 
+DEEPGRAM_KEY = "demo-deepgram-key"
+FLEET_TOKEN = "demo-fleet-token"
+
+
 def main() -> int:
-    logs = Path("out/logs")
+    work = Path("out")
+    logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    console.print(
-        "[bold]ttsfleet demo[/bold]: starting the Deepgram emulator (real speech, realistic latency)"
-    )
-    emulator = _start(
-        ["emulator", "--port", str(port), "--api-key", "demo-deepgram-key"], logs / "emulator.log"
-    )
-    processes = [emulator]
+    (work / "deepgram-key").write_text(DEEPGRAM_KEY + "\n")
+    (work / "fleet-tokens").write_text(FLEET_TOKEN + "\n")
+    emulator_port, gateway_port = _free_port(), _free_port()
+    console.print("[bold]ttsfleet demo[/bold]: a gateway in front of the Deepgram emulator (real speech)")
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_until_answers(f"http://127.0.0.1:{port}/_emulator/healthz", emulator, logs / "emulator.log")
-        health = httpx.get(f"http://127.0.0.1:{port}/_emulator/healthz").json()
-        console.print(f"  emulator on ws://127.0.0.1:{port} (synthesis: {health['synthesis']})")
+        emulator = _start(
+            ["emulator", "--port", str(emulator_port), "--api-key", DEEPGRAM_KEY], logs / "emulator.log"
+        )
+        processes.append(emulator)
+        _wait_until_answers(
+            f"http://127.0.0.1:{emulator_port}/_emulator/healthz", emulator, logs / "emulator.log"
+        )
+        gateway = _start(
+            [
+                "dataplane",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(gateway_port),
+                "--pod-name",
+                "demo-gateway",
+                "--upstream-url",
+                f"ws://127.0.0.1:{emulator_port}",
+                "--deepgram-key-file",
+                str(work / "deepgram-key"),
+                "--client-tokens-file",
+                str(work / "fleet-tokens"),
+            ],
+            logs / "gateway.log",
+        )
+        processes.append(gateway)
+        _wait_until_answers(
+            f"http://127.0.0.1:{gateway_port}/readyz", gateway, logs / "gateway.log", ready=True
+        )
+        console.print(f"  emulator (Deepgram stand-in) on ws://127.0.0.1:{emulator_port}")
+        console.print(
+            f"  gateway on ws://127.0.0.1:{gateway_port} (clients use a fleet token, never the key)"
+        )
         said = subprocess.run(
             [
                 sys.executable,
@@ -80,25 +114,29 @@ def main() -> int:
                 "-o",
                 str(OUTPUT),
                 "--url",
-                f"ws://127.0.0.1:{port}",
+                f"ws://127.0.0.1:{gateway_port}",
                 "--token",
-                "demo-deepgram-key",
+                FLEET_TOKEN,
             ],
             check=False,
+            env={**os.environ, "PYTHONSAFEPATH": "1"},
         )
         if said.returncode != 0:
             return said.returncode
-        stats = httpx.get(f"http://127.0.0.1:{port}/_emulator/stats").json()
+        status = httpx.get(f"http://127.0.0.1:{gateway_port}/statusz").json()
+        upstream = httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/stats").json()
         console.print(
-            f"  upstream: {stats['sockets_total']} socket(s), {stats['audio_bytes_total']} audio bytes, "
-            f"characters billed per key fingerprint: {stats['chars_by_key']}"
+            f"  gateway: ready={status['ready']} sessions={status['sessions']['total']} "
+            f"upstream sockets={status['upstream']['open_sockets']} breaker={status['upstream']['breaker']} "
+            f"key fingerprint={status['credential']['fingerprint']}"
         )
+        console.print(f"  Deepgram side: characters billed per key fingerprint {upstream['chars_by_key']}")
         console.print(f"[green]wrote {OUTPUT}[/green] — play it with any audio player")
         if os.environ.get("DEMO_ONCE"):
             return 0
         console.print(
-            f"running; try: ttsfleet say 'hello' --url ws://127.0.0.1:{port} --token demo-deepgram-key"
-            "  (Ctrl-C stops)"
+            f"running; try: ttsfleet say 'hello' --url ws://127.0.0.1:{gateway_port} --token {FLEET_TOKEN}"
+            f"   metrics: http://127.0.0.1:{gateway_port}/metrics   (Ctrl-C stops)"
         )
         stop_signals = {signal.SIGINT, signal.SIGTERM}
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
@@ -107,10 +145,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in processes:
+        for process in reversed(processes):
             process.terminate()
         for process in processes:
-            process.wait(10)
+            process.wait(30)
 
 
 if __name__ == "__main__":
