@@ -1,0 +1,130 @@
+"""Find helm for the chart tests and render the chart with it.
+
+helm comes from a PyPI wheel (`scripts/install_helm.py`, run by `make install`) and lives next to the
+venv's Python. A missing helm fails the tests loudly: silently skipping would let a broken chart pass CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "ttsfleet"
+RELEASE = "fleet"
+RELEASE_NAMESPACE = "ttsfleet-system"
+HELM_TIMEOUT_S = 60
+NAMESPACED_VALUES = CHART / "ci" / "namespaced-values.yaml"
+CLUSTER_VALUES = CHART / "ci" / "cluster-values.yaml"
+WATCHED_NAMESPACES = ("voice", "voice-staging")  # as listed in ci/namespaced-values.yaml
+Manifest = dict[str, Any]
+
+
+def find_helm() -> Path | None:
+    """helm next to the running interpreter (the venv's bin), else on PATH."""
+    beside_python = Path(sys.executable).parent / "helm"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return beside_python
+    on_path = shutil.which("helm")
+    return Path(on_path) if on_path else None
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The helm binary; fails (never skips) when it is not installed."""
+    found = find_helm()
+    if found is None:
+        pytest.fail(
+            "helm is not installed: run `make install`, or "
+            "`.venv/bin/python scripts/install_helm.py .venv/bin` (see docs/development.md)",
+            pytrace=False,
+        )
+    return found
+
+
+def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run helm with no kubeconfig and no user state, so the host's files cannot change a result."""
+    home = ROOT / "build" / "helm-home"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "KUBECONFIG": str(home / "no-kubeconfig"),
+    }
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, env=env, timeout=HELM_TIMEOUT_S, check=False
+    )
+
+
+def template_command(values_files: Sequence[Path] = (), set_values: Sequence[str] = ()) -> list[str]:
+    """Arguments of `helm template` for the chart in the test release and namespace."""
+    args = ["template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE]
+    for path in values_files:
+        args += ["--values", str(path)]
+    for assignment in set_values:
+        args += ["--set", assignment]
+    return args
+
+
+def render(helm: Path, values_files: Sequence[Path] = (), set_values: Sequence[str] = ()) -> list[Manifest]:
+    """Every document `helm template` renders, parsed; fails the test with helm's error otherwise."""
+    result = run_helm(helm, *template_command(values_files, set_values))
+    if result.returncode != 0:
+        pytest.fail(f"helm template failed:\n{result.stderr}", pytrace=False)
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def of_kind(manifests: Iterable[Manifest], kind: str) -> list[Manifest]:
+    """The objects of one kind."""
+    return [doc for doc in manifests if doc["kind"] == kind]
+
+
+def one(manifests: Iterable[Manifest], kind: str) -> Manifest:
+    """The only object of a kind; fails when there is not exactly one."""
+    found = of_kind(manifests, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+Grant = tuple[str, str, str]  # (API group, resource[/subresource], verb)
+
+
+def operator_grants(manifests: Iterable[Manifest], service_account: str) -> dict[str, set[Grant]]:
+    """What the chart lets `service_account` do, by scope: "" for cluster-wide, else the namespace.
+
+    Follows the (Cluster)RoleBindings to the roles they name, so roles bound to nobody (the aggregated
+    user roles) do not count. The RBAC audit of the operator's API calls can check against this.
+    """
+    docs = list(manifests)
+    roles = {
+        (doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"]): doc for doc in docs
+    }
+    grants: dict[str, set[Grant]] = {}
+    for binding in of_kind(docs, "ClusterRoleBinding") + of_kind(docs, "RoleBinding"):
+        if not any(
+            subject["kind"] == "ServiceAccount" and subject["name"] == service_account
+            for subject in binding["subjects"]
+        ):
+            continue
+        scope = binding["metadata"].get("namespace", "")
+        ref = binding["roleRef"]
+        role_namespace = "" if ref["kind"] == "ClusterRole" else scope
+        role = roles[(ref["kind"], role_namespace, ref["name"])]
+        for rule in role["rules"]:
+            grants.setdefault(scope, set()).update(
+                (group, resource, verb)
+                for group in rule["apiGroups"]
+                for resource in rule["resources"]
+                for verb in rule["verbs"]
+            )
+    return grants
