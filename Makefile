@@ -31,6 +31,8 @@ lint: install
 	$(PY) scripts/package_tree.py build/pkg
 	cd build/pkg && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p ttsfleet
 	cd build/pkg && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
+	# The TEN extension is its own package; its TEN imports resolve to the test stand-in's stubs.
+	MYPYPATH=tests/ten_extension/stubs $(VENV)/bin/mypy --config-file pyproject.toml ten_extension/deepgram_tts2_python
 
 format: install
 	$(VENV)/bin/ruff format .
