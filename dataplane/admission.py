@@ -45,10 +45,16 @@ class Refusal(Exception):
         return ErrorBody(self.err_code.value, self.err_msg, request_id).to_json()
 
     def headers(self, base: Mapping[str, str]) -> dict[str, str]:
-        headers = {**base, "dg-error": self.err_msg}
+        headers = {**base, "dg-error": header_safe(self.err_msg)}
         if self.retry_after_s is not None:
             headers["retry-after"] = str(self.retry_after_s)
         return headers
+
+
+def header_safe(text: str) -> str:
+    """Printable ASCII for a header value: messages may quote client input (a model name in any script)."""
+    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
+    return "".join(c if " " <= c <= "~" else "?" for c in escaped)
 
 
 def new_request_id() -> str:

@@ -15,16 +15,14 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ttsfleet.dataplane import admission, rest, status
+from ttsfleet.dataplane import admission, rest, status, tracing
 from ttsfleet.dataplane.gateway import Gateway
-from ttsfleet.dataplane.pool import PoolKey
 from ttsfleet.dataplane.sessions import Session
+from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.tokens import AuthOutcome
-from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport, parse_server_message
+from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport
 
 log = structlog.get_logger(__name__)
-
-METADATA_WAIT_S = 2.0  # the first session of a model waits this long for upstream's model version
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -90,35 +88,36 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
         try:
             options, auth = _admit(gateway, websocket)
         except admission.Refusal as refusal:
-            gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
-            log.info("upgrade refused", status=refusal.status, err_code=refusal.err_code.value)
-            await websocket.send_denial_response(
-                Response(
-                    refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json"
-                )
-            )
+            await websocket.send_denial_response(rest.refused(gateway, refusal, request_id, headers))
             return
         try:
             await websocket.accept(
                 subprotocol="token" if auth.select_subprotocol else None,
                 headers=[(k.encode(), v.encode()) for k, v in headers.items()],
             )
-            await _run_session(gateway, websocket, options, auth, request_id)
+            await _run_session(gateway, websocket, options, auth, request_id, client_id)
         finally:
             gateway.sessions.close()
 
 
 async def _run_session(
-    gateway: Gateway, websocket: WebSocket, options: SpeakOptions, auth: AuthOutcome, request_id: str
+    gateway: Gateway,
+    websocket: WebSocket,
+    options: SpeakOptions,
+    auth: AuthOutcome,
+    request_id: str,
+    client_id: str | None,
 ) -> None:
-    metadata = await _metadata(gateway, options, request_id)
+    metadata = _metadata(gateway, options, request_id)
     session = Session(websocket, options, auth.token_id, gateway.session_context)
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()
     gateway.lifecycle.add(session)
     log.info("session opened", model=options.model, encoding=options.encoding.value, token=auth.token_id)
     try:
-        closure = await session.run(metadata)
+        traced = {"session_id": request_id, "client_request_id": client_id or "", "model": options.model}
+        with tracing.span("session", traced):
+            closure = await session.run(metadata)
     except Exception:
         log.exception("session crashed")
         closure = Closure.for_reason(CloseReason.INTERNAL)
@@ -147,12 +146,15 @@ def _admit(gateway: Gateway, websocket: WebSocket) -> tuple[SpeakOptions, AuthOu
     return options, auth
 
 
-async def _metadata(gateway: Gateway, options: SpeakOptions, request_id: str) -> str:
-    """Our Metadata: the gateway's own request id, upstream's model details when known."""
-    raw = await gateway.pool.wait_for_metadata(PoolKey.of(options), METADATA_WAIT_S)
-    upstream = parse_server_message(raw) if raw else None
-    if isinstance(upstream, Metadata):
-        return Metadata(
-            request_id, upstream.model_name or options.model, upstream.model_version, upstream.model_uuid
-        ).to_json()
-    return Metadata(request_id, options.model, "", "").to_json()
+def _metadata(gateway: Gateway, options: SpeakOptions, request_id: str) -> str:
+    """Our Metadata, at once: the gateway's request id and the model; version and uuid as the pool knows them.
+
+    Never waits for upstream (a cold key would add a handshake to the session's first byte): before any
+    socket of the model opened, version and uuid are empty. The key is warmed now, behind the client's
+    first Speak.
+    """
+    gateway.pool.prepare(PoolKey.of(options))
+    known = gateway.pool.known_model(options.model)
+    if known is None:
+        return Metadata(request_id, options.model, "", "").to_json()
+    return Metadata(request_id, options.model, known.model_version, known.model_uuid).to_json()

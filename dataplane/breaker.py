@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 
+from ttsfleet.dataplane.errors import UpstreamError
 from ttsfleet.dataplane.seams import Clock
 
 
@@ -63,6 +64,13 @@ class CircuitBreaker:
             self._state is BreakerState.CLOSED and self._failures >= self._failure_threshold
         ):
             self._transition(BreakerState.OPEN)
+
+    def record_error(self, error: UpstreamError) -> None:
+        """A failed attempt: a failure when it says something about the upstream's health, else a release."""
+        if error.counts_against_breaker:
+            self.record_failure()
+        else:
+            self.release_probe()
 
     def release_probe(self) -> None:
         """An allowed attempt ended without telling anything about the upstream (cancelled, say)."""

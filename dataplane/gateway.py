@@ -18,11 +18,12 @@ from ttsfleet.dataplane.credentials import KeyFile
 from ttsfleet.dataplane.draining import Lifecycle, Phase
 from ttsfleet.dataplane.fallback import HttpRestSpeaker
 from ttsfleet.dataplane.metrics import Metrics, StateReaders
-from ttsfleet.dataplane.pool import Pool, PoolKey
+from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.retrying import RetryPolicy
 from ttsfleet.dataplane.seams import Clock, LoopClock, RestSpeaker, UpstreamConnector
 from ttsfleet.dataplane.sessions import SessionContext
 from ttsfleet.dataplane.settings import LoadedSettings
+from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.supervision import Supervisor
 from ttsfleet.dataplane.tokens import TokenStore
 from ttsfleet.dataplane.upstream import WebSocketConnector

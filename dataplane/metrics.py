@@ -86,7 +86,11 @@ class Metrics:
         self.utterances = Counter("ttsfleet_utterances", "Utterances by outcome.", ["outcome"], registry=r)
         self.errors = Counter("ttsfleet_errors", "Upstream errors by class.", ["error_class"], registry=r)
         self.retries = Counter("ttsfleet_retries", "Utterance attempts after the first.", registry=r)
-        self.fallbacks = Counter("ttsfleet_fallbacks", "Utterances served by the REST fallback.", registry=r)
+        self.fallbacks = Counter(
+            "ttsfleet_fallbacks",
+            "Attempts sent to the REST fallback (an utterance may make several).",
+            registry=r,
+        )
         self.cache_hits = Counter("ttsfleet_cache_hits", "Utterances served from the cache.", registry=r)
         self.cache_misses = Counter("ttsfleet_cache_misses", "Cache lookups that missed.", registry=r)
         self.refusals = Counter(

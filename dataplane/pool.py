@@ -1,131 +1,31 @@
 """The pool of upstream speak sockets, keyed by (model, encoding, sample_rate, speed), leased per utterance.
 
-It keeps a warm minimum of idle sockets per key in use, recycles sockets before the age limit, picks a
-socket whose character and flush budgets fit the utterance, pings idle sockets, and retires sockets
-opened with an old key after their current utterance. Sockets open only when no idle one fits and no
-connect is already on its way for the waiter, so open sockets stay within leased + warm minimum.
+This module is the I/O side: leasing and releasing, opening and closing, and the maintenance loop that
+keeps a warm minimum per key in use, forgets keys idle for `idle_key_ttl_s`, recycles sockets before
+the age limit, pings idle ones and retires sockets of an old key after their utterance (`sockets.py`
+holds the socket model, budgets and choice). Sockets open only when no idle one fits and no connect
+is already on its way for the waiter, so open sockets stay within leased + warm minimum.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import itertools
-from collections import deque
-from dataclasses import dataclass, field
 
 import structlog
 
-from ttsfleet.dataplane import errors
+from ttsfleet.dataplane import errors, sockets
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.seams import Clock, CredentialSource, UpstreamConnector, UpstreamSocket
 from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
+from ttsfleet.dataplane.sockets import PooledSocket, PoolKey, ReleaseOutcome, SocketState
 from ttsfleet.dataplane.supervision import Supervisor
-from ttsfleet.protocol import Clear, Cleared, Encoding, SocketLimits, SpeakOptions, parse_server_message
+from ttsfleet.protocol import Clear, Cleared, Metadata, SocketLimits, parse_server_message
 
 log = structlog.get_logger(__name__)
 
-# A key nobody leased for this long loses its warm minimum (the default key never does).
-KEY_FORGET_S = 600.0
 # Maintenance runs at least this often; changes (a lease, a release, a new key) wake it sooner.
 MAINTENANCE_TICK_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class PoolKey:
-    """What fixes an upstream socket's voice and format (PROTOCOL.md: fixed for the socket)."""
-
-    model: str
-    encoding: Encoding
-    sample_rate: int
-    speed: float
-
-    @classmethod
-    def of(cls, options: SpeakOptions) -> PoolKey:
-        return cls(options.model, options.encoding, options.sample_rate, options.speed)
-
-    @property
-    def options(self) -> SpeakOptions:
-        return SpeakOptions(
-            model=self.model, encoding=self.encoding, sample_rate=self.sample_rate, speed=self.speed
-        )
-
-
-class SocketState(enum.Enum):
-    """A pooled socket's lifecycle; `PooledSocket.transition` is the only way to change it."""
-
-    IDLE = "idle"
-    LEASED = "leased"
-    CLEARING = "clearing"  # released mid-utterance: a Clear is on its way, audio is drained
-    RETIRING = "retiring"  # leased, but closes on release (old key, too old)
-    CLOSED = "closed"
-
-
-_TRANSITIONS: dict[SocketState, frozenset[SocketState]] = {
-    SocketState.IDLE: frozenset({SocketState.LEASED, SocketState.CLOSED}),
-    SocketState.LEASED: frozenset(
-        {SocketState.IDLE, SocketState.CLEARING, SocketState.RETIRING, SocketState.CLOSED}
-    ),
-    SocketState.CLEARING: frozenset({SocketState.IDLE, SocketState.CLOSED}),
-    SocketState.RETIRING: frozenset({SocketState.CLOSED}),
-    SocketState.CLOSED: frozenset(),
-}
-
-
-class ReleaseOutcome(enum.Enum):
-    """How an utterance left its socket."""
-
-    CLEAN = "clean"  # Flushed arrived: the socket is quiet
-    DIRTY = "dirty"  # abandoned mid-utterance: Clear it before reuse
-    BROKEN = "broken"  # failed: close it
-
-
-@dataclass(slots=True)
-class _Window:
-    window_s: float
-    entries: deque[tuple[float, int]] = field(default_factory=deque)
-    total: int = 0
-
-    def sum(self, now: float) -> int:
-        while self.entries and self.entries[0][0] <= now - self.window_s:
-            self.total -= self.entries.popleft()[1]
-        return self.total
-
-    def add(self, now: float, amount: int) -> None:
-        self.sum(now)
-        self.entries.append((now, amount))
-        self.total += amount
-
-
-class PooledSocket:
-    """An upstream socket with its state, age, key generation and per-socket budgets."""
-
-    def __init__(
-        self,
-        socket_id: int,
-        key: PoolKey,
-        socket: UpstreamSocket,
-        now: float,
-        generation: int,
-        window_s: float,
-    ) -> None:
-        self.id = socket_id
-        self.key = key
-        self.socket = socket
-        self.opened_at = now
-        self.last_used_at = now
-        self.generation = generation
-        self.state = SocketState.IDLE
-        self.chars = _Window(window_s)
-        self.flushes = _Window(window_s)
-        self.pinging = False
-
-    def transition(self, new: SocketState) -> None:
-        if new not in _TRANSITIONS[self.state]:
-            raise RuntimeError(
-                f"upstream socket {self.id}: illegal transition {self.state.value} → {new.value}"
-            )
-        self.state = new
 
 
 class Pool:
@@ -158,7 +58,7 @@ class Pool:
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._tasks = Supervisor("pool")
-        self.metadata: dict[str, str] = {}  # model → raw Metadata JSON of its latest socket
+        self._models: dict[str, Metadata] = {}  # model → the Metadata of its latest socket
         self.opened_total = 0
 
     # --- figures ----------------------------------------------------------------------------------
@@ -182,16 +82,9 @@ class Pool:
         self._keys_used[key] = self._clock.monotonic()
         self._wakeup.set()
 
-    async def wait_for_metadata(self, key: PoolKey, timeout_s: float) -> str | None:
-        """The latest upstream Metadata JSON for the key's model, warming the key if none is known yet."""
-        self.prepare(key)
-        try:
-            async with asyncio.timeout(timeout_s):
-                while key.model not in self.metadata:
-                    await self._changed.wait()
-        except TimeoutError:
-            return None
-        return self.metadata[key.model]
+    def known_model(self, model: str) -> Metadata | None:
+        """What upstream's latest socket for `model` said about it; None before any socket opened."""
+        return self._models.get(model)
 
     async def lease(self, key: PoolKey, chars: int) -> PooledSocket:
         """An idle socket of `key` with room for `chars` and one flush, or a new one; raises UpstreamError."""
@@ -229,34 +122,20 @@ class Pool:
 
     def _hand_out(self, pooled: PooledSocket, chars: int) -> PooledSocket:
         pooled.transition(SocketState.LEASED)
-        now = self._clock.monotonic()
-        pooled.chars.add(now, chars)
-        pooled.flushes.add(now, 1)
-        pooled.last_used_at = now
+        pooled.charge(self._clock.monotonic(), chars)
         self._wakeup.set()  # the key may have dropped below its warm minimum
         return pooled
 
     def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
-        now = self._clock.monotonic()
-        fitting = [
-            s
-            for s in self._sockets.values()
-            if s.key == key
-            and s.state is SocketState.IDLE
-            and self._is_reusable(s)
-            and s.chars.sum(now) + chars <= self._limits.max_chars_per_window
-            and s.flushes.sum(now) + 1 <= self._limits.max_flushes_per_window
-        ]
-        # The socket with the most budget left: spreads load away from EXCESSIVE_FLUSH and DATA-0001.
-        return min(fitting, key=lambda s: (s.chars.sum(now), s.flushes.sum(now)), default=None)
+        candidates = (s for s in self._sockets.values() if s.key == key and self._is_reusable(s))
+        return sockets.pick(candidates, chars, self._clock.monotonic(), self._limits)
 
     def _is_reusable(self, pooled: PooledSocket) -> bool:
-        """Open, current key, and young enough to finish a whole utterance before the age limit."""
-        age_s = self._clock.monotonic() - pooled.opened_at
-        return (
-            pooled.socket.is_open
-            and pooled.generation == self._credentials.generation
-            and age_s + self._timeouts.utterance_s < self._settings.max_socket_age_s
+        return pooled.is_reusable(
+            self._clock.monotonic(),
+            self._credentials.generation,
+            self._timeouts.utterance_s,
+            self._settings.max_socket_age_s,
         )
 
     def _has_room(self) -> bool:
@@ -309,7 +188,9 @@ class Pool:
             next(self._ids), key, socket, self._clock.monotonic(), generation, self._limits.window_s
         )
         self._sockets[pooled.id] = pooled  # no await since the notify: waiters see it when they run
-        self.metadata[key.model] = metadata
+        details = parse_server_message(metadata)
+        if isinstance(details, Metadata):
+            self._models[key.model] = details
         self.opened_total += 1
         log.debug(
             "upstream socket opened", socket=pooled.id, upstream_request_id=socket.request_id, warm=not leased
@@ -319,10 +200,7 @@ class Pool:
     def _record_connect_failure(self, error: errors.UpstreamError) -> None:
         if error.error_class is errors.ErrorClass.AUTH:
             self._credentials.report(False)
-        if error.counts_against_breaker:
-            self._breaker.record_failure()
-        else:
-            self._breaker.release_probe()
+        self._breaker.record_error(error)
         log.warning("upstream connect failed", error_class=error.error_class.value, error=str(error))
 
     def _close(self, pooled: PooledSocket) -> None:
@@ -401,15 +279,24 @@ class Pool:
                 pooled.pinging = True
                 self._tasks.spawn(f"ping-{pooled.id}", self._ping(pooled))
         for key, used_at in list(self._keys_used.items()):
-            if key != self._default_key and now - used_at > KEY_FORGET_S:
-                del self._keys_used[key]
+            if key != self._default_key and now - used_at > self._settings.idle_key_ttl_s:
+                self._forget(key)
                 continue
-            idle = sum(s.key == key and s.state is SocketState.IDLE for s in self._sockets.values())
-            missing = self._settings.warm_min_per_key - idle - self._connecting.get(key, 0)
+            missing = sockets.warm_shortfall(
+                self._sockets.values(), key, self._connecting.get(key, 0), self._settings.warm_min_per_key
+            )
             while missing > 0 and self._can_warm():
                 self._connecting[key] = self._connecting.get(key, 0) + 1  # counted until the task runs
                 self._tasks.spawn(f"warm-{key.model}", self._warm(key))
                 missing -= 1
+
+    def _forget(self, key: PoolKey) -> None:
+        """Nobody used `key` for `idle_key_ttl_s`: no warm minimum for it, and its idle sockets close."""
+        del self._keys_used[key]
+        for pooled in list(self._sockets.values()):
+            if pooled.key == key and pooled.state is SocketState.IDLE:
+                self._close(pooled)
+        log.debug("idle pool key forgotten", model=key.model, encoding=key.encoding.value)
 
     def _can_warm(self) -> bool:
         return (

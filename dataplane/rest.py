@@ -57,11 +57,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
         try:
             options, text, _ = await _admit(gateway, request)
         except admission.Refusal as refusal:
-            gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
-            log.info("request refused", status=refusal.status, err_code=refusal.err_code.value)
-            return Response(
-                refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json"
-            )
+            return refused(gateway, refusal, request_id, headers)
         sink = _StreamSink()
         producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink))
         gateway.metrics.utterance_started()
@@ -88,6 +84,15 @@ async def serve(gateway: Gateway, request: Request) -> Response:
         }
         content_type = sink.content_type or options.audio_format.content_type
         return StreamingResponse(_body(gateway, sink, producer), headers=headers, media_type=content_type)
+
+
+def refused(
+    gateway: Gateway, refusal: admission.Refusal, request_id: str, headers: dict[str, str]
+) -> Response:
+    """The JSON error answer to a refused request or upgrade, counted and logged once."""
+    gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
+    log.info("request refused", status=refusal.status, err_code=refusal.err_code.value)
+    return Response(refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json")
 
 
 async def _produce(gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink) -> None:

@@ -39,12 +39,20 @@ def run(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     """Serve until SIGTERM/SIGINT and the drain after it."""
     settings = loaded.settings
     configure_logging(settings.logging.level, settings.logging.format, component="dataplane")
-    # httpx logs every request line with its full URL at INFO; our own utterance lines say more.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every request line with its full URL at INFO; our own utterance lines say more. At DEBUG,
+    # websockets logs every header and frame (the key, fleet tokens, the text): as our client, and through
+    # uvicorn's server protocol, which hands it the "uvicorn.error" logger. Whatever the gateway's level,
+    # those stay above DEBUG, so no secret reaches a line.
+    for library in ("httpx", "httpcore", "websockets"):
+        logging.getLogger(library).setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.error").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     tracing.configure(environ)
     runner_factory = _loop_factory()
-    with asyncio.Runner(loop_factory=runner_factory) as runner:
-        runner.run(_serve(loaded))
+    try:
+        with asyncio.Runner(loop_factory=runner_factory) as runner:
+            runner.run(_serve(loaded))
+    finally:
+        tracing.shutdown()
 
 
 def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:

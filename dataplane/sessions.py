@@ -17,9 +17,10 @@ import structlog
 
 from ttsfleet.dataplane import errors, limits
 from ttsfleet.dataplane.metrics import Metrics
-from ttsfleet.dataplane.pool import Pool, PoolKey
+from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.seams import Clock
 from ttsfleet.dataplane.sending import ClientGone, ClientSender, SegmentSink
+from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.utterances import Synthesizer
 from ttsfleet.protocol import (
     NORMAL_CLOSURE,

@@ -124,6 +124,12 @@ class PoolSettings(_Group):
     idle_ping_interval_s: float = Field(
         default=20, gt=0, description="Ping idle sockets this often; there is no KeepAlive message for TTS."
     )
+    idle_key_ttl_s: float = Field(
+        default=600,
+        gt=0,
+        description="A key (other than the default) unused this long loses its warm minimum and idle sockets;"
+        " ten minutes keeps a voice warm across an agent's pauses without holding sockets for dead ones.",
+    )
 
 
 class TimeoutSettings(_Group):

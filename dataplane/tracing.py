@@ -2,11 +2,12 @@
 
 opentelemetry-api is always installed and is a no-op by itself; exporting needs the `otel` extra
 (opentelemetry-sdk and the OTLP/HTTP exporter), set up here when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+Span attributes carry ids, models and counts only: never a key, a token or the text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -17,6 +18,7 @@ log = structlog.get_logger(__name__)
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _enabled = False
+_shutdown: list[Callable[[], None]] = []
 
 
 def configure(environ: Mapping[str, str], service_name: str = "ttsfleet-dataplane") -> bool:
@@ -37,8 +39,15 @@ def configure(environ: Mapping[str, str], service_name: str = "ttsfleet-dataplan
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    _shutdown.append(provider.shutdown)
     _enabled = True
     return True
+
+
+def shutdown() -> None:
+    """Export what is still batched; called once the server has stopped."""
+    while _shutdown:
+        _shutdown.pop()()
 
 
 def span(name: str, attributes: Mapping[str, Any] | None = None) -> AbstractContextManager[Any]:
@@ -53,3 +62,9 @@ def _span(name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
     tracer = trace.get_tracer("ttsfleet.dataplane")
     with tracer.start_as_current_span(name, attributes=dict(attributes)) as current:
         yield current
+
+
+def annotate(current: Any, attributes: Mapping[str, Any]) -> None:
+    """Add attributes to a span from `span` (nothing when tracing is off)."""
+    if current is not None:
+        current.set_attributes(dict(attributes))

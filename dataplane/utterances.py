@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -17,13 +18,15 @@ from ttsfleet.dataplane import errors, tracing
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.cache import AudioCache, CacheKey
 from ttsfleet.dataplane.metrics import Metrics
-from ttsfleet.dataplane.pool import Pool, PooledSocket, PoolKey, ReleaseOutcome
+from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.retrying import RetryPolicy
 from ttsfleet.dataplane.seams import Clock, CredentialSource, RestSpeaker
 from ttsfleet.dataplane.settings import TimeoutSettings
+from ttsfleet.dataplane.sockets import PooledSocket, PoolKey, ReleaseOutcome
 from ttsfleet.protocol import Flush, Flushed, SocketLimits, Speak, SpeakOptions, Warning, parse_server_message
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 CACHE_FRAME_BYTES = 8192  # frames replayed from the cache; the sink paces them
 # Only failures to get a socket send an utterance to REST; auth or bad requests would fail there too.
@@ -83,9 +86,10 @@ class Synthesizer:
         """Synthesize `text`; WS first (REST fallback) for sockets, REST for REST; raises GatewayError."""
         utterance_id = uuid.uuid4().hex[:16]
         started = self._clock.monotonic()
+        traced = {"utterance_id": utterance_id, "chars": len(text), "model": options.model}
         with (
             structlog.contextvars.bound_contextvars(utterance_id=utterance_id),
-            tracing.span("utterance", {"chars": len(text), "model": options.model}),
+            tracing.span("utterance", traced) as span,
         ):
             try:
                 result = await self._speak(options, text, sink, websocket, started)
@@ -94,6 +98,9 @@ class Synthesizer:
                 log.info("utterance failed", chars=len(text), error=type(error).__name__, detail=str(error))
                 raise
             elapsed = self._clock.monotonic() - started
+            tracing.annotate(
+                span, {"source": result.source, "upstream_request_id": result.upstream_request_id}
+            )
             self._metrics.utterances.labels(outcome="completed").inc()
             self._metrics.utterance_duration.labels(source=result.source).observe(elapsed)
             log.info(
@@ -174,12 +181,7 @@ class Synthesizer:
             await socket.send_text(Flush().to_json())
             got_audio = False
             while True:
-                wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
-                try:
-                    frame = await asyncio.wait_for(socket.receive(), wait_s)
-                except TimeoutError:
-                    phase = "inter-chunk gap" if got_audio else "first byte"
-                    raise errors.UpstreamTimeout(f"upstream {phase} took longer than {wait_s:g} s") from None
+                frame = await self._in_time(socket.receive(), got_audio, "WebSocket")
                 if isinstance(frame, bytes):
                     got_audio = True
                     await recorder.audio(frame)
@@ -215,28 +217,33 @@ class Synthesizer:
                 await recorder.begin(answer.content_type)
                 got_audio = False
                 while True:
-                    wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
                     try:
-                        chunk = await asyncio.wait_for(anext(answer.chunks), wait_s)
+                        chunk = await self._in_time(anext(answer.chunks), got_audio, "REST")
                     except StopAsyncIteration:
                         break
-                    except TimeoutError:
-                        raise errors.UpstreamTimeout(f"upstream REST stalled for {wait_s:g} s") from None
                     got_audio = True
                     await recorder.audio(chunk)
         except errors.UpstreamError as error:
             if error.error_class is errors.ErrorClass.AUTH:
                 self._credentials.report(False)
-            if error.counts_against_breaker:
-                self._rest_breaker.record_failure()
-            else:
-                self._rest_breaker.release_probe()
+            self._rest_breaker.record_error(error)
             raise
         except BaseException:
             self._rest_breaker.release_probe()
             raise
         self._rest_breaker.record_success()
         return answer.request_id
+
+    async def _in_time(self, receive: Awaitable[_T], got_audio: bool, upstream: str) -> _T:
+        """The next frame or chunk within the phase's timeout: first byte until audio came, then the gap."""
+        wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+        try:
+            return await asyncio.wait_for(receive, wait_s)
+        except TimeoutError:
+            phase = "inter-chunk gap" if got_audio else "first byte"
+            raise errors.UpstreamTimeout(
+                f"upstream {upstream} {phase} took longer than {wait_s:g} s"
+            ) from None
 
     async def _replay(self, audio: bytes, content_type: str, sink: AudioSink, started: float) -> None:
         await sink.begin(content_type, "cache")

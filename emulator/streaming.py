@@ -235,6 +235,7 @@ class SpeakSocket:
             await self.send_text(Flushed(job.sequence_id).to_json())
 
     async def _check_byte_faults(self) -> None:
+        await self._check_time_faults()
         close = self.faults.close
         if close is not None and close.after_bytes is not None and self.audio_bytes_sent >= close.after_bytes:
             assert close.reason is not None
@@ -255,15 +256,30 @@ class SpeakSocket:
             self.stalled = True
             await asyncio.Event().wait()
 
-    async def _watchdog(self) -> None:
+    async def _check_time_faults(self) -> None:
+        """Time-scheduled faults are due at their instant even if the watchdog has not run yet.
+
+        With instant latency a whole utterance can stream within one loop iteration; checking before
+        every frame keeps `after_ms` exact whatever the scheduling.
+        """
+        for at, ending, name in self._scheduled_faults():
+            if self.loop.time() >= at:
+                self.ctx.stats.faults_applied[name] += 1
+                self.end(ending)
+                await asyncio.Event().wait()
+
+    def _scheduled_faults(self) -> list[tuple[float, Closure | Ending, str]]:
         close, reset = self.faults.close, self.faults.reset
         scheduled: list[tuple[float, Closure | Ending, str]] = []
         if close is not None and close.after_ms is not None and close.reason is not None:
-            scheduled.append(
-                (self.opened_at + close.after_ms / 1000, Closure.for_reason(close.reason), "close")
-            )
+            closure = Closure.for_reason(close.reason)
+            scheduled.append((self.opened_at + close.after_ms / 1000, closure, "close"))
         if reset is not None and reset.after_ms is not None:
             scheduled.append((self.opened_at + reset.after_ms / 1000, Ending.RESET, "reset"))
+        return scheduled
+
+    async def _watchdog(self) -> None:
+        scheduled = self._scheduled_faults()
         while True:
             if self.handle is not None:
                 self.rules.receive_activity(max(self.rules.last_received_at, self.handle.last_received_at))

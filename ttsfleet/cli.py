@@ -197,6 +197,64 @@ def dataplane(
     serving.run(loaded, os.environ)
 
 
+@app.command()
+def operator(
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", help="A namespace to serve (repeatable); none serves the whole cluster."),
+    ] = None,
+    liveness: Annotated[
+        str | None, typer.Option(help="kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz.")
+    ] = None,
+    metrics_port: Annotated[
+        int, typer.Option(help="Port of the operator's /metrics; 0 turns it off.")
+    ] = 9090,
+    probe_interval_s: Annotated[
+        float, typer.Option(help="Seconds between /statusz probes of each backend.")
+    ] = 10.0,
+    api_server: Annotated[
+        str | None, typer.Option(help="An API URL without credentials (the embedded devcluster API).")
+    ] = None,
+    all_namespaces: Annotated[
+        bool,
+        typer.Option("--all-namespaces", help="Serve the whole cluster (the default without --namespace)."),
+    ] = False,
+    cluster_domain: Annotated[str, typer.Option(help="DNS suffix of Service names in status.endpoint.")] = (
+        "cluster.local"
+    ),
+    peering: Annotated[
+        str | None, typer.Option(help="kopf peering name: a second operator with it stands by.")
+    ] = None,
+    priority: Annotated[int, typer.Option(help="Peering priority of this operator.")] = 100,
+    standalone: Annotated[
+        bool, typer.Option("--standalone", help="Run without peering (the default).")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+) -> None:
+    """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
+    from ttsfleet.operator import running
+    from ttsfleet.operator.settings import OperatorSettings
+
+    if all_namespaces and namespace:
+        console.print("[red]invalid setting:[/red] --all-namespaces and --namespace exclude each other")
+        raise typer.Exit(2)
+    if standalone and peering:
+        console.print("[red]invalid setting:[/red] --standalone and --peering exclude each other")
+        raise typer.Exit(2)
+    settings = OperatorSettings(
+        namespaces=tuple(namespace or ()),
+        liveness_endpoint=liveness,
+        metrics_port=metrics_port,
+        probe_interval_s=probe_interval_s,
+        api_server=api_server,
+        cluster_domain=cluster_domain,
+        peering_name=peering,
+        priority=priority,
+        log_level=log_level,
+    )
+    running.run(settings)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -12,7 +12,7 @@ from tests.support.helm import RELEASE, ROOT, WATCHED_NAMESPACES, Grant, Manifes
 
 SERVICE_ACCOUNT = f"{RELEASE}-ttsfleet"
 READ = ("get", "list", "watch")
-MANAGE = ("get", "list", "watch", "create", "patch", "delete")
+MANAGE = ("get", "create", "patch", "delete")  # children are read by name, never listed or watched
 
 
 def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
@@ -21,7 +21,7 @@ def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
 
 IN_SERVED_NAMESPACES = grants(
     ("ttsfleet.io", "ttsbackends", ("get", "list", "watch", "patch")),
-    ("ttsfleet.io", "ttsbackends/status", ("get", "patch")),
+    ("ttsfleet.io", "ttsbackends/status", ("patch",)),
     ("", "configmaps", MANAGE),
     ("", "services", MANAGE),
     ("apps", "deployments", MANAGE),
@@ -30,9 +30,8 @@ IN_SERVED_NAMESPACES = grants(
     ("networking.k8s.io", "networkpolicies", MANAGE),
     ("monitoring.coreos.com", "servicemonitors", MANAGE),
     ("", "secrets", READ),
-    ("", "pods", READ),
-    ("", "events", ("create", "patch")),
-    ("events.k8s.io", "events", ("create", "patch")),
+    ("", "pods", ("list",)),
+    ("", "events", ("create",)),
 )
 CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", READ))
 CLUSTER_ONLY = grants(("", "namespaces", ("list", "watch")))

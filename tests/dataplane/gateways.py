@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,10 +90,3 @@ def running_gateway(
         yield gateway
     finally:
         process.stop()
-
-
-async def eventually(
-    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition"
-) -> None:
-    """`wait_for` for async tests: the (blocking) condition runs in a thread, so the loop keeps serving."""
-    await asyncio.to_thread(wait_for, condition, deadline_s, what)

@@ -16,6 +16,7 @@ NO_AUTH = {"auth": {"enabled": False}}
 def test_defaults_match_the_contract() -> None:
     settings = load_settings(NO_AUTH, {}).settings
     assert settings.pool.warm_min_per_key == 1 and settings.pool.max_sockets == 64
+    assert settings.pool.idle_key_ttl_s == 600
     assert settings.timeouts.first_byte_s == 5 and settings.retry.max_attempts == 3
     assert settings.cache.max_bytes == 67108864 and settings.limits.max_sessions == 1000
     assert settings.upstream.effective_rest_url == "https://api.deepgram.com"
@@ -85,6 +86,9 @@ def test_list_settings_come_from_comma_separated_or_json_environment() -> None:
         ),
         pytest.param({"retry": {"base_delay_s": 2.0}}, {}, "retry.max_delay_s", id="cap-below-base"),
         pytest.param({"cache": {"size": 1}}, {}, "cache.size", id="unknown-field"),
+        pytest.param(
+            {}, {"TTSFLEET_POOL__IDLE_KEY_TTL_S": "0"}, "pool.idle_key_ttl_s", id="ttl-not-positive"
+        ),
     ],
 )
 def test_bad_values_fail_at_start_naming_the_setting(

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.dataplane.gateways import DEEPGRAM_KEY, eventually, running_gateway
-from tests.support.servers import running_emulator
+from tests.dataplane.gateways import DEEPGRAM_KEY, running_gateway
+from tests.support.servers import eventually, running_emulator
 from tests.support.speaking import Received, connect, receive_frame, speak_and_flush, wait_closed
 from ttsfleet.fingerprints import fingerprint_secret
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import websockets
 
-from tests.dataplane.gateways import FLEET_TOKEN, eventually, running_gateway
-from tests.support.servers import running_emulator
+from tests.dataplane.gateways import FLEET_TOKEN, running_gateway
+from tests.support.servers import eventually, running_emulator
 from tests.support.speaking import wait_closed
 
 SMALL_BUFFER = {

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 import pytest
 
-from tests.dataplane.fakes import FakeConnector, FakeCredentials, ManualClock
+from tests.dataplane.fakes import DEFAULT_KEY, ManualClock, PoolHarness, running_pool
 from ttsfleet.dataplane import errors
-from ttsfleet.dataplane.breaker import CircuitBreaker
-from ttsfleet.dataplane.pool import Pool, PoolKey, ReleaseOutcome, SocketState
-from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
-from ttsfleet.protocol import Encoding, SocketLimits
+from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome, SocketState
+from ttsfleet.protocol import Encoding
 
-KEY = PoolKey("aura-2-thalia-en", Encoding.LINEAR16, 24000, 1.0)
+KEY = DEFAULT_KEY
 OTHER = PoolKey("aura-2-thalia-en", Encoding.MULAW, 8000, 1.0)
-
-
-@dataclass
-class Harness:
-    pool: Pool
-    connector: FakeConnector
-    credentials: FakeCredentials
-    clock: ManualClock
-    breaker: CircuitBreaker
 
 
 async def settled(condition: Callable[[], bool], turns: int = 2000) -> None:
@@ -38,34 +26,18 @@ async def settled(condition: Callable[[], bool], turns: int = 2000) -> None:
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[Harness]:
-    clock = ManualClock()
-    connector = FakeConnector()
-    credentials = FakeCredentials()
-    breaker = CircuitBreaker(clock, failure_threshold=2, open_s=10, half_open_max_probes=1)
-    pool = Pool(
-        connector,
-        credentials,
-        breaker,
-        clock,
-        PoolSettings(warm_min_per_key=1, max_sockets=4, max_socket_age_s=3300, idle_ping_interval_s=20),
-        TimeoutSettings(connect_s=0.2, first_byte_s=1, inter_chunk_s=1, utterance_s=60),
-        SocketLimits(),
-        KEY,
-    )
-    task = asyncio.create_task(pool.run(), name="test:pool")
-    yield Harness(pool, connector, credentials, clock, breaker)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+async def harness() -> AsyncIterator[PoolHarness]:
+    async with running_pool(ManualClock()) as running:
+        yield running
 
 
-async def test_the_default_key_is_kept_warm(harness: Harness) -> None:
+async def test_the_default_key_is_kept_warm(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     assert harness.pool.leased_sockets == 0
     assert harness.connector.opened[0][1] == "key-one"
 
 
-async def test_a_lease_reuses_the_warm_socket_and_the_pool_rewarms(harness: Harness) -> None:
+async def test_a_lease_reuses_the_warm_socket_and_the_pool_rewarms(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     leased = await harness.pool.lease(KEY, chars=10)
     assert len(harness.connector.opened) == 1
@@ -78,7 +50,7 @@ async def test_a_lease_reuses_the_warm_socket_and_the_pool_rewarms(harness: Harn
 
 
 async def test_a_socket_out_of_character_budget_is_passed_over_until_the_window_moves(
-    harness: Harness,
+    harness: PoolHarness,
 ) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     first = await harness.pool.lease(KEY, chars=2000)
@@ -92,14 +64,14 @@ async def test_a_socket_out_of_character_budget_is_passed_over_until_the_window_
     assert third.chars.sum(harness.clock.now) == 1000
 
 
-async def test_keys_get_their_own_sockets(harness: Harness) -> None:
+async def test_keys_get_their_own_sockets(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     other = await harness.pool.lease(OTHER, chars=5)
     assert other.key == OTHER
     assert harness.connector.opened[-1][0].encoding is Encoding.MULAW
 
 
-async def test_a_new_key_retires_sockets_after_their_utterance(harness: Harness) -> None:
+async def test_a_new_key_retires_sockets_after_their_utterance(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     leased = await harness.pool.lease(KEY, chars=5)
     await settled(lambda: harness.pool.open_sockets == 2)
@@ -114,7 +86,7 @@ async def test_a_new_key_retires_sockets_after_their_utterance(harness: Harness)
     assert fresh.generation == harness.credentials.generation
 
 
-async def test_sockets_are_recycled_before_the_age_limit(harness: Harness) -> None:
+async def test_sockets_are_recycled_before_the_age_limit(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     first_socket = harness.connector.opened[0][2]
     harness.clock.advance(3300 - 60)  # no longer enough age left for a whole utterance
@@ -123,14 +95,14 @@ async def test_sockets_are_recycled_before_the_age_limit(harness: Harness) -> No
     assert len(harness.connector.opened) == 2
 
 
-async def test_idle_sockets_are_pinged(harness: Harness) -> None:
+async def test_idle_sockets_are_pinged(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     harness.clock.advance(20)
     harness.pool.prepare(KEY)
     await settled(lambda: harness.connector.opened[0][2].pings == 1)
 
 
-async def test_a_dirty_release_clears_the_socket_before_reuse(harness: Harness) -> None:
+async def test_a_dirty_release_clears_the_socket_before_reuse(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     leased = await harness.pool.lease(KEY, chars=5)
     harness.pool.release(leased, ReleaseOutcome.DIRTY)
@@ -139,7 +111,7 @@ async def test_a_dirty_release_clears_the_socket_before_reuse(harness: Harness) 
     assert harness.connector.opened[0][2].sent[-1] == '{"type":"Clear"}'
 
 
-async def test_a_broken_release_closes_the_socket(harness: Harness) -> None:
+async def test_a_broken_release_closes_the_socket(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     leased = await harness.pool.lease(KEY, chars=5)
     harness.pool.release(leased, ReleaseOutcome.BROKEN)
@@ -147,13 +119,13 @@ async def test_a_broken_release_closes_the_socket(harness: Harness) -> None:
     await settled(lambda: not harness.connector.opened[0][2].open)
 
 
-async def test_without_a_key_leases_fail_as_auth_errors(harness: Harness) -> None:
+async def test_without_a_key_leases_fail_as_auth_errors(harness: PoolHarness) -> None:
     harness.credentials.key = None
     with pytest.raises(errors.UpstreamAuthFailed):
         await harness.pool.lease(OTHER, chars=5)
 
 
-async def test_failed_connects_open_the_breaker_and_then_leases_fail_fast(harness: Harness) -> None:
+async def test_failed_connects_open_the_breaker_and_then_leases_fail_fast(harness: PoolHarness) -> None:
     await settled(lambda: harness.pool.open_sockets == 1)
     harness.connector.fail_with = errors.UpstreamUnavailable("down")
     for _ in range(2):
@@ -163,17 +135,42 @@ async def test_failed_connects_open_the_breaker_and_then_leases_fail_fast(harnes
         await harness.pool.lease(OTHER, chars=5)
 
 
-async def test_refused_keys_are_reported(harness: Harness) -> None:
+async def test_refused_keys_are_reported(harness: PoolHarness) -> None:
     harness.connector.fail_with = errors.UpstreamAuthFailed("401")
     with pytest.raises(errors.UpstreamAuthFailed):
         await harness.pool.lease(OTHER, chars=5)
     assert harness.credentials.reports[-1] is False
 
 
-async def test_a_full_pool_makes_waiters_fail_after_the_connect_timeout(harness: Harness) -> None:
+async def test_a_full_pool_makes_waiters_fail_after_the_connect_timeout(harness: PoolHarness) -> None:
     leases = [await harness.pool.lease(OTHER, chars=1) for _ in range(4)]
     assert harness.pool.open_sockets == 4
     with pytest.raises(errors.PoolExhausted):
         await harness.pool.lease(OTHER, chars=1)
     harness.pool.release(leases[0], ReleaseOutcome.CLEAN)
     assert (await harness.pool.lease(OTHER, chars=1)) is leases[0]
+
+
+async def test_the_pool_knows_a_models_details_once_a_socket_of_it_opened(harness: PoolHarness) -> None:
+    assert harness.pool.known_model("aura-2-luna-en") is None
+    await settled(lambda: harness.pool.open_sockets == 1)
+    known = harness.pool.known_model(KEY.model)
+    assert known is not None and (known.model_version, known.model_uuid) == ("v1", "uuid-1")
+
+
+async def test_a_key_unused_for_its_ttl_loses_its_idle_sockets_but_the_default_key_stays(
+    harness: PoolHarness,
+) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    harness.pool.release(await harness.pool.lease(OTHER, chars=1), ReleaseOutcome.CLEAN)
+    await settled(lambda: harness.pool.open_sockets == 2)
+    other_socket = next(s for options, _, s in harness.connector.opened if options.encoding is Encoding.MULAW)
+    harness.clock.advance(599)
+    harness.pool.prepare(KEY)
+    await settled(lambda: harness.pool.connecting == 0)
+    assert other_socket.open
+    harness.clock.advance(2)
+    harness.pool.prepare(KEY)
+    await settled(lambda: not other_socket.open)
+    assert harness.pool.open_sockets == 1
+    assert harness.connector.opened[0][2].open  # the default key's warm socket

@@ -6,6 +6,7 @@ condition with a deadline, never a fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -39,6 +40,13 @@ def wait_for(
             return
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+
+
+async def eventually(
+    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition"
+) -> None:
+    """`wait_for` for async tests: the (blocking) condition runs in a thread, so the loop keeps serving."""
+    await asyncio.to_thread(wait_for, condition, deadline_s, what)
 
 
 @dataclass

@@ -83,8 +83,8 @@ ServerAction = TextBuffered | SynthesisRequested | FlushRefused | ClearRequested
 
 
 @dataclass(slots=True)
-class _SlidingWindow:
-    """Amounts with timestamps, summed over the last `window_s` seconds."""
+class SlidingWindow:
+    """Amounts with timestamps, summed over the last `window_s` seconds, as Deepgram's budgets count."""
 
     window_s: float
     entries: deque[tuple[float, int]] = field(default_factory=deque)
@@ -94,6 +94,11 @@ class _SlidingWindow:
         while self.entries and self.entries[0][0] <= now - self.window_s:
             _, amount = self.entries.popleft()
             self.total -= amount
+
+    def sum(self, now: float) -> int:
+        """What the window holds at `now`."""
+        self.expire(now)
+        return self.total
 
     def add(self, now: float, amount: int) -> None:
         self.expire(now)
@@ -115,8 +120,8 @@ class ServerSocketRules:
         self.buffer: list[str] = []
         self.next_flush_id = 0
         self.next_clear_id = 0
-        self._chars = _SlidingWindow(limits.window_s)
-        self._flushes = _SlidingWindow(limits.window_s)
+        self._chars = SlidingWindow(limits.window_s)
+        self._flushes = SlidingWindow(limits.window_s)
 
     @property
     def buffered_text(self) -> str:

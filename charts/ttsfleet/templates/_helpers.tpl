@@ -82,44 +82,42 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["ttsfleet.io"]
   resources: ["ttsbackends/status"]
-  verbs: ["get", "patch"]
-# Children of a TTSBackend: rendered, applied, removed when the spec stops asking for them.
+  verbs: ["patch"]
+# Children of a TTSBackend: read by name, created or patched when their rendering changes, deleted when
+# the spec stops asking for them. Never listed or watched (tests/operator/integration audits this).
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- if .Values.rbac.serviceMonitors }}
 - apiGroups: ["monitoring.coreos.com"]
   resources: ["servicemonitors"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch", "delete"]
 {{- end }}
 # Secrets: read-only. The operator fingerprints the Deepgram key to follow rotations and watches
 # only Secrets labelled ttsfleet.io/watch=true (RBAC cannot scope by label; docs/security.md).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
-# Pods: found by label to read each gateway's /statusz (fleet status, key fingerprints).
+# Pods: listed by label to read each gateway's /statusz (fleet status, key fingerprints).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-# Events with domain reasons (CredentialRotated, UpstreamAuthFailed, ...), in both Event APIs.
+  verbs: ["list"]
+# Events with domain reasons (CredentialRotated, UpstreamAuthFailed, ...), posted by kopf and by us.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- if and .Values.operator.peering.enabled (include "ttsfleet.namespaced" .) }}
 # kopf peering, namespaced flavour: one KopfPeering per served namespace.
 - apiGroups: ["kopf.dev"]

@@ -1,0 +1,148 @@
+"""Applying rendered children: create what is missing, patch what differs, delete what is no longer wanted.
+
+"Differs" is judged by a hash of the rendered manifest kept in the child's `ttsfleet.io/applied-hash`
+annotation, never by comparing with the live object: the API server defaults many fields, so a
+field-by-field comparison would see a difference on every reconcile and roll pods on each operator
+restart. Patches are JSON merge patches of the whole rendered manifest (lists replace, maps merge),
+plus explicit removals of the few optional fields rendering may stop producing. `replicas` is never
+removed: when an HPA owns it, the manifest simply leaves it out and the live value stays the HPA's.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ttsfleet.operator import kube, rendering
+from ttsfleet.operator.rendering import meta
+
+APPLIED_HASH_ANNOTATION = "ttsfleet.io/applied-hash"
+# Optional fields rendering may drop; a merge patch keeps a key it does not mention, so these are
+# removed explicitly (path, then key) when the rendered manifest lacks them.
+REMOVABLE: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
+    "Deployment": (
+        (("spec", "template", "metadata", "annotations"), meta.SECRET_HASH_ANNOTATION),
+        (("spec", "template", "spec"), "nodeSelector"),
+        (("spec", "template", "spec"), "tolerations"),
+        (("spec", "template", "spec"), "affinity"),
+        (("spec", "template", "spec"), "priorityClassName"),
+        (("spec", "template", "spec"), "topologySpreadConstraints"),
+    ),
+}
+
+
+class Outcome(enum.StrEnum):
+    """What applying one child did."""
+
+    CREATED = "created"
+    PATCHED = "patched"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One child after applying: what happened and the object as the API returned it (None if deleted)."""
+
+    kind: str
+    name: str
+    outcome: Outcome
+    body: dict[str, Any] | None
+
+
+def manifest_hash(manifest: Mapping[str, Any]) -> str:
+    """A stable hash of a rendered manifest (key order does not matter)."""
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def stamped(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest with its own hash in the applied-hash annotation."""
+    body: dict[str, Any] = json.loads(json.dumps(manifest))
+    annotations = body["metadata"].setdefault("annotations", {})
+    annotations[APPLIED_HASH_ANNOTATION] = manifest_hash(manifest)
+    return body
+
+
+def applied_hash(body: Mapping[str, Any]) -> str | None:
+    """The applied-hash annotation of a live object."""
+    return ((body.get("metadata") or {}).get("annotations") or {}).get(APPLIED_HASH_ANNOTATION)
+
+
+def patch_for(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that brings `live` to the stamped `desired`, or None when it is already there."""
+    if applied_hash(live) == applied_hash(desired):
+        return None
+    patch: dict[str, Any] = json.loads(json.dumps(desired))
+    for path, key in REMOVABLE.get(str(desired["kind"]), ()):
+        if _has(live, (*path, key)) and not _has(desired, (*path, key)):
+            node = patch
+            for part in path:
+                node = node.setdefault(part, {})
+            node[key] = None
+    return patch
+
+
+def _has(body: Mapping[str, Any], path: Iterable[str]) -> bool:
+    node: Any = body
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def is_controlled_by(body: Mapping[str, Any], owner_uid: str) -> bool:
+    """The object's controller ownerReference names `owner_uid`."""
+    refs = (body.get("metadata") or {}).get("ownerReferences") or ()
+    return any(ref.get("controller") and ref.get("uid") == owner_uid for ref in refs)
+
+
+async def apply_child(client: kube.KubeClient, manifest: Mapping[str, Any]) -> Applied:
+    """Create the child, patch it if its rendered form changed, or leave it alone."""
+    desired = stamped(manifest)
+    resource = kube.resource_of(desired)
+    namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
+    live = await client.get_or_none(resource, namespace, name)
+    if live is None:
+        created = await client.create(resource, namespace, desired)
+        return Applied(str(desired["kind"]), name, Outcome.CREATED, created)
+    patch = patch_for(desired, live)
+    if patch is None:
+        return Applied(str(desired["kind"]), name, Outcome.UNCHANGED, live)
+    patched = await client.merge_patch(resource, namespace, name, patch)
+    return Applied(str(desired["kind"]), name, Outcome.PATCHED, patched)
+
+
+def child_names(namespace: str, backend_name: str) -> dict[tuple[str, str], str]:
+    """Where each managed kind's child of a backend lives (the ConfigMap has its own suffix)."""
+    return {
+        (api_version, kind): (f"{backend_name}-config" if kind == "ConfigMap" else backend_name)
+        for api_version, kind in rendering.MANAGED_KINDS
+    }
+
+
+async def prune_children(
+    client: kube.KubeClient,
+    namespace: str,
+    backend_name: str,
+    owner_uid: str,
+    rendered: Iterable[Mapping[str, Any]],
+) -> list[Applied]:
+    """Delete this backend's children of managed kinds that rendering no longer returns."""
+    wanted = {(str(body["apiVersion"]), str(body["kind"])) for body in rendered}
+    deleted = []
+    for kind_key, name in child_names(namespace, backend_name).items():
+        if kind_key in wanted:
+            continue
+        resource = kube.BY_KIND[kind_key]
+        live = await client.get_or_none(resource, namespace, name)
+        # Only what we control: a same-named object someone else made is not ours to delete.
+        if live is not None and is_controlled_by(live, owner_uid):
+            await client.delete(resource, namespace, name)
+            deleted.append(Applied(kind_key[1], name, Outcome.DELETED, None))
+    return deleted

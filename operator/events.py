@@ -1,0 +1,77 @@
+"""Which Events a status change deserves: domain reasons on transitions, never on every probe (pure).
+
+An Event is news: a reason is posted when the condition carrying it appears, not again while it
+persists, so an idle or a steadily broken backend posts nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ttsfleet.operator import api, status
+
+
+class Reason(enum.StrEnum):
+    """Event reasons the operator posts on a TTSBackend."""
+
+    RECONCILED = "Reconciled"
+    INVALID_SPEC = "InvalidSpec"
+    CREDENTIAL_ROTATED = "CredentialRotated"
+    CREDENTIAL_ROTATION_COMPLETE = "CredentialRotationComplete"
+    UPSTREAM_AUTH_FAILED = "UpstreamAuthFailed"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    RECONCILE_FAILED = "ReconcileFailed"
+
+
+class EventType(enum.StrEnum):
+    """Kubernetes Event types."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An Event to post."""
+
+    type: EventType
+    reason: Reason
+    message: str
+
+
+# (condition, reason on it) → the Event posted when that reason appears.
+_WATCHED: tuple[tuple[api.ConditionType, Reason], ...] = (
+    (api.ConditionType.DEGRADED, Reason.INVALID_SPEC),
+    (api.ConditionType.DEGRADED, Reason.PROGRESS_DEADLINE_EXCEEDED),
+    (api.ConditionType.CREDENTIALS_VALID, Reason.UPSTREAM_AUTH_FAILED),
+)
+
+
+def _reason_of(state: api.TTSBackendStatus | None, kind: api.ConditionType) -> tuple[str, str] | None:
+    if state is None:
+        return None
+    condition = status.condition_of(state, kind)
+    if condition is None:
+        return None
+    return condition.reason, condition.message
+
+
+def transitions(previous: api.TTSBackendStatus | None, current: api.TTSBackendStatus) -> list[Notice]:
+    """Events for what changed between two statuses of one backend."""
+    notices = []
+    for kind, reason in _WATCHED:
+        before, after = _reason_of(previous, kind), _reason_of(current, kind)
+        if after is not None and after[0] == reason and (before is None or before[0] != reason):
+            notices.append(Notice(EventType.WARNING, reason, after[1]))
+    was, now = previous.credentials if previous else None, current.credentials
+    if was is not None and was.stale_fingerprints and now is not None and now.complete:
+        notices.append(
+            Notice(
+                EventType.NORMAL,
+                Reason.CREDENTIAL_ROTATION_COMPLETE,
+                f"every pod uses key {now.current_fingerprint}; old key(s) "
+                f"{', '.join(was.stale_fingerprints)} may be revoked",
+            )
+        )
+    return notices

@@ -1,0 +1,140 @@
+"""kopf handlers (thin): they pick what to do, `reconciling` does it, and Events report it.
+
+`register` puts every handler into the given registry, closed over one `reconciling.Runtime`, so
+tests can run several operators (a restart) in one process. No handler adds a finalizer: children
+go with their owner by garbage collection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import kopf
+
+from ttsfleet.operator import api, errors, events, kube, reconciling
+from ttsfleet.operator import settings as operator_settings
+from ttsfleet.operator.facts import SecretFacts
+
+GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
+WATCH_LABEL = "ttsfleet.io/watch"
+SECRET_FILTER = {WATCH_LABEL: "true"}
+
+
+def post(body: Any, notices: Iterable[events.Notice]) -> None:
+    """Post Events on the backend (kopf queues and retries them)."""
+    for notice in notices:
+        kopf.event(body, type=notice.type.value, reason=notice.reason.value, message=notice.message)
+
+
+def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> None:
+    """Register the operator's handlers, bound to `runtime`."""
+    config = runtime.settings
+
+    @kopf.on.startup(registry=registry, id="configure")
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        operator_settings.configure_kopf(settings, config)
+        if config.metrics_port:
+            runtime.metrics.serve(config.metrics_port)
+
+    @kopf.on.login(registry=registry, id="login")
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if config.api_server:
+            info: kopf.ConnectionInfo | None = kopf.ConnectionInfo(server=config.api_server)
+        else:
+            info = kopf.login_via_client(**kwargs)
+        if info is not None:
+            # kopf may log in again after a 401; the previous client stays until cleanup (it is tiny).
+            runtime.client = kube.KubeClient.from_connection(
+                info, kube.Timeouts(read_s=config.api_read_timeout_s)
+            )
+        return info
+
+    @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="backends_by_secret")
+    def backends_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str]:
+        """(namespace, Secret name) → the backends whose Deepgram key is in it."""
+        ref = (spec.get("deepgram") or {}).get("apiKeySecretRef") or {}
+        return {(namespace, ref["name"]): name} if ref.get("name") else {}
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
+    async def reconcile(body: kopf.Body, name: str, logger: kopf.Logger, **_: Any) -> None:
+        namespace = str(body.metadata.namespace)
+        async with runtime.lock(namespace, name):
+            await _reconcile(runtime, body, logger)
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="forget")
+    def forget(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
+        namespace = str(body.metadata.namespace)
+        if event.get("type") == "DELETED":
+            runtime.forget(namespace, name)
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=config.probe_interval_s, registry=registry, id="probe")
+    async def probe(body: kopf.Body, name: str, logger: kopf.Logger, **_: Any) -> None:
+        namespace = str(body.metadata.namespace)
+        async with runtime.lock(namespace, name):
+            try:
+                outcome = await reconciling.refresh_status(runtime, body)
+            except errors.ApiError as exc:
+                logger.info("status refresh failed, retried next tick: %s", exc)
+                return
+        post(body, outcome.notices)
+
+    @kopf.on.event("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_changed")
+    async def secret_changed(body: kopf.Body, event: kopf.RawEvent, name: str, **kwargs: Any) -> None:
+        namespace = str(body.metadata.namespace)
+        backends_by_secret: kopf.Index[Any, str] = kwargs["backends_by_secret"]
+        for backend_name in backends_by_secret.get((namespace, name), ()):
+            async with runtime.lock(namespace, backend_name):
+                await _rotate(
+                    runtime, namespace, backend_name, None if event.get("type") == "DELETED" else body
+                )
+
+
+async def _reconcile(runtime: reconciling.Runtime, body: kopf.Body, logger: kopf.Logger) -> None:
+    try:
+        outcome = await reconciling.reconcile(runtime, body)
+    except errors.ApiError as exc:
+        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        raise errors.to_kopf(exc) from exc
+    if outcome.spec_problems:
+        runtime.metrics.reconciles.labels("invalid_spec").inc()
+        logger.warning("invalid spec: %s", "; ".join(outcome.spec_problems))
+    else:
+        runtime.metrics.reconciles.labels("changed" if outcome.changed else "unchanged").inc()
+    post(body, outcome.notices)
+
+
+async def _rotate(runtime: reconciling.Runtime, namespace: str, name: str, secret: kopf.Body | None) -> None:
+    """React to a change of a backend's key Secret: reconcile when the key's fingerprint moved."""
+    backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
+    if backend_body is None or api.validate_spec(backend_body.get("spec") or {}):
+        return
+    backend = api.TTSBackend.from_body(backend_body)
+    ref = backend.spec.deepgram.api_key_secret_ref
+    key = SecretFacts.from_secret(ref.name, ref.key, dict(secret) if secret is not None else None)
+    if (namespace, name) not in runtime.applied_keys:
+        return  # not reconciled yet (e.g. just started): the reconcile reads the Secret itself
+    before = runtime.applied_keys[(namespace, name)]
+    if before == key.fingerprint:
+        return  # an unrelated change to the Secret (labels, another key)
+    try:
+        outcome = await reconciling.reconcile(runtime, backend_body)
+    except errors.ApiError as exc:
+        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        raise errors.to_kopf(exc) from exc
+    strategy = backend.spec.rotation.strategy
+    action = (
+        "rolling restart of the pods"
+        if strategy is api.RotationStrategy.RESTART
+        else "pods re-read the mounted key; watch status.credentials"
+    )
+    rotated = events.Notice(
+        events.EventType.NORMAL,
+        events.Reason.CREDENTIAL_ROTATED,
+        f"Deepgram key {before} -> {key.fingerprint} ({strategy.value}: {action})",
+    )
+    post(backend_body, (rotated, *outcome.notices))
+    logging.getLogger(__name__).info("credential rotated on %s/%s (%s)", namespace, name, strategy.value)

@@ -1,0 +1,84 @@
+"""Asking gateway pods how they are: `GET /statusz` on each ready pod (docs/contracts.md).
+
+Where a pod is reached is a seam (`StatuszUrl`): in a cluster it is the pod IP and the gateway port;
+tests and the local fleet point it at local processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger(__name__)
+StatuszUrl = Callable[[Mapping[str, Any]], str | None]
+
+
+def pod_ip_statusz(port: int) -> StatuszUrl:
+    """`http://<podIP>:<port>/statusz`, or None for a pod without an IP yet."""
+
+    def url_of(pod: Mapping[str, Any]) -> str | None:
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            return None
+        host = f"[{ip}]" if ":" in ip else ip
+        return f"http://{host}:{port}/statusz"
+
+    return url_of
+
+
+def is_pod_ready(pod: Mapping[str, Any]) -> bool:
+    """The pod is not terminating and its Ready condition is True."""
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    conditions = (pod.get("status") or {}).get("conditions") or ()
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """The reports gathered (parsed JSON, in pod-name order) and how many pods failed to answer."""
+
+    reports: tuple[dict[str, Any], ...]
+    failures: int
+
+
+class Prober:
+    """Fetches /statusz from pods concurrently with one shared HTTP client."""
+
+    def __init__(self, url_of: StatuszUrl, timeout_s: float) -> None:
+        self._url_of = url_of
+        self._client = httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def probe(self, pods: Sequence[Mapping[str, Any]]) -> ProbeResult:
+        """Reports of the ready pods; a pod that does not answer with JSON counts as a failure."""
+        ready = sorted((p for p in pods if is_pod_ready(p)), key=lambda p: str(p["metadata"]["name"]))
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(self._fetch(pod), name=f"statusz {pod['metadata']['name']}")
+                for pod in ready
+            ]
+        answers = [task.result() for task in tasks]
+        reports = tuple(answer for answer in answers if answer is not None)
+        return ProbeResult(reports=reports, failures=len(answers) - len(reports))
+
+    async def _fetch(self, pod: Mapping[str, Any]) -> dict[str, Any] | None:
+        url = self._url_of(pod)
+        if url is None:
+            return None
+        try:
+            response = await self._client.get(url)
+            response.raise_for_status()
+            report = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.debug("statusz of %s failed: %s", pod["metadata"]["name"], type(exc).__name__)
+            return None
+        return report if isinstance(report, dict) else None

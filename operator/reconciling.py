@@ -1,0 +1,211 @@
+"""One backend's reconcile and status refresh: gather facts, call the pure functions, apply the results.
+
+Everything here goes through `kube.KubeClient` and `probing.Prober`; the decisions are made by
+`rendering`, `applying.patch_for`, `status.compute_status` and `events.transitions`. A status patch is
+written only when the computed status differs from the stored one, so an idle backend writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ttsfleet.operator import api, applying, conditions, events, kube, probing, rendering, status
+from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, SecretFacts, SecretState
+from ttsfleet.operator.metrics import OperatorMetrics
+from ttsfleet.operator.settings import OperatorSettings
+
+Body = Mapping[str, Any]
+Clock = Callable[[], datetime.datetime]
+
+
+def utc_now() -> datetime.datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class Runtime:
+    """What the handlers share: settings, the API client (set at login), the prober, metrics, locks."""
+
+    settings: OperatorSettings
+    prober: probing.Prober
+    metrics: OperatorMetrics
+    clock: Clock = utc_now
+    client: kube.KubeClient | None = None
+    _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    # The generation each backend was last reconciled at: probes wait for the first reconcile.
+    reconciled: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The Deepgram key fingerprint each backend was last reconciled with (what its pods were given).
+    applied_keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    @property
+    def kube(self) -> kube.KubeClient:
+        """The API client; kopf logs in before any handler runs."""
+        if self.client is None:
+            raise RuntimeError("not logged in to the API yet")
+        return self.client
+
+    def lock(self, namespace: str, name: str) -> asyncio.Lock:
+        """Serialises reconciles, secret reactions and probes of one backend."""
+        return self._locks.setdefault((namespace, name), asyncio.Lock())
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what is kept about a deleted backend."""
+        self._locks.pop((namespace, name), None)
+        self.reconciled.pop((namespace, name), None)
+        self.applied_keys.pop((namespace, name), None)
+        self.metrics.forget(namespace, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a reconcile or refresh did, for the handler to log, post and count."""
+
+    changed: tuple[applying.Applied, ...] = ()
+    notices: tuple[events.Notice, ...] = ()
+    status_written: bool = False
+    spec_problems: tuple[str, ...] = ()
+
+
+def _meta(body: Body) -> tuple[str, str, int]:
+    metadata = body.get("metadata") or {}
+    return str(metadata["namespace"]), str(metadata["name"]), int(metadata.get("generation") or 0)
+
+
+def stored_status(body: Body) -> api.TTSBackendStatus | None:
+    """The status as stored, or None when there is none (or it is not ours)."""
+    raw = dict(body.get("status") or {})
+    raw.pop("kopf", None)
+    if not raw:
+        return None
+    try:
+        return api.TTSBackendStatus.model_validate(
+            {
+                **raw,
+                "conditions": [
+                    c.model_dump(by_alias=True) for c in conditions.parse_conditions(raw.get("conditions"))
+                ],
+            }
+        )
+    except ValueError:
+        return None
+
+
+async def read_secret(client: kube.KubeClient, namespace: str, ref: api.SecretKeyRef) -> SecretFacts:
+    """A referenced Secret key as facts: only its fingerprint is kept."""
+    body = await client.get_or_none(kube.SECRETS, namespace, ref.name)
+    return SecretFacts.from_secret(ref.name, ref.key, body)
+
+
+async def _probe(runtime: Runtime, namespace: str, backend: api.TTSBackend) -> tuple[dict[str, Any], ...]:
+    pods = await runtime.kube.list(kube.PODS, namespace, label_selector=rendering.selector_string(backend))
+    result = await runtime.prober.probe(pods)
+    if result.failures:
+        runtime.metrics.probe_failures.inc(result.failures)
+    return result.reports
+
+
+async def reconcile(runtime: Runtime, body: Body) -> Outcome:
+    """Bring the children in line with the spec, then refresh the status."""
+    namespace, name, generation = _meta(body)
+    problems = tuple(api.validate_name(name) + api.validate_spec(body.get("spec") or {}))
+    if problems:
+        return await _write_invalid(runtime, body, problems)
+    backend = api.TTSBackend.from_body(dict(body))
+    owner = rendering.OwnerRef.of(backend)
+    key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref)
+    manifests = rendering.render_children(backend, owner, key.fingerprint)
+    applied = [await applying.apply_child(runtime.kube, manifest) for manifest in manifests]
+    applied += await applying.prune_children(runtime.kube, namespace, name, owner.uid, manifests)
+    deployment = next((a.body for a in applied if a.kind == "Deployment"), None)
+    outcome = await refresh_status(runtime, body, backend=backend, key=key, deployment=deployment)
+    runtime.reconciled[(namespace, name)] = generation
+    runtime.applied_keys[(namespace, name)] = key.fingerprint
+    changed = tuple(a for a in applied if a.outcome is not applying.Outcome.UNCHANGED)
+    notices = outcome.notices
+    if changed:
+        summary = ", ".join(f"{a.kind} {a.name} {a.outcome}" for a in changed)
+        notices = (events.Notice(events.EventType.NORMAL, events.Reason.RECONCILED, summary), *notices)
+    return Outcome(changed=changed, notices=notices, status_written=outcome.status_written)
+
+
+async def refresh_status(
+    runtime: Runtime,
+    body: Body,
+    *,
+    backend: api.TTSBackend | None = None,
+    key: SecretFacts | None = None,
+    deployment: Body | None = None,
+) -> Outcome:
+    """Observe the Deployment, the key and the pods; write the status if it changed."""
+    namespace, name, generation = _meta(body)
+    if backend is None and runtime.reconciled.get((namespace, name)) != generation:
+        return Outcome()  # not reconciled at this generation yet: the reconcile writes the status
+    if backend is None:
+        if api.validate_spec(body.get("spec") or {}):
+            return Outcome()  # the reconcile reported it; probing a broken spec tells nothing new
+        backend = api.TTSBackend.from_body(dict(body))
+    client = runtime.kube
+    if key is None:
+        key = await read_secret(client, namespace, backend.spec.deepgram.api_key_secret_ref)
+    tokens_ref = backend.spec.auth.client_tokens_secret_ref if backend.spec.auth.enabled else None
+    tokens = await read_secret(client, namespace, tokens_ref) if tokens_ref is not None else None
+    if deployment is None:
+        deployment = await client.get_or_none(kube.DEPLOYMENTS, namespace, name)
+    facts = FleetFacts(
+        generation=generation,
+        config_hash=rendering.config_hash(backend.spec),
+        deepgram_key=key,
+        client_tokens=tokens,
+        deployment=DeploymentFacts.from_deployment(deployment) if deployment is not None else None,
+        statusz=await _probe(runtime, namespace, backend),
+    )
+    endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
+    return await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
+
+
+async def _write_invalid(runtime: Runtime, body: Body, problems: tuple[str, ...]) -> Outcome:
+    generation = _meta(body)[2]
+    previous = stored_status(body)
+    fingerprint = previous.credentials.current_fingerprint if previous and previous.credentials else None
+    facts = FleetFacts(
+        generation=generation,
+        config_hash=(previous.config_hash if previous else None) or "",
+        deepgram_key=SecretFacts("", "", SecretState.PRESENT, fingerprint),
+        spec_problems=problems,
+    )
+    selector = (previous.selector if previous else None) or ""
+    endpoint = (previous.endpoint if previous else None) or ""
+    outcome = await _write_status(runtime, body, facts, selector, endpoint)
+    return Outcome(notices=outcome.notices, status_written=outcome.status_written, spec_problems=problems)
+
+
+async def _write_status(
+    runtime: Runtime, body: Body, facts: FleetFacts, selector: str, endpoint: str
+) -> Outcome:
+    namespace, name, generation = _meta(body)
+    previous = stored_status(body)
+    computed = status.compute_status(
+        facts,
+        previous.conditions if previous else (),
+        runtime.clock(),
+        selector=selector,
+        endpoint=endpoint,
+    )
+    current = api.TTSBackendStatus.model_validate(computed)
+    stored = dict(body.get("status") or {})
+    written = any(stored.get(k) != v for k, v in computed.items())
+    if written:
+        await runtime.kube.merge_patch(
+            kube.TTSBACKENDS, namespace, name, {"status": computed}, subresource="status"
+        )
+        runtime.metrics.status_writes.inc()
+    ready = status.condition_of(current, api.ConditionType.READY)
+    runtime.metrics.set_ready(
+        namespace, name, ready.status.value if ready else "Unknown", status.is_converged(current, generation)
+    )
+    return Outcome(notices=tuple(events.transitions(previous, current)), status_written=written)

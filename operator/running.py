@@ -1,0 +1,74 @@
+"""Assembling and running the operator: one registry, one runtime, kopf's main loop.
+
+`build` is shared by `ttsfleet operator` (through `run`) and the tests, which drive kopf in-process
+with `kopf.spawn_tasks` / `kopf.run_tasks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import kopf
+
+from ttsfleet.logs import configure_logging
+from ttsfleet.operator import handlers, probing, reconciling
+from ttsfleet.operator.metrics import OperatorMetrics
+from ttsfleet.operator.settings import OperatorSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """What kopf needs to run the operator."""
+
+    registry: kopf.OperatorRegistry
+    runtime: reconciling.Runtime
+
+    async def aclose(self) -> None:
+        """Release what the runtime holds (after kopf has stopped: timers may still use it until then)."""
+        self.runtime.metrics.close()
+        await self.runtime.prober.aclose()
+        if self.runtime.client is not None:
+            await self.runtime.client.aclose()
+
+
+def build(
+    settings: OperatorSettings,
+    *,
+    statusz_url: probing.StatuszUrl | None = None,
+    metrics: OperatorMetrics | None = None,
+    clock: reconciling.Clock = reconciling.utc_now,
+) -> Assembly:
+    """A fresh registry with every handler, bound to a fresh runtime."""
+    prober = probing.Prober(
+        statusz_url or probing.pod_ip_statusz(settings.statusz_port), settings.probe_timeout_s
+    )
+    runtime = reconciling.Runtime(
+        settings=settings, prober=prober, metrics=metrics or OperatorMetrics(), clock=clock
+    )
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, runtime)
+    return Assembly(registry=registry, runtime=runtime)
+
+
+def run(settings: OperatorSettings) -> None:
+    """Run until SIGINT/SIGTERM (kopf handles the signals and the graceful exit)."""
+    configure_logging(settings.log_level, component="operator")
+    asyncio.run(_serve(build(settings)))
+
+
+async def _serve(assembly: Assembly) -> None:
+    settings = assembly.runtime.settings
+    try:
+        await kopf.operator(
+            registry=assembly.registry,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            liveness_endpoint=settings.liveness_endpoint,
+            # kopf has no leader election: peering makes a second operator stand by (docs/operator.md).
+            standalone=settings.peering_name is None,
+            peering_name=settings.peering_name,
+            priority=settings.priority,
+        )
+    finally:
+        await assembly.aclose()

@@ -1,0 +1,102 @@
+"""Operator settings: one frozen root built once at start, and the kopf settings derived from it.
+
+Every field states its unit and why its default. kopf's own defaults suit a laptop; the ones changed
+here harden it for a cluster (watch timeouts, worker limits, backoff, Event posting).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+from pydantic import BaseModel, Field
+
+from ttsfleet.operator import errors
+
+
+class OperatorSettings(BaseModel, frozen=True):
+    """What `ttsfleet operator` is told on its command line."""
+
+    namespaces: tuple[str, ...] = Field(
+        default=(), description="Namespaces to serve; empty serves the whole cluster (needs the ClusterRole)."
+    )
+    probe_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often each backend's pods are asked for /statusz; fleet status lags by this much.",
+    )
+    probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="Per-pod /statusz budget; a slower pod counts as a probe failure."
+    )
+    statusz_port: int = Field(default=8080, ge=1, le=65535, description="The gateway port serving /statusz.")
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Port of the operator's /metrics; 0 turns it off."
+    )
+    liveness_endpoint: str | None = Field(
+        default=None, description="kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz (off when unset)."
+    )
+    cluster_domain: str = Field(default="cluster.local", description="DNS suffix in status.endpoint.")
+    api_server: str | None = Field(
+        default=None,
+        description="An API URL used without credentials (the embedded API); else in-cluster/kubeconfig.",
+    )
+    api_read_timeout_s: float = Field(
+        default=30.0, gt=0, description="Per-request read timeout of the operator's own API calls."
+    )
+    watch_server_timeout_s: int = Field(
+        default=300, ge=10, description="Asked of the API per watch; streams end and resume this often."
+    )
+    watch_client_timeout_s: float = Field(
+        default=330.0,
+        gt=0,
+        description="Cut a watch the server forgot to end (server timeout + margin): silent stalls heal.",
+    )
+    worker_limit: int = Field(
+        default=50,
+        ge=1,
+        description="Objects handled at once; bounds memory and API burst with many backends.",
+    )
+    peering_name: str | None = Field(
+        default=None,
+        description="kopf peering object guarding against a second operator; None runs standalone.",
+    )
+    priority: int = Field(default=100, description="This operator's kopf peering priority (higher wins).")
+    log_level: str = Field(default="INFO", description="Log level of the operator process.")
+    max_retry_delay_s: float = Field(
+        default=errors.MAX_RETRY_AFTER_S,
+        gt=0,
+        description="Longest wait before retrying a failed reconcile (429 Retry-After is clamped to it).",
+    )
+
+
+# kopf re-tries failed watch connections after these many seconds; the last repeats.
+RECONNECT_BACKOFF_S = 1.0
+# API errors kopf itself meets (watches, patches, Events) are retried this many times with these delays.
+NETWORK_ERROR_BACKOFFS_S = (1.0, 2.0, 5.0, 10.0)
+PROGRESS_PREFIX = "kopf.ttsfleet.io"
+
+
+def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
+    """Harden kopf's settings in place (called from the startup handler)."""
+    kopf_settings.watching.server_timeout = settings.watch_server_timeout_s
+    kopf_settings.watching.client_timeout = settings.watch_client_timeout_s
+    kopf_settings.watching.connect_timeout = 10
+    kopf_settings.watching.reconnect_backoff = RECONNECT_BACKOFF_S
+    kopf_settings.queueing.worker_limit = settings.worker_limit
+    kopf_settings.networking.request_timeout = settings.api_read_timeout_s
+    kopf_settings.networking.connect_timeout = 10
+    kopf_settings.networking.error_backoffs = NETWORK_ERROR_BACKOFFS_S
+    kopf_settings.networking.enforce_retry_after = True
+    kopf_settings.execution.default_backoff = 10
+    # With named namespaces there is nothing to discover: no cluster-wide namespace (or CRD) scans,
+    # so a namespaced install needs no cluster-scoped read grants for them.
+    kopf_settings.scanning.disabled = bool(settings.namespaces)
+    # Only warnings become Events automatically; the operator posts its own domain Events, so routine
+    # "handler succeeded" lines do not write to the API on every reconcile.
+    kopf_settings.posting.level = logging.WARNING
+    kopf_settings.posting.reporting_component = "ttsfleet-operator"
+    # No finalizer is needed (children go by ownerReferences), and state lives in our own annotations.
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PROGRESS_PREFIX)
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PROGRESS_PREFIX, key="last-handled-configuration"
+    )

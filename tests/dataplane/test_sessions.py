@@ -1,0 +1,195 @@
+"""One client session on fakes (client socket, upstream sockets), in virtual loop time: ordering, Clear,
+protocol closes, Close, drain and upstream failures, each answered in the protocol's own terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.dataplane.fakes import (
+    RELAY_TIMEOUTS,
+    SCRIPTED_OPTIONS,
+    FakeClient,
+    FakeConnector,
+    FakeRest,
+    FakeSocket,
+    relaying,
+    running_pool,
+    scripted,
+)
+from ttsfleet.dataplane import limits
+from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.seams import LoopClock
+from ttsfleet.dataplane.sessions import Session, SessionContext, SessionState
+from ttsfleet.protocol import Closure
+
+pytestmark = pytest.mark.looptime
+
+TIMEOUTS = RELAY_TIMEOUTS
+OPTIONS = SCRIPTED_OPTIONS
+METADATA = json.dumps({"type": "Metadata", "request_id": "r"})
+
+
+@dataclass
+class Running:
+    client: FakeClient
+    session: Session
+    task: asyncio.Task[Closure | None]
+    connector: FakeConnector
+
+    async def frame(self) -> Any:
+        """The next frame the gateway sent: parsed JSON, or audio bytes."""
+        frame = await asyncio.wait_for(self.client.outbox.get(), 30)
+        return frame if isinstance(frame, bytes) else json.loads(frame)
+
+    async def frames_until(self, message_type: str) -> list[Any]:
+        frames = [await self.frame()]
+        while isinstance(frames[-1], bytes) or frames[-1]["type"] != message_type:
+            frames.append(await self.frame())
+        return frames
+
+    async def ended(self) -> Closure | None:
+        return await asyncio.wait_for(self.task, 30)
+
+    def say(self, *messages: dict[str, Any]) -> None:
+        for message in messages:
+            self.client.send(json.dumps(message))
+
+
+SPEAK = {"type": "Speak", "text": "Sessions keep order."}
+FLUSH = {"type": "Flush"}
+
+
+@pytest.fixture
+def connector() -> FakeConnector:
+    return FakeConnector()
+
+
+@pytest.fixture
+async def running(connector: FakeConnector) -> AsyncIterator[Running]:
+    clock = LoopClock()
+    async with running_pool(clock, connector, TIMEOUTS) as harness:
+        metrics = Metrics()
+        synthesizer = relaying(harness, FakeRest(), metrics, TIMEOUTS)
+        ctx = SessionContext(
+            synthesizer=synthesizer,
+            pool=harness.pool,
+            limiter=limits.CharacterLimiter(clock, 20000),
+            metrics=metrics,
+            clock=clock,
+            max_speak_chars=2000,
+            send_buffer_bytes=1 << 20,
+            slow_client_grace_s=TIMEOUTS.inter_chunk_s,
+        )
+        client = FakeClient()
+        session = Session(client, OPTIONS, "token-a", ctx)
+        task = asyncio.create_task(session.run(METADATA), name="test:session")
+        run = Running(client, session, task, connector)
+        assert (await run.frame())["type"] == "Metadata"
+        yield run
+        if not task.done():
+            client.leave()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def _types(frames: list[Any]) -> list[str]:
+    collapsed: list[str] = []
+    for frame in frames:
+        kind = "Audio" if isinstance(frame, bytes) else frame["type"]
+        if not (kind == "Audio" and collapsed and collapsed[-1] == "Audio"):
+            collapsed.append(kind)
+    return collapsed
+
+
+async def test_flushes_answer_audio_then_flushed_with_the_clients_sequence_ids(running: Running) -> None:
+    running.say(SPEAK, FLUSH, FLUSH, SPEAK, FLUSH)
+    first = await running.frames_until("Flushed")
+    assert _types(first) == ["Audio", "Flushed"] and first[-1]["sequence_id"] == 0
+    assert await running.frame() == {"type": "Flushed", "sequence_id": 1}  # nothing buffered: at once
+    third = await running.frames_until("Flushed")
+    assert _types(third) == ["Audio", "Flushed"] and third[-1]["sequence_id"] == 2
+
+
+async def test_clear_answers_cleared_and_no_audio_of_the_cleared_utterance_follows(
+    running: Running, connector: FakeConnector
+) -> None:
+    connector.make = scripted(FakeSocket(chunks=3, stall_after=1))  # audio starts, then never ends
+    running.say(SPEAK, FLUSH)
+    assert isinstance(await running.frame(), bytes)
+    running.say({"type": "Clear"})
+    assert await running.frame() == {"type": "Cleared", "sequence_id": 0}
+    running.say({"type": "Speak", "text": "Fresh start."}, FLUSH)
+    after = await running.frames_until("Flushed")
+    assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("frame", "closure"),
+    [
+        pytest.param(b"\x00", (1003, "MESSAGE-0000"), id="binary"),
+        pytest.param("not json", (1008, "DATA-0000"), id="not-json"),
+        pytest.param('{"type": "Shout"}', (1008, "DATA-0000"), id="unknown-type"),
+        pytest.param(json.dumps({"type": "Speak", "text": "x" * 2001}), (1009, "BIG-0001"), id="long-speak"),
+        pytest.param('{"type": "Speak", "text": "\\ud800"}', (1008, "DATA-0000"), id="lone-surrogate"),
+    ],
+)
+async def test_protocol_violations_close_with_the_protocols_codes(
+    running: Running, frame: str | bytes, closure: tuple[int, str]
+) -> None:
+    if isinstance(frame, bytes):
+        running.client.send_binary(frame)
+    else:
+        running.client.send(frame)
+    ended = await running.ended()
+    assert ended is not None and (int(ended.code), ended.reason.value) == closure
+    assert running.client.closed is not None and running.client.closed.result() == closure
+    assert running.session.state is SessionState.CLOSED
+
+
+async def test_close_finishes_pending_flushes_then_closes_normally(running: Running) -> None:
+    running.say(SPEAK, FLUSH, {"type": "Close"})
+    assert _types(await running.frames_until("Flushed")) == ["Audio", "Flushed"]
+    ended = await running.ended()
+    assert ended is not None and int(ended.code) == 1000
+    assert running.client.closed is not None and running.client.closed.result() == (1000, "")
+
+
+async def test_a_drain_lets_the_utterance_finish_then_closes_with_1012(
+    running: Running, connector: FakeConnector
+) -> None:
+    connector.make = lambda: FakeSocket(chunks=4, gap_s=0.5)
+    running.say(SPEAK, FLUSH)
+    assert isinstance(await running.frame(), bytes)
+    running.session.begin_drain()
+    assert running.session.state is SessionState.DRAINING
+    assert _types(await running.frames_until("Flushed")) == ["Audio", "Flushed"]
+    ended = await running.ended()
+    assert ended is not None and (int(ended.code), ended.reason.value) == (1012, "SERVICE-RESTART")
+
+
+async def test_an_idle_session_closes_with_1012_as_soon_as_the_drain_begins(running: Running) -> None:
+    running.session.begin_drain()
+    ended = await running.ended()
+    assert ended is not None and int(ended.code) == 1012
+
+
+async def test_an_upstream_failure_after_audio_closes_with_1011_net_0000(
+    running: Running, connector: FakeConnector
+) -> None:
+    connector.make = lambda: FakeSocket(chunks=3, stall_after=1)
+    running.say(SPEAK, FLUSH)
+    assert isinstance(await running.frame(), bytes)
+    ended = await running.ended()
+    assert ended is not None and (int(ended.code), ended.reason.value) == (1011, "NET-0000")
+
+
+async def test_a_client_that_leaves_ends_the_session_without_a_close_frame(running: Running) -> None:
+    running.client.leave()
+    assert await running.ended() is None
+    assert running.client.closed is None

@@ -1,0 +1,189 @@
+"""The relay's timeouts and retries on fake upstreams, in virtual loop time (looptime): each phase's
+deadline (connect, first byte, inter-chunk gap, utterance total) ends the wait exactly when it says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.dataplane.fakes import (
+    RELAY_TIMEOUTS,
+    SCRIPTED_OPTIONS,
+    FakeConnector,
+    FakeRest,
+    FakeSocket,
+    PoolHarness,
+    relaying,
+    running_pool,
+    scripted,
+)
+from ttsfleet.dataplane import errors
+from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.seams import LoopClock
+from ttsfleet.dataplane.utterances import Synthesizer, UtteranceResult
+
+pytestmark = pytest.mark.looptime
+
+TIMEOUTS = RELAY_TIMEOUTS
+OPTIONS = SCRIPTED_OPTIONS
+
+
+class Sink:
+    """An AudioSink that keeps what it got."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.began: list[str] = []
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks)
+
+    async def begin(self, content_type: str, source: str) -> None:
+        self.began.append(source)
+
+    async def audio(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+
+
+@dataclass
+class Relay:
+    synthesizer: Synthesizer
+    harness: PoolHarness
+    rest: FakeRest
+    metrics: Metrics
+
+    async def speak(self, *, websocket: bool = True) -> tuple[UtteranceResult | Exception, float, Sink]:
+        """One utterance; its result (or error), the loop seconds it took, and what reached the sink."""
+        sink = Sink()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            result: UtteranceResult | Exception = await self.synthesizer.speak(
+                OPTIONS, "Timeouts end waits.", sink, websocket=websocket
+            )
+        except errors.GatewayError as error:
+            result = error
+        return result, loop.time() - started, sink
+
+
+@pytest.fixture
+def connector() -> FakeConnector:
+    return FakeConnector()
+
+
+@pytest.fixture
+def rest() -> FakeRest:
+    return FakeRest()
+
+
+@pytest.fixture
+async def relay(connector: FakeConnector, rest: FakeRest) -> AsyncIterator[Relay]:
+    clock = LoopClock()
+    async with running_pool(clock, connector, TIMEOUTS) as harness:
+        metrics = Metrics()
+        synthesizer = relaying(harness, rest, metrics, TIMEOUTS)
+        yield Relay(synthesizer, harness, rest, metrics)
+
+
+async def test_a_healthy_socket_relays_every_chunk_in_no_time(relay: Relay, connector: FakeConnector) -> None:
+    connector.make = scripted(FakeSocket(chunks=3))
+    result, elapsed, sink = await relay.speak()
+    assert isinstance(result, UtteranceResult) and result.source == "websocket"
+    assert len(sink.chunks) == 3 and elapsed == pytest.approx(0)
+
+
+async def test_no_first_byte_in_time_retries_on_another_socket(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    connector.make = scripted(FakeSocket(stall_after=0))
+    result, elapsed, _ = await relay.speak()
+    assert isinstance(result, UtteranceResult) and result.attempts == 2
+    assert elapsed == pytest.approx(TIMEOUTS.first_byte_s)
+    assert relay.metrics.registry.get_sample_value("ttsfleet_retries_total") == 1
+
+
+async def test_a_gap_after_audio_ends_the_utterance_without_retry(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    connector.make = scripted(FakeSocket(chunks=5, stall_after=2))
+    result, elapsed, sink = await relay.speak()
+    assert isinstance(result, errors.UpstreamTimeout)
+    assert "inter-chunk gap" in str(result)
+    assert elapsed == pytest.approx(TIMEOUTS.inter_chunk_s)
+    assert len(sink.chunks) == 2
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "completes"),
+    [
+        pytest.param(0.9, True, id="slow-within-the-gap"),
+        pytest.param(1.1, False, id="slower-than-the-gap"),
+    ],
+)
+async def test_slow_frames_complete_only_within_the_gap(
+    relay: Relay, connector: FakeConnector, gap_s: float, completes: bool
+) -> None:
+    connector.make = scripted(FakeSocket(chunks=4, gap_s=gap_s))
+    result, elapsed, sink = await relay.speak()
+    if completes:
+        assert isinstance(result, UtteranceResult)
+        assert elapsed == pytest.approx(4 * gap_s)
+    else:
+        assert isinstance(result, errors.UpstreamTimeout)
+        assert elapsed == pytest.approx(gap_s + TIMEOUTS.inter_chunk_s)  # first byte in time, then the gap
+        assert len(sink.chunks) == 1
+
+
+async def test_a_connect_that_never_answers_falls_back_to_rest_after_the_connect_timeout(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    connector.hang = True
+    result, elapsed, sink = await relay.speak()
+    assert isinstance(result, UtteranceResult) and result.source == "rest_fallback"
+    assert elapsed == pytest.approx(TIMEOUTS.connect_s)
+    assert sink.began == ["rest_fallback"] and len(relay.rest.requests) == 1
+
+
+async def test_stalls_on_every_path_end_at_the_utterance_deadline(
+    relay: Relay, connector: FakeConnector, rest: FakeRest
+) -> None:
+    connector.make = lambda: FakeSocket(stall_after=0)
+    rest.stall_after = 0
+    result, elapsed, _ = await relay.speak()
+    # first byte 3 s on two sockets, then REST (the last attempt) stalls 3 s more: 9 s < 20 s.
+    assert isinstance(result, errors.UpstreamTimeout)
+    assert elapsed == pytest.approx(3 * TIMEOUTS.first_byte_s)
+    assert relay.metrics.registry.get_sample_value("ttsfleet_retries_total") == 2
+
+
+async def test_the_utterance_total_caps_slow_attempts(relay: Relay, connector: FakeConnector) -> None:
+    connector.make = lambda: FakeSocket(chunks=100, gap_s=0.45)  # 45 s of audio, every gap in time
+    result, elapsed, sink = await relay.speak()
+    assert isinstance(result, errors.UpstreamTimeout) and "utterance took longer" in str(result)
+    assert elapsed == pytest.approx(TIMEOUTS.utterance_s)
+    assert len(sink.chunks) == int(TIMEOUTS.utterance_s // 0.45)
+
+
+async def test_rest_answers_stalling_before_audio_time_out_at_the_first_byte_each_attempt(
+    relay: Relay, rest: FakeRest
+) -> None:
+    rest.stall_after = 0
+    result, elapsed, _ = await relay.speak(websocket=False)
+    assert isinstance(result, errors.UpstreamTimeout) and "REST first byte" in str(result)
+    assert elapsed == pytest.approx(3 * TIMEOUTS.first_byte_s)
+    assert len(rest.requests) == 3
+
+
+async def test_rest_errors_are_counted_by_class_and_auth_reports_the_key(
+    relay: Relay, rest: FakeRest
+) -> None:
+    rest.fail_with = errors.UpstreamAuthFailed("401")
+    result, _, _ = await relay.speak(websocket=False)
+    assert isinstance(result, errors.UpstreamAuthFailed)
+    assert relay.harness.credentials.reports[-1] is False
+    assert relay.metrics.registry.get_sample_value("ttsfleet_errors_total", {"error_class": "auth"}) == 1

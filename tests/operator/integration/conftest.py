@@ -1,0 +1,207 @@
+"""The operator in-process against the embedded API, with stand-in gateways answering /statusz.
+
+Each test gets a fresh API with the CRD installed and the `voice` namespace; `operator_running`
+starts kopf with `spawn_tasks`/`run_tasks` (never `kopf.operator`, which would cancel pytest's own
+tasks) and stops it by its stop flag. Waits check a condition until a deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp.web
+import httpx
+import kopf
+import pytest
+
+from ttsfleet import fingerprints
+from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
+from ttsfleet.operator import crd, running
+from ttsfleet.operator.settings import OperatorSettings
+
+NAMESPACE = "voice"
+BACKENDS = f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends"
+SECRETS = f"/api/v1/namespaces/{NAMESPACE}/secrets"
+PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
+DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+PROBE_INTERVAL_S = 0.2
+OPERATOR_AGENTS = ("ttsfleet-operator/", "kopf/")
+DEEPGRAM_KEY = "dg-key-one"
+
+
+def fingerprint(key: str) -> str:
+    return fingerprints.fingerprint_secret(key)
+
+
+def secret(name: str, key: str, value: str, *, watch: bool = True) -> dict[str, Any]:
+    labels = {"ttsfleet.io/watch": "true"} if watch else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "labels": labels},
+        "data": {key: base64.b64encode(value.encode()).decode()},
+    }
+
+
+def backend(name: str = "aura-en", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "ttsfleet.io/v1alpha1",
+        "kind": "TTSBackend",
+        "metadata": {"name": name},
+        "spec": {
+            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
+            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
+            "auth": {"enabled": False},
+            **spec,
+        },
+    }
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[Any] | Any], deadline_s: float = 10.0, what: str = "condition"
+) -> Any:
+    """Check `condition` until it returns something truthy (returned); fail at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    while True:
+        result = condition()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        await asyncio.sleep(0.02)  # a poll step between checks, not a synchronisation
+
+
+class StandInGateways:
+    """An HTTP server answering `/statusz/<pod>` with reports the test sets (docs/contracts.md shape)."""
+
+    def __init__(self) -> None:
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.base_url = ""
+
+    def report(
+        self, pod: str, *, fingerprint: str | None, config_hash: str, valid: bool | None = True
+    ) -> None:
+        self.reports[pod] = {
+            "pod": pod,
+            "ready": True,
+            "draining": False,
+            "sessions": {"active": 1, "total": 5},
+            "utterances": {"active": 0, "total": 9},
+            "upstream": {"open_sockets": 2, "leased_sockets": 0, "breaker": "closed"},
+            "credential": {"fingerprint": fingerprint, "valid": valid, "reloads": 0},
+            "config": {"hash": config_hash},
+        }
+
+    def url_of(self, pod: Mapping[str, Any]) -> str | None:
+        return f"{self.base_url}/statusz/{pod['metadata']['name']}"
+
+    async def _serve(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        found = self.reports.get(request.match_info["pod"])
+        if found is None:
+            return aiohttp.web.Response(status=503)
+        return aiohttp.web.json_response(found)
+
+
+@pytest.fixture
+async def gateways() -> AsyncIterator[StandInGateways]:
+    stand_in = StandInGateways()
+    app = aiohttp.web.Application()
+    app.router.add_get("/statusz/{pod}", stand_in._serve)
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    stand_in.base_url = f"http://127.0.0.1:{port}"
+    yield stand_in
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def apiserver() -> AsyncIterator[ApiServer]:
+    async with running_apiserver(bookmark_interval_s=1.0) as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as http:
+            created = await http.post(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd.build_crd()
+            )
+            assert created.status_code == 201, created.text
+            response = await http.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
+            assert response.status_code == 201, response.text
+        yield server
+
+
+@pytest.fixture
+async def api(apiserver: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=apiserver.base_url, timeout=10.0) as http:
+        yield http
+
+
+OperatorFactory = Callable[[], contextlib.AbstractAsyncContextManager[running.Assembly]]
+
+
+@pytest.fixture
+def operator_running(apiserver: ApiServer, gateways: StandInGateways) -> OperatorFactory:
+    """Start (and on exit stop) an in-process operator serving `voice`; can run again (a restart)."""
+
+    @contextlib.asynccontextmanager
+    async def start() -> AsyncIterator[running.Assembly]:
+        settings = OperatorSettings(
+            api_server=apiserver.base_url,
+            namespaces=(NAMESPACE,),
+            probe_interval_s=PROBE_INTERVAL_S,
+            metrics_port=0,
+        )
+        assembly = running.build(settings, statusz_url=gateways.url_of)
+        stop_flag = asyncio.Event()
+        ready_flag = asyncio.Event()
+        existing = asyncio.all_tasks()
+        tasks = await kopf.spawn_tasks(
+            registry=assembly.registry,
+            namespaces=settings.namespaces,
+            standalone=True,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+        runner = asyncio.create_task(kopf.run_tasks(tasks, ignored=existing), name="kopf operator")
+        try:
+            await asyncio.wait_for(ready_flag.wait(), 10)
+            yield assembly
+        finally:
+            stop_flag.set()
+            await asyncio.wait_for(runner, 15)
+            await assembly.aclose()
+
+    return start
+
+
+async def get(api: httpx.AsyncClient, path: str) -> dict[str, Any] | None:
+    response = await api.get(path)
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def condition(body: Mapping[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for entry in ((body or {}).get("status") or {}).get("conditions") or ():
+        if entry["type"] == kind:
+            return dict(entry)
+    return None
+
+
+def operator_writes(server: ApiServer) -> list[tuple[str, str, str, str]]:
+    """(verb, resource, subresource, name) of every write the operator (kopf or our client) made."""
+    return [
+        (r.verb, r.resource, r.subresource, r.name)
+        for r in server.audit.records(resource_only=True)
+        if r.user_agent.startswith(OPERATOR_AGENTS) and r.verb not in ("get", "list", "watch")
+    ]

@@ -1,0 +1,227 @@
+"""A TTSBackend's life under the real operator: create, change, roll out, restart, delete, bad spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
+    DEEPGRAM_KEY,
+    DEPLOYMENTS,
+    MERGE,
+    NAMESPACE,
+    SECRETS,
+    OperatorFactory,
+    backend,
+    condition,
+    fingerprint,
+    get,
+    operator_writes,
+    secret,
+    wait_until,
+)
+from ttsfleet.devcluster.apiserver import ApiServer
+from ttsfleet.operator.rendering import meta
+
+CHILDREN = {
+    "configmaps": "/api/v1/namespaces/voice/configmaps/aura-en-config",
+    "services": "/api/v1/namespaces/voice/services/aura-en",
+    "deployments": f"{DEPLOYMENTS}/aura-en",
+    "hpa": "/apis/autoscaling/v2/namespaces/voice/horizontalpodautoscalers/aura-en",
+    "pdb": "/apis/policy/v1/namespaces/voice/poddisruptionbudgets/aura-en",
+}
+
+
+async def converged_status(api: httpx.AsyncClient, name: str = "aura-en") -> dict[str, Any] | None:
+    body = await get(api, f"{BACKENDS}/{name}")
+    status = (body or {}).get("status") or {}
+    if body and status.get("observedGeneration") == body["metadata"]["generation"]:
+        return body
+    return None
+
+
+async def mark_rolled_out(api: httpx.AsyncClient, name: str = "aura-en", replicas: int = 2) -> None:
+    """Write the Deployment's status as its controller and the kubelet would once pods are ready."""
+    deployment = await get(api, f"{DEPLOYMENTS}/{name}")
+    assert deployment is not None
+    status = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
+    }
+    response = await api.patch(f"{DEPLOYMENTS}/{name}/status", json={"status": status}, headers=MERGE)
+    response.raise_for_status()
+
+
+async def test_create_renders_owned_children_and_status(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        created = await api.post(BACKENDS, json=backend(replicas=2))
+        created.raise_for_status()
+        uid = created.json()["metadata"]["uid"]
+        body = await wait_until(lambda: converged_status(api), what="status with observedGeneration")
+        for kind, path in CHILDREN.items():
+            if kind == "hpa":
+                assert await get(api, path) is None  # fixed replicas: no autoscaler
+                continue
+            child = await wait_until(lambda path=path: get(api, path), what=kind)
+            owner = child["metadata"]["ownerReferences"][0]
+            assert owner["uid"] == uid and owner["controller"] is True
+            assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "ttsfleet-operator"
+        status = body["status"]
+        assert status["endpoint"] == "ws://aura-en.voice.svc.cluster.local:8080/v1/speak"
+        assert status["credentials"]["currentFingerprint"] == fingerprint(DEEPGRAM_KEY)
+        assert condition(body, "Ready")["status"] == "False"
+        deployment = await get(api, CHILDREN["deployments"])
+        assert deployment["spec"]["replicas"] == 2
+
+
+async def test_spec_change_rolls_a_new_config_hash_then_ready(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        await wait_until(lambda: converged_status(api), what="first status")
+        await mark_rolled_out(api)
+        ready = await wait_until(
+            lambda: _with_condition(api, "Ready", "True"), what="Ready after the Deployment rolled out"
+        )
+        old_hash = ready["status"]["configHash"]
+
+        patch = {"spec": {"cache": {"maxBytes": 1024}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=patch, headers=MERGE)).raise_for_status()
+
+        async def new_template() -> bool:
+            deployment = await get(api, CHILDREN["deployments"])
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            return annotations[meta.CONFIG_HASH_ANNOTATION] != old_hash
+
+        await wait_until(new_template, what="new config hash on the pod template")
+        progressing = await wait_until(
+            lambda: _with_condition(api, "Progressing", "True", generation=2), what="Progressing"
+        )
+        assert progressing["status"]["configHash"] != old_hash
+        await mark_rolled_out(api)
+        await wait_until(lambda: _with_condition(api, "Ready", "True", generation=2), what="Ready again")
+
+
+async def _with_condition(
+    api: httpx.AsyncClient, kind: str, value: str, generation: int = 1
+) -> dict[str, Any] | None:
+    body = await get(api, f"{BACKENDS}/aura-en")
+    found = condition(body, kind)
+    if found and found["status"] == value and body["status"].get("observedGeneration") == generation:
+        return body
+    return None
+
+
+async def test_hpa_owns_replicas(
+    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    autoscaled = backend(autoscaling={"minReplicas": 2, "maxReplicas": 6, "targetActiveStreamsPerPod": 50})
+    async with operator_running():
+        (await api.post(BACKENDS, json=autoscaled)).raise_for_status()
+        hpa = await wait_until(lambda: get(api, CHILDREN["hpa"]), what="HPA")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == "aura-en"
+        await wait_until(lambda: get(api, CHILDREN["pdb"]), what="PDB (min 2 pods)")
+        deployment = await get(api, CHILDREN["deployments"])
+        assert "replicas" not in deployment["spec"] or deployment["spec"]["replicas"] == 1  # API default
+        # The HPA scales the Deployment; a later spec change must not write replicas back.
+        scaled = {"spec": {"replicas": 5}}
+        (await api.patch(CHILDREN["deployments"], json=scaled, headers=MERGE)).raise_for_status()
+        change = {"spec": {"autoscaling": {"maxReplicas": 8}, "cache": {"maxBytes": 1024}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=change, headers=MERGE)).raise_for_status()
+        await wait_until(lambda: _hpa_max(api, 8), what="HPA maxReplicas updated")
+        deployment = await get(api, CHILDREN["deployments"])
+        assert deployment["spec"]["replicas"] == 5
+        patches = [
+            request.data
+            for request in apiserver._requests
+            if request.method.value.upper() == "PATCH"
+            and "deployments" in str(request.url)
+            and request.headers.get("User-Agent", "").startswith("ttsfleet-operator/")
+        ]
+        assert patches, "the spec change patched the Deployment"
+        assert all("replicas" not in patch.get("spec", {}) for patch in patches)
+
+
+async def _hpa_max(api: httpx.AsyncClient, expected: int) -> bool:
+    hpa = await get(api, CHILDREN["hpa"])
+    return bool(hpa and hpa["spec"]["maxReplicas"] == expected)
+
+
+async def test_deleting_the_backend_garbage_collects_children(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        await wait_until(lambda: get(api, CHILDREN["pdb"]), what="children")
+        (await api.delete(f"{BACKENDS}/aura-en")).raise_for_status()
+        await wait_until(
+            lambda: _absent(api, f"{BACKENDS}/aura-en"), what="backend gone (kopf drops its finalizer)"
+        )
+        for path in CHILDREN.values():
+            assert await get(api, path) is None
+
+
+async def _absent(api: httpx.AsyncClient, path: str) -> bool:
+    return await get(api, path) is None
+
+
+async def test_restart_makes_no_writes_for_an_unchanged_backend(
+    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        await wait_until(lambda: converged_status(api), what="status")
+        await wait_until(lambda: get(api, CHILDREN["deployments"]), what="Deployment")
+        await mark_rolled_out(api)
+        await wait_until(lambda: _with_condition(api, "Ready", "True"), what="Ready")
+    apiserver.audit.reset()
+    async with operator_running() as assembly:
+        await wait_until(
+            lambda: assembly.runtime.metrics.reconciles.labels("unchanged")._value.get() >= 1,
+            what="the resume reconcile",
+        )
+        # Let a few probe ticks pass too: an idle backend writes nothing either.
+        await wait_until(lambda: _probe_lists(apiserver) >= 3, what="three probe ticks")
+    assert operator_writes(apiserver) == []
+    listed = await api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
+    assert len(listed.json()["items"]) == 1
+
+
+def _probe_lists(server: ApiServer) -> int:
+    return sum(
+        1 for r in server.audit.records(resource_only=True) if r.verb == "list" and r.resource == "pods"
+    )
+
+
+async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    bad = backend(replicas=2, autoscaling={"minReplicas": 1, "maxReplicas": 3})  # both: the CEL rule says no
+    async with operator_running():
+        (await api.post(BACKENDS, json=bad)).raise_for_status()
+        body = await wait_until(lambda: _with_condition(api, "Degraded", "True"), what="Degraded")
+        degraded = condition(body, "Degraded")
+        assert degraded["reason"] == "InvalidSpec"
+        assert "replicas or autoscaling" in degraded["message"]
+        assert condition(body, "Ready")["status"] == "False"
+        assert await get(api, CHILDREN["deployments"]) is None
+        events = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
+        assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+        # Fixing the spec recovers without a restart.
+        fix = {"spec": {"autoscaling": None}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=fix, headers=MERGE)).raise_for_status()
+        await wait_until(lambda: get(api, CHILDREN["deployments"]), what="Deployment after the fix")

@@ -1,0 +1,124 @@
+"""Deepgram key rotation through a labelled Secret: reload mode reports progress, restart mode rolls pods."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+
+from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
+    DEEPGRAM_KEY,
+    DEPLOYMENTS,
+    MERGE,
+    NAMESPACE,
+    PODS,
+    SECRETS,
+    OperatorFactory,
+    StandInGateways,
+    backend,
+    fingerprint,
+    get,
+    secret,
+    wait_until,
+)
+from ttsfleet.operator.rendering import meta
+
+NEW_KEY = "dg-key-two"
+
+
+async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any]]:
+    items = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
+    return [event for event in items if event["reason"] == reason]
+
+
+async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
+    labels = {
+        "app.kubernetes.io/name": "ttsfleet",
+        "app.kubernetes.io/instance": "aura-en",
+        "app.kubernetes.io/component": "gateway",
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
+    }
+    (await api.post(PODS, json=pod)).raise_for_status()
+    status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
+    (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()
+
+
+async def rotate(api: httpx.AsyncClient) -> None:
+    data = {"data": {"api-key": base64.b64encode(NEW_KEY.encode()).decode()}}
+    (await api.patch(f"{SECRETS}/deepgram", json=data, headers=MERGE)).raise_for_status()
+
+
+async def status_of(api: httpx.AsyncClient) -> dict[str, Any]:
+    body = await get(api, f"{BACKENDS}/aura-en")
+    return dict((body or {}).get("status") or {})
+
+
+async def test_reload_rotation_reports_until_every_pod_uses_the_new_key(
+    api: httpx.AsyncClient, gateways: StandInGateways, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        first = await wait_until(lambda: status_of(api), what="status")
+        config_hash = first["configHash"]
+        for pod in ("aura-en-a", "aura-en-b"):
+            gateways.report(pod, fingerprint=fingerprint(DEEPGRAM_KEY), config_hash=config_hash)
+            await ready_pod(api, pod)
+
+        async def all_on(key: str) -> bool:
+            credentials = (await status_of(api)).get("credentials") or {}
+            return credentials.get("complete") is True and credentials.get(
+                "currentFingerprint"
+            ) == fingerprint(key)
+
+        await wait_until(lambda: all_on(DEEPGRAM_KEY), what="both pods on the first key")
+        template_before = (await get(api, f"{DEPLOYMENTS}/aura-en"))["spec"]["template"]
+
+        await rotate(api)
+        rotated = await wait_until(lambda: events_with(api, "CredentialRotated"), what="CredentialRotated")
+        assert fingerprint(NEW_KEY) in rotated[0]["message"]
+
+        async def stale() -> bool:
+            credentials = (await status_of(api)).get("credentials") or {}
+            return credentials.get("staleFingerprints") == [fingerprint(DEEPGRAM_KEY)]
+
+        await wait_until(stale, what="the old key reported stale")
+        assert (await get(api, f"{DEPLOYMENTS}/aura-en"))["spec"]["template"] == template_before  # no rollout
+        for pod in ("aura-en-a", "aura-en-b"):  # the pods re-read the mounted key
+            gateways.report(pod, fingerprint=fingerprint(NEW_KEY), config_hash=config_hash)
+        await wait_until(lambda: all_on(NEW_KEY), what="both pods on the new key")
+        complete = await wait_until(
+            lambda: events_with(api, "CredentialRotationComplete"), what="CredentialRotationComplete"
+        )
+        assert fingerprint(DEEPGRAM_KEY) in complete[0]["message"]
+
+
+async def test_restart_rotation_puts_the_new_secret_hash_on_the_pod_template(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(rotation={"strategy": "restart"}))).raise_for_status()
+
+        async def secret_hash() -> str | None:
+            deployment = await get(api, f"{DEPLOYMENTS}/aura-en")
+            annotations = ((deployment or {}).get("spec") or {}).get("template", {}).get("metadata", {})
+            return (annotations.get("annotations") or {}).get(meta.SECRET_HASH_ANNOTATION)
+
+        assert await wait_until(secret_hash, what="secret hash") == fingerprint(DEEPGRAM_KEY)
+        await rotate(api)
+        await wait_until(
+            lambda: _equals(secret_hash, fingerprint(NEW_KEY)), what="new secret hash (rolling restart)"
+        )
+        await wait_until(lambda: events_with(api, "CredentialRotated"), what="CredentialRotated")
+
+
+async def _equals(read: Any, expected: str) -> bool:
+    return bool(await read() == expected)
