@@ -18,15 +18,21 @@ logger = logging.getLogger(__name__)
 StatuszUrl = Callable[[Mapping[str, Any]], str | None]
 
 
-def pod_ip_statusz(port: int) -> StatuszUrl:
-    """`http://<podIP>:<port>/statusz`, or None for a pod without an IP yet."""
+def pod_ip_statusz(port: int, port_annotation: str | None = None) -> StatuszUrl:
+    """`http://<podIP>:<port>/statusz`, or None for a pod without an IP yet.
+
+    With `port_annotation`, a pod carrying that annotation is asked on the port it names instead: the
+    local fleet runs every pod on 127.0.0.1 with a port of its own.
+    """
 
     def url_of(pod: Mapping[str, Any]) -> str | None:
         ip = (pod.get("status") or {}).get("podIP")
         if not ip:
             return None
         host = f"[{ip}]" if ":" in ip else ip
-        return f"http://{host}:{port}/statusz"
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        pod_port = annotations.get(port_annotation, port) if port_annotation else port
+        return f"http://{host}:{pod_port}/statusz"
 
     return url_of
 

@@ -41,7 +41,8 @@ def build(
 ) -> Assembly:
     """A fresh registry with every handler, bound to a fresh runtime."""
     prober = probing.Prober(
-        statusz_url or probing.pod_ip_statusz(settings.statusz_port), settings.probe_timeout_s
+        statusz_url or probing.pod_ip_statusz(settings.statusz_port, settings.statusz_port_annotation),
+        settings.probe_timeout_s,
     )
     runtime = reconciling.Runtime(
         settings=settings, prober=prober, metrics=metrics or OperatorMetrics(), clock=clock

@@ -29,6 +29,10 @@ class OperatorSettings(BaseModel, frozen=True):
         default=2.0, gt=0, description="Per-pod /statusz budget; a slower pod counts as a probe failure."
     )
     statusz_port: int = Field(default=8080, ge=1, le=65535, description="The gateway port serving /statusz.")
+    statusz_port_annotation: str | None = Field(
+        default=None,
+        description="A pod annotation naming the /statusz port instead (the local fleet's pods share an IP).",
+    )
     metrics_port: int = Field(
         default=9090, ge=0, le=65535, description="Port of the operator's /metrics; 0 turns it off."
     )

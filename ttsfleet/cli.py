@@ -124,12 +124,32 @@ def say(
     ] = "",
     model: Annotated[str, typer.Option(help="Voice model.")] = "aura-2-thalia-en",
     sample_rate: Annotated[int, typer.Option(help="Sample rate of the linear16 audio.")] = 24000,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="A backend as a TEN agent names it, <name>.<namespace>: found through its Service in the "
+            "local fleet (overrides --url)."
+        ),
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The local fleet's state dir (for --backend). [default: dev up's]")
+    ] = None,
 ) -> None:
     """Speak TEXT through a speak endpoint and write it to a WAV file."""
     import asyncio
 
     from ttsfleet import audio, client
     from ttsfleet.protocol import Encoding, SpeakOptions
+
+    if backend is not None:
+        from ttsfleet.devcluster import fleet
+
+        services = fleet.read_services(state_dir or fleet.default_state_dir())
+        if backend not in services:
+            known = ", ".join(sorted(services)) or "none (is `ttsfleet dev up` running?)"
+            console.print(f"[red]no Service {backend!r} in the local fleet;[/red] known: {known}")
+            raise typer.Exit(1)
+        url = services[backend]
 
     options = SpeakOptions(model=model, encoding=Encoding.LINEAR16, sample_rate=sample_rate)
 
@@ -230,6 +250,9 @@ def operator(
         bool, typer.Option("--standalone", help="Run without peering (the default).")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    statusz_port_annotation: Annotated[
+        str | None, typer.Option(help="Pod annotation naming the /statusz port (the local fleet sets one).")
+    ] = None,
 ) -> None:
     """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
     from ttsfleet.operator import running
@@ -251,8 +274,99 @@ def operator(
         peering_name=peering,
         priority=priority,
         log_level=log_level,
+        statusz_port_annotation=statusz_port_annotation,
     )
     running.run(settings)
+
+
+dev = typer.Typer(
+    name="dev",
+    help="The local fleet on this machine: embedded API, pod runner, emulator and operator.",
+    no_args_is_help=True,
+)
+app.add_typer(dev)
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where the fleet keeps its state. [default: $TTSFLEET_DEV_STATE_DIR or ~/.local/state]"
+    ),
+]
+
+
+@dev.command("up")
+def dev_up(
+    state_dir: StateDirOption = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Start in the background and return.")] = False,
+    api_port: Annotated[
+        int | None, typer.Option(help="Port of the embedded API. [default: a free one]")
+    ] = None,
+    operator: Annotated[bool, typer.Option(help="Run the operator when this build has one.")] = True,
+    instant: Annotated[
+        bool, typer.Option("--instant", help="Emulator without latency (tests); default imitates a region.")
+    ] = False,
+) -> None:
+    """Bring the local fleet up: in the foreground with live status, or detached (`--detach`)."""
+    from ttsfleet.devcluster import fleet, status
+
+    directory = state_dir or fleet.default_state_dir()
+    if detach:
+        extra = [*(["--api-port", str(api_port)] if api_port else []), *(["--instant"] if instant else [])]
+        extra += [] if operator else ["--no-operator"]
+        try:
+            state = fleet.start_detached(directory, extra, directory / "logs" / "fleet.log")
+        except RuntimeError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(1) from None
+        console.print(status.summary(state))
+        return
+    emulator_args = ("--handshake-delay-ms", "0", "--first-byte-ms", "0", "--realtime-factor", "0")
+    options = fleet.FleetOptions(
+        state_dir=directory,
+        api_port=api_port,
+        with_operator=operator,
+        emulator_args=emulator_args if instant else (),
+    )
+    display = status.live_display(console)
+    try:
+        fleet.serve_fleet(options, display)
+    finally:
+        display.stop()
+
+
+@dev.command("down")
+def dev_down(state_dir: StateDirOption = None) -> None:
+    """Stop the local fleet (pods are drained first)."""
+    from ttsfleet.devcluster import fleet
+
+    if fleet.stop_detached(state_dir or fleet.default_state_dir()):
+        console.print("the local fleet is down")
+    else:
+        console.print("no local fleet was running")
+
+
+@dev.command("status")
+def dev_status(state_dir: StateDirOption = None) -> None:
+    """Show the local fleet: processes, backends, deployments, pods and Service addresses."""
+    from ttsfleet.devcluster import fleet, status
+
+    directory = state_dir or fleet.default_state_dir()
+    state = fleet.FleetState.read(directory)
+    if state is None or not fleet.is_alive(state.pid):
+        console.print("no local fleet is running")
+        raise typer.Exit(1)
+    Console().print(status.status_tables(state, fleet.cluster_view(state), fleet.read_services(directory)))
+
+
+@dev.command("kubeconfig")
+def dev_kubeconfig(state_dir: StateDirOption = None) -> None:
+    """Print the path of the local fleet's kubeconfig (`export KUBECONFIG=$(ttsfleet dev kubeconfig)`)."""
+    from ttsfleet.devcluster import fleet
+
+    state = fleet.FleetState.read(state_dir or fleet.default_state_dir())
+    if state is None:
+        console.print("no local fleet is running")
+        raise typer.Exit(1)
+    print(state.kubeconfig)
 
 
 def main() -> None:
