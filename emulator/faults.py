@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ttsfleet.protocol import CloseCode, CloseReason
+from ttsfleet.protocol import CloseReason
 
 
 class FaultKind(enum.StrEnum):
@@ -76,10 +76,6 @@ class Fault:
 
     def applies_to(self, scope: Scope) -> bool:
         return self.scope is Scope.ANY or self.scope is scope
-
-    @property
-    def close_code(self) -> CloseCode:
-        return CloseCode.INTERNAL_ERROR
 
 
 def _number(name: str, raw: str, spec: str) -> float:

@@ -21,7 +21,6 @@ from ttsfleet.emulator.access import Admission
 from ttsfleet.emulator.connection import ConnectionHandle
 from ttsfleet.emulator.context import MODEL_VERSION, EmulatorContext, model_uuid
 from ttsfleet.emulator.latency import split_frames
-from ttsfleet.fingerprints import fingerprint_secret
 from ttsfleet.protocol import (
     Cleared,
     ClearRequested,
@@ -296,8 +295,3 @@ class SpeakSocket:
             wake_at = min([self.rules.next_deadline(), *(at for at, _, _ in scheduled)])
             # Pings only show through the handle, so look again at least once a second.
             await asyncio.sleep(min(max(wake_at - now, 0.001), 1.0))
-
-
-def describe_key(secret: str) -> str:
-    """What logs may say about a key."""
-    return fingerprint_secret(secret)
