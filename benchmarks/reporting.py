@@ -1,0 +1,213 @@
+"""From level results to `latest.json`, the issue's targets (PASS/FAIL), a markdown table and TTFB plots.
+
+Pure but for the files it writes: figures are computed from the summaries of one run, so every ratio
+compares scenarios measured side by side. Ratios use the 200-session level (present in quick and full
+runs); the 500-session targets are SKIP when the run had no 500 level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.scenarios import LevelResult
+
+REFERENCE_SESSIONS = 200
+LARGE_SESSIONS = 500
+
+Summaries = Mapping[str, Mapping[int, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One of the issue's targets, checked against a figure of this run."""
+
+    name: str
+    figure: str
+    limit: float
+    at_most: bool  # True: figure ≤ limit passes; False: figure ≥ limit passes
+
+    def verdict(self, value: float | None) -> str:
+        if value is None or math.isnan(value):
+            return "SKIP"
+        passed = value <= self.limit if self.at_most else value >= self.limit
+        return "PASS" if passed else "FAIL"
+
+
+TARGETS = (
+    Target("added TTFB p50 at 200 sessions ≤ 2 ms", "added_ttfb_p50_ms", 2.0, True),
+    Target("added TTFB p95 at 200 sessions ≤ 5 ms", "added_ttfb_p95_ms", 5.0, True),
+    Target("cold TTFB ratio ≤ 0.5", "cold_ttfb_ratio", 0.5, True),
+    Target("cache-hit TTFB p95 ≤ 5 ms", "cache_hit_ttfb_p95_ms", 5.0, True),
+    Target("no errors at 500 sessions", "errors_at_500", 0, True),
+    Target("added frame gap p95 at 500 sessions ≤ 10 ms", "added_frame_gap_p95_ms_at_500", 10.0, True),
+    Target("gateway RSS at 500 sessions ≤ 200 MB", "rss_mb_at_500", 200.0, True),
+    Target("upstream socket ratio ≥ 5", "upstream_socket_ratio", 5.0, False),
+)
+
+
+def _get(summaries: Summaries, scenario: str, sessions: int, *path: str) -> float | None:
+    node: Any = summaries.get(scenario, {}).get(sessions)
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return float(node) if isinstance(node, int | float) else None
+
+
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 2)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else round(a / b, 3)
+
+
+def headline_figures(summaries: Summaries) -> dict[str, float | int | None]:
+    """The issue's top-level figures, from one run's summaries."""
+    ref, large = REFERENCE_SESSIONS, LARGE_SESSIONS
+    top_level = max((n for n in summaries.get("gateway_warm", {}) if n > 1), default=ref)
+    sockets = _get(summaries, "gateway_warm", top_level, "upstream_sockets_max")
+    return {
+        "added_ttfb_p50_ms": _difference(
+            _get(summaries, "gateway_warm", ref, "ttfb_ms", "p50"),
+            _get(summaries, "direct_persistent", ref, "ttfb_ms", "p50"),
+        ),
+        "added_ttfb_p95_ms": _difference(
+            _get(summaries, "gateway_warm", ref, "ttfb_ms", "p95"),
+            _get(summaries, "direct_persistent", ref, "ttfb_ms", "p95"),
+        ),
+        "nginx_added_ttfb_p50_ms": _difference(
+            _get(summaries, "nginx_proxy", ref, "ttfb_ms", "p50"),
+            _get(summaries, "direct_persistent", ref, "ttfb_ms", "p50"),
+        ),
+        "cold_ttfb_ratio": _ratio(
+            _get(summaries, "gateway_cold", ref, "ttfb_ms", "p50"),
+            _get(summaries, "direct_cold", ref, "ttfb_ms", "p50"),
+        ),
+        "cache_hit_ttfb_p95_ms": _get(summaries, "gateway_cache_hit", ref, "ttfb_ms", "p95"),
+        "gateway_cpu_per_audio_minute_vs_nginx": _ratio(
+            _get(summaries, "gateway_warm", ref, "proxy_cpu_s_per_audio_minute"),
+            _get(summaries, "nginx_proxy", ref, "proxy_cpu_s_per_audio_minute"),
+        ),
+        "gateway_cpu_s_per_audio_minute": _get(
+            summaries, "gateway_warm", ref, "proxy_cpu_s_per_audio_minute"
+        ),
+        "upstream_socket_ratio": _ratio(float(top_level), sockets),
+        "upstream_socket_ratio_sessions": top_level,
+        "rss_mb_at_500": _get(summaries, "gateway_warm", large, "proxy_rss_peak_mb"),
+        "errors_at_500": _get(summaries, "gateway_warm", large, "errors"),
+        "added_frame_gap_p95_ms_at_500": _difference(
+            _get(summaries, "gateway_warm", large, "frame_gap_ms", "p95"),
+            _get(summaries, "direct_persistent", large, "frame_gap_ms", "p95"),
+        ),
+        "fault_mix_error_share_at_200": _ratio(
+            _get(summaries, "gateway_faults", ref, "errors"),
+            _get(summaries, "gateway_faults", ref, "utterances"),
+        ),
+    }
+
+
+def check_targets(figures: Mapping[str, float | int | None]) -> list[dict[str, Any]]:
+    """PASS, FAIL or SKIP for every target, next to its figure."""
+    checks = []
+    for target in TARGETS:
+        value = figures.get(target.figure)
+        number = None if value is None else float(value)
+        checks.append(
+            {
+                "target": target.name,
+                "figure": target.figure,
+                "value": value,
+                "verdict": target.verdict(number),
+            }
+        )
+    return checks
+
+
+def _cell(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def markdown(
+    summaries: Summaries, figures: Mapping[str, Any], checks: Sequence[Mapping[str, Any]], header: str
+) -> str:
+    """The results table, the headline figures and the targets, as markdown."""
+    lines = [
+        header,
+        "",
+        "| scenario | sessions | speaking | utterances | errors | TTFB p50 / p95 / p99 (ms) "
+        "| frame gap p95 (ms) | upstream sockets | proxy CPU s / audio min | proxy peak RSS (MB) "
+        "| emulator CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, levels in summaries.items():
+        for sessions, s in sorted(levels.items()):
+            ttfb = s["ttfb_ms"]
+            lines.append(
+                f"| {scenario} | {sessions} | {round(100 * s['speaking_share'])} % "
+                f"| {s['utterances']} | {s['errors']} "
+                f"| {_cell(ttfb['p50'])} / {_cell(ttfb['p95'])} / {_cell(ttfb['p99'])} "
+                f"| {_cell(s['frame_gap_ms']['p95'])} | {s['upstream_sockets_max']} "
+                f"| {_cell(s['proxy_cpu_s_per_audio_minute'])} | {_cell(s['proxy_rss_peak_mb'])} "
+                f"| {s['emulator_cpu_percent']} % |"
+            )
+    lines += ["", "| figure | value |", "|---|---:|"]
+    lines += [f"| `{name}` | {_cell(value)} |" for name, value in figures.items()]
+    lines += ["", "| target | figure | value | verdict |", "|---|---|---:|:---:|"]
+    lines += [f"| {c['target']} | `{c['figure']}` | {_cell(c['value'])} | {c['verdict']} |" for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def plot_ttfb(results: Sequence[LevelResult], out_dir: Path) -> list[Path]:
+    """One PNG per scenario (TTFB CDF per level) and an overview of every scenario at 200 sessions.
+
+    matplotlib is not a dependency of the package; without it no plot is drawn and none is returned.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        return []
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    by_scenario: dict[str, list[LevelResult]] = {}
+    for result in results:
+        by_scenario.setdefault(result.scenario, []).append(result)
+
+    def cdf(axes: Any, values: list[float], label: str) -> None:
+        ordered = sorted(max(v, 0.05) for v in values)  # log axis: cache hits can measure 0.0 ms
+        if ordered:
+            axes.step(
+                ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post", label=label
+            )
+
+    def finish(axes: Any, title: str, path: Path) -> None:
+        axes.set_xscale("log")
+        axes.set_xlabel("TTFB (ms, log scale)")
+        axes.set_ylabel("share of utterances")
+        axes.set_title(title)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="lower right", fontsize="small")
+        axes.figure.tight_layout()
+        axes.figure.savefig(path, dpi=90)
+        plt.close(axes.figure)
+        written.append(path)
+
+    for scenario, levels in by_scenario.items():
+        _, axes = plt.subplots(figsize=(6, 3.6))
+        for result in levels:
+            cdf(axes, result.record.ttfb_ms, f"{result.record.sessions} sessions")
+        finish(axes, f"TTFB: {scenario}", out_dir / f"ttfb-{scenario}.png")
+    _, axes = plt.subplots(figsize=(7, 4.2))
+    for scenario, levels in by_scenario.items():
+        for result in levels:
+            if result.record.sessions == REFERENCE_SESSIONS:
+                cdf(axes, result.record.ttfb_ms, scenario)
+    finish(axes, f"TTFB at {REFERENCE_SESSIONS} sessions, every scenario", out_dir / "ttfb-overview.png")
+    return written

@@ -1,0 +1,279 @@
+"""The side-by-side scenarios of issue 7, all against one emulator with its realistic latency model.
+
+direct_persistent: each session holds its own emulator socket (today's TEN extension); direct_cold: a new
+socket per utterance; nginx_proxy: the same persistent sessions through nginx, the floor for any hop;
+gateway_warm: persistent sessions through the gateway, cache off; gateway_cold: a new gateway socket per
+utterance (a new session's first utterance); gateway_cache_hit: every sentence already cached;
+gateway_faults: gateway_warm while the emulator's global faults refuse, close, reset and slow new sockets.
+
+Each scenario starts its own proxy process (gateway or nginx, pinned to CPU 0 beside the emulator), runs
+the levels in ascending order, and stops it, so CPU seconds and peak RSS belong to that scenario alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from benchmarks import loadgen, processes
+from benchmarks.loadgen import LevelRecord, SessionPlan
+from benchmarks.processes import Server
+
+Via = Literal["direct", "nginx", "gateway"]
+
+# The pool ceiling is raised above the default 64 so that 500 sessions measure the WebSocket path; the
+# socket ratio comes from what the pool actually opens, not from this ceiling.
+GATEWAY_BASE_SETTINGS = {
+    "TTSFLEET_POOL__MAX_SOCKETS": "256",
+    "TTSFLEET_LOGGING__LEVEL": "INFO",
+}
+NO_CACHE = {"TTSFLEET_CACHE__ENABLED": "false"}
+AGENT_SPEAKING_SHARE = 0.10
+FAULT_INTERVAL_S = 1.0
+# Posted every FAULT_INTERVAL_S; each spec hits only the next `count` new upstream sockets, so the
+# gateway meets refusals, mid-life closes, resets and slow sockets while it keeps serving.
+FAULT_MIX = (
+    "refuse:status=503:count=1",
+    "refuse:status=429:count=1",
+    "close:reason=NET-0000:after_ms=1500:count=2",
+    "reset:after_ms=2500:count=1",
+    "slow:frame_delay_ms=20:count=1",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One way for agents to reach the emulator."""
+
+    name: str
+    via: Via
+    cold: bool = False
+    gateway_settings: Mapping[str, str] = field(default_factory=dict)
+    prime_cache: bool = False
+    faults: bool = False
+
+
+SCENARIOS = (
+    Scenario("direct_persistent", "direct"),
+    Scenario("direct_cold", "direct", cold=True),
+    Scenario("nginx_proxy", "nginx"),
+    Scenario("gateway_warm", "gateway", gateway_settings=NO_CACHE),
+    Scenario("gateway_cold", "gateway", cold=True, gateway_settings=NO_CACHE),
+    Scenario("gateway_cache_hit", "gateway", prime_cache=True),
+    Scenario("gateway_faults", "gateway", gateway_settings=NO_CACHE, faults=True),
+)
+
+
+@dataclass
+class LevelResult:
+    """One scenario at one concurrency level: the load generator's record and the processes' figures."""
+
+    scenario: str
+    speaking_share: float
+    duration_s: float
+    record: LevelRecord
+    upstream_sockets_max: int = 0
+    proxy_cpu_s: float | None = None
+    proxy_rss_peak_mb: float | None = None
+    emulator_cpu_percent: float = 0.0
+    faults_applied: int = 0
+
+    @property
+    def audio_minutes(self) -> float:
+        return self.record.audio_bytes / loadgen.AUDIO_BYTES_PER_S / 60
+
+    def summary(self) -> dict[str, Any]:
+        record = self.record
+        cpu_per_minute = (
+            self.proxy_cpu_s / self.audio_minutes
+            if self.proxy_cpu_s is not None and self.audio_minutes > 0
+            else None
+        )
+        return {
+            "sessions": record.sessions,
+            "speaking_share": self.speaking_share,
+            "duration_s": self.duration_s,
+            "wall_s": round(record.wall_s, 2),
+            "utterances": record.utterances,
+            "errors": record.errors,
+            "error_kinds": dict(record.error_kinds),
+            "ttfb_ms": distribution(record.ttfb_ms),
+            "utterance_ms": distribution(record.utterance_ms),
+            "frame_gap_ms": distribution(record.gap_ms),
+            "audio_s": round(record.audio_bytes / loadgen.AUDIO_BYTES_PER_S, 1),
+            "upstream_sockets_max": self.upstream_sockets_max,
+            "proxy_cpu_s": _rounded(self.proxy_cpu_s, 3),
+            "proxy_cpu_s_per_audio_minute": _rounded(cpu_per_minute, 4),
+            "proxy_rss_peak_mb": _rounded(self.proxy_rss_peak_mb, 1),
+            "emulator_cpu_percent": round(self.emulator_cpu_percent, 1),
+            "faults_applied": self.faults_applied,
+        }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def distribution(values: list[float]) -> dict[str, float | int | None]:
+    return {
+        "count": len(values),
+        "p50": _rounded(percentile(values, 0.50), 2),
+        "p95": _rounded(percentile(values, 0.95), 2),
+        "p99": _rounded(percentile(values, 0.99), 2),
+        "max": _rounded(max(values), 2) if values else None,
+    }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, digits)
+
+
+def speaking_share(sessions: int) -> float:
+    """A lone session speaks back to back (latency at rest); crowds speak like agents, 10 % of the time."""
+    return 1.0 if sessions == 1 else AGENT_SPEAKING_SHARE
+
+
+def tokens(count: int) -> list[str]:
+    """One fleet token per session, so per-token character budgets never bind."""
+    return [f"bench-token-{index:04d}" for index in range(count)]
+
+
+@contextlib.contextmanager
+def proxy_for(
+    scenario: Scenario, emulator: Server, workdir: Path, max_sessions: int
+) -> Iterator[Server | None]:
+    if scenario.via == "direct":
+        yield None
+    elif scenario.via == "nginx":
+        with processes.nginx(workdir / scenario.name, emulator) as server:
+            yield server
+    else:
+        settings = {**GATEWAY_BASE_SETTINGS, **scenario.gateway_settings}
+        with processes.gateway(workdir / scenario.name, emulator, tokens(max_sessions), settings) as server:
+            yield server
+
+
+async def _emulator_json(
+    client: httpx.AsyncClient, emulator: Server, method: str, path: str, body: Any = None
+) -> Any:
+    response = await client.request(method, emulator.base_url + path, json=body, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+@contextlib.asynccontextmanager
+async def _fault_mix(client: httpx.AsyncClient, emulator: Server, enabled: bool) -> AsyncIterator[None]:
+    """Keep posting the fault mix while the block runs; clear every global fault after it."""
+    if not enabled:
+        yield
+        return
+
+    async def post_forever() -> None:
+        while True:
+            await _emulator_json(client, emulator, "POST", "/_emulator/faults", {"faults": list(FAULT_MIX)})
+            await asyncio.sleep(FAULT_INTERVAL_S)
+
+    poster = asyncio.create_task(post_forever(), name="scenarios:fault-mix")
+    try:
+        yield
+    finally:
+        poster.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poster
+        await _emulator_json(client, emulator, "POST", "/_emulator/faults", {"faults": []})
+
+
+async def wait_for_warm_pool(client: httpx.AsyncClient, gateway: Server, timeout_s: float = 10.0) -> None:
+    """Wait until the gateway holds its warm upstream socket: /readyz turns true before it is open."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
+        if status["upstream"]["open_sockets"] >= 1:
+            return
+        await asyncio.sleep(0.05)  # polling the gateway's own document, with a deadline
+    raise RuntimeError(f"the gateway opened no upstream socket in {timeout_s} s; see {gateway.log_path}")
+
+
+async def _prime_cache(url: str, token: str) -> None:
+    """Speak every sentence once through the gateway so that later utterances are cache hits."""
+    plan = SessionPlan(url=url, speaking_share=1.0, duration_s=60, max_utterances=len(loadgen.SENTENCES))
+    record = await loadgen.run_level(plan, [token])
+    if record.errors or record.utterances < len(loadgen.SENTENCES):
+        raise RuntimeError(f"priming the cache failed: {dict(record.error_kinds)}")
+
+
+async def run_level(
+    scenario: Scenario,
+    emulator: Server,
+    proxy: Server | None,
+    sessions: int,
+    duration_s: float,
+    client: httpx.AsyncClient,
+) -> LevelResult:
+    """One level of one scenario, with the processes' CPU, RSS and the emulator's socket peak around it."""
+    url = proxy.ws_url if proxy is not None else emulator.ws_url
+    share = speaking_share(sessions)
+    plan = SessionPlan(
+        url=url, speaking_share=share, duration_s=duration_s, cold=scenario.cold, seed=sessions
+    )
+    await _emulator_json(client, emulator, "POST", "/_emulator/reset")
+    emulator_cpu_before = processes.cpu_seconds(emulator.pid)
+    proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
+    async with _fault_mix(client, emulator, scenario.faults):
+        record = await loadgen.run_level(plan, tokens(sessions))
+    stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
+    result = LevelResult(
+        scenario=scenario.name,
+        speaking_share=share,
+        duration_s=duration_s,
+        record=record,
+        upstream_sockets_max=int(stats["peak_open_sockets"]),
+        emulator_cpu_percent=100
+        * (processes.cpu_seconds(emulator.pid) - emulator_cpu_before)
+        / record.wall_s,
+        faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
+    )
+    if proxy is not None and proxy_cpu_before is not None:
+        result.proxy_cpu_s = processes.cpu_seconds(proxy.pid) - proxy_cpu_before
+        result.proxy_rss_peak_mb = processes.peak_rss_mb(proxy.pid)
+    return result
+
+
+async def run_scenario(
+    scenario: Scenario,
+    emulator: Server,
+    levels: Mapping[int, float],
+    workdir: Path,
+    client: httpx.AsyncClient,
+) -> list[LevelResult]:
+    """Every level of `scenario` (sessions → seconds), ascending, with one proxy process for all of them."""
+    results = []
+    with proxy_for(scenario, emulator, workdir, max(levels)) as proxy:
+        if scenario.via == "gateway" and proxy is not None:
+            await wait_for_warm_pool(client, proxy)
+        if scenario.prime_cache and proxy is not None:
+            await _prime_cache(proxy.ws_url, tokens(1)[0])
+        for sessions in sorted(levels):
+            result = await run_level(scenario, emulator, proxy, sessions, levels[sessions], client)
+            results.append(result)
+            summary = result.summary()
+            print(
+                f"{scenario.name:18} {sessions:4} sessions: ttfb p50/p95/p99 "
+                f"{summary['ttfb_ms']['p50']}/{summary['ttfb_ms']['p95']}/"
+                f"{summary['ttfb_ms']['p99']} ms, {result.record.utterances} utterances, "
+                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}",
+                flush=True,
+            )
+    return results
