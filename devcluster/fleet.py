@@ -79,6 +79,11 @@ class FleetState:
 
 def is_alive(pid: int) -> bool:
     """The process exists (it may belong to someone else after a reboot: good enough for a dev tool)."""
+    # A child of ours that exited stays a zombie (and answers signal 0) until reaped: reap it here, or a
+    # caller that started the fleet itself (`start_detached` in tests, the demo) would wait forever.
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,7 +190,7 @@ async def run_fleet(
     on_ready: Callable[[FleetState, runner.Runner], None] = lambda state, pods: None,
 ) -> None:
     """Bring the fleet up, call `on_ready`, run until `stop` is set, then take it down (pods drained)."""
-    state_dir = options.state_dir
+    state_dir = options.state_dir.resolve()  # pods run in their own directories: paths must be absolute
     logs = state_dir / "logs"
     state_dir.mkdir(parents=True, exist_ok=True)
     FleetState.path(state_dir).unlink(missing_ok=True)

@@ -1,154 +1,325 @@
-"""`make demo`: bring up what exists of the local fleet, speak a sentence into `out/demo.wav`.
+"""`make demo`: the local fleet end to end, as a newcomer first sees it.
 
-Today the fleet is one gateway in front of the Deepgram emulator, speaking through a fleet token; the
-operator and the embedded cluster join as they land. `DEMO_ONCE=1` exits after writing the WAV;
-otherwise the processes keep running until Ctrl-C so you can speak to them yourself.
+Brings the local fleet up in this process (embedded API, pod runner, operator, Deepgram emulator; state
+in `out/fleet/`), applies `examples/` through the API, waits by watching until the TTSBackend is Ready
+with `observedGeneration` caught up, speaks a sentence through the backend's Service as a TEN agent
+finds it (`<name>.<namespace>`) into `out/demo.wav`, prints the backend as `kubectl get ttsb` would and
+a few metrics, then runs until Ctrl-C. `DEMO_ONCE=1` stops after the WAV, taking everything down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import os
 import signal
-import socket
-import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
+
+from ttsfleet import audio, client
+from ttsfleet.protocol import Encoding, SpeakOptions
 
 SENTENCE = "the speech fleet is ready"
 OUTPUT = Path("out/demo.wav")
-console = Console()
+STATE_DIR = Path("out/fleet")  # made absolute by the fleet: pods run in their own directories
+# `make demo` runs from the repository; an editable install finds it from here as well.
+EXAMPLES = Path("examples") if Path("examples").is_dir() else Path(__file__).resolve().parents[1] / "examples"
+BACKEND, NAMESPACE = "aura-en", "voice"
+FLEET_TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yaml, applied as it is
+READY_DEADLINE_S = 60.0
+SAMPLE_RATE = 24000
+BACKENDS_PATH = "/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends"
+# Collections of the kinds examples/ holds ({namespace} filled in for namespaced kinds).
+COLLECTIONS = {
+    ("v1", "Namespace"): "/api/v1/namespaces",
+    ("v1", "Secret"): "/api/v1/namespaces/{namespace}/secrets",
+    ("ttsfleet.io/v1alpha1", "TTSBackend"): BACKENDS_PATH,
+}
+MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+console = Console(soft_wrap=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class DemoFailed(Exception):
+    """A step of the demo did not work out; the message says which and where to look."""
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ttsfleet", *args],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},  # the repo's operator/ must not shadow the stdlib
-        )
+async def apply_manifests(http: httpx.AsyncClient, paths: list[Path]) -> list[str]:
+    """Create each object of each file, or merge-patch it when it exists (as `kubectl apply` would)."""
+    applied: list[str] = []
+    for path in paths:
+        for body in yaml.safe_load_all(path.read_text()):
+            if not body:
+                continue
+            kind = (body["apiVersion"], body["kind"])
+            if kind not in COLLECTIONS:
+                raise DemoFailed(f"{path.name}: the demo does not know where {kind} lives")
+            metadata = body["metadata"]
+            collection = COLLECTIONS[kind].format(namespace=metadata.get("namespace", "default"))
+            response = await http.post(collection, json=body)
+            if response.status_code == 409:
+                response = await http.patch(
+                    f"{collection}/{metadata['name']}", json=body, headers=MERGE_PATCH
+                )
+            if response.is_error:
+                raise DemoFailed(f"applying {path.name}: {response.status_code} {response.text[:300]}")
+            applied.append(f"{body['kind'].lower()}/{metadata['name']}")
+    return applied
 
 
-def _wait_until_answers(
-    url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 30, ready: bool = False
-) -> None:
-    """Poll `url` with a deadline until it answers (with 200 when `ready`)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited early; see {log}:\n{log.read_text()[-2000:]}")
+def condition(body: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """The condition of type `kind` in the object's status, or an empty mapping."""
+    for item in (body.get("status") or {}).get("conditions") or ():
+        if item.get("type") == kind:
+            return dict(item)
+    return {}
+
+
+def is_converged(body: Mapping[str, Any]) -> bool:
+    """Ready is True and the status describes the current generation (STYLE.md rule 20)."""
+    status = body.get("status") or {}
+    return condition(body, "Ready").get("status") == "True" and status.get("observedGeneration") == body[
+        "metadata"
+    ].get("generation")
+
+
+async def wait_until_ready(
+    http: httpx.AsyncClient, namespace: str, name: str, deadline_s: float
+) -> dict[str, Any]:
+    """Watch the backend until it is converged; the object when it is."""
+    collection = BACKENDS_PATH.format(namespace=namespace)
+    params = {"fieldSelector": f"metadata.name={name}"}
+    async with asyncio.timeout(deadline_s):
+        while True:  # a watch the server ends is started again from where it stopped
+            listed = (await http.get(collection, params=params)).raise_for_status().json()
+            for item in listed.get("items") or ():
+                if is_converged(item):
+                    return dict(item)
+            watch = {**params, "watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
+            async with http.stream("GET", collection, params=watch, timeout=None) as events:
+                async for line in events.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event.get("type") in ("ADDED", "MODIFIED") and is_converged(event["object"]):
+                        return dict(event["object"])
+
+
+def age(created: str, now: datetime) -> str:
+    """An age as kubectl prints it: 42s, 3m12s, 5h3m, 2d4h."""
+    seconds = int((now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds())
+    seconds = max(seconds, 0)
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if hours < 1:
+        return f"{minutes}m{seconds % 60}s" if minutes < 10 else f"{minutes}m"
+    if days < 1:
+        return f"{hours}h{minutes % 60}m" if hours < 10 else f"{hours}h"
+    return f"{days}d{hours % 24}h"
+
+
+def get_ttsb_table(body: Mapping[str, Any], now: datetime) -> str:
+    """The backend as `kubectl get ttsb` prints it (the CRD's printer columns)."""
+    status = body.get("status") or {}
+    ready = condition(body, "Ready")
+    row = (
+        body["metadata"]["name"],
+        str(ready.get("status", "")),
+        str(status.get("replicas", "")),
+        str(status.get("endpoint", "")),
+        str(ready.get("reason", "")),
+        age(body["metadata"]["creationTimestamp"], now),
+    )
+    header = ("NAME", "READY", "REPLICAS", "ENDPOINT", "REASON", "AGE")
+    widths = [max(len(a), len(b)) for a, b in zip(header, row, strict=True)]
+    return "\n".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (header, row)
+    )
+
+
+async def speak_through_service(state_dir: Path, backend: str, model: str, text: str) -> client.Utterance:
+    """Find `<name>.<namespace>` as a TEN agent would (its Service) and speak `text` there."""
+    from ttsfleet.devcluster import fleet
+
+    url = fleet.read_services(state_dir).get(backend)
+    if url is None:
+        raise DemoFailed(f"no Service {backend} in {state_dir / 'services.json'}")
+    options = SpeakOptions(model=model, encoding=Encoding.LINEAR16, sample_rate=SAMPLE_RATE)
+    async with client.SpeakClient(url, FLEET_TOKEN, options) as session:
+        return await session.speak(text)
+
+
+def _sample(samples: list[Any], name: str, **labels: str) -> float:
+    return sum(
+        float(sample.value)
+        for sample in samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def pod_metrics(http: httpx.AsyncClient, namespace: str, name: str) -> list[str]:
+    """A line of figures per pod of the backend, from each gateway's /metrics."""
+    from ttsfleet.devcluster import endpoints
+
+    selector = {"labelSelector": f"app.kubernetes.io/instance={name}"}
+    pods = (await http.get(f"/api/v1/namespaces/{namespace}/pods", params=selector)).json().get("items") or ()
+    lines: list[str] = []
+    for pod in pods:
+        metadata = pod["metadata"]
+        port = (metadata.get("annotations") or {}).get(endpoints.PORT_ANNOTATION)
+        if port is None or metadata.get("deletionTimestamp"):
+            continue
+        with contextlib.suppress(httpx.HTTPError):
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+            ttfb_count = _sample(samples, "ttsfleet_ttfb_seconds_count")
+            ttfb_sum = _sample(samples, "ttsfleet_ttfb_seconds_sum")
+            mean_ttfb = f"{1000 * ttfb_sum / ttfb_count:.0f} ms" if ttfb_count else "n/a"
+            lines.append(
+                f"  {metadata['name']}: sessions {_sample(samples, 'ttsfleet_sessions_total'):.0f}, "
+                f"utterances completed "
+                f"{_sample(samples, 'ttsfleet_utterances_total', outcome='completed'):.0f}, "
+                f"mean time to first byte {mean_ttfb}, upstream sockets open "
+                f"{_sample(samples, 'ttsfleet_upstream_sockets', state='open'):.0f}"
+            )
+    return lines
+
+
+async def show(state_dir: Path, api_url: str) -> None:
+    """Apply the examples, wait for Ready, speak into the WAV and print what the fleet says."""
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=api_url, timeout=10.0, trust_env=False) as http:
+        applied = await apply_manifests(http, sorted(EXAMPLES.glob("*.yaml")))
+        console.print(f"  applied examples/: {', '.join(applied)}")
         try:
-            status = httpx.get(url, timeout=1).status_code
-            if status == 200 or (not ready and status < 500):
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling a condition with a deadline
-    raise SystemExit(f"{url} did not answer within {deadline_s} s; see {log}")
+            backend = await wait_until_ready(http, NAMESPACE, BACKEND, READY_DEADLINE_S)
+        except TimeoutError:
+            raise DemoFailed(
+                f"ttsb/{BACKEND} was not Ready within {READY_DEADLINE_S:.0f} s; "
+                f"see {state_dir / 'logs' / 'operator.log'} and {state_dir / 'pods'}"
+            ) from None
+        console.print(f"  ttsb/{BACKEND} is Ready after {time.monotonic() - started:.1f} s")
+        try:
+            model = backend["spec"]["deepgram"]["model"]
+            utterance = await speak_through_service(state_dir, f"{BACKEND}.{NAMESPACE}", model, SENTENCE)
+        except client.SpeakFailed as failure:
+            raise DemoFailed(f"speaking through {BACKEND}.{NAMESPACE} failed: {failure}") from None
+        wav = audio.wav_header(Encoding.LINEAR16, SAMPLE_RATE, len(utterance.audio)) + utterance.audio
+        await asyncio.to_thread(_write, OUTPUT, wav)
+        seconds = len(utterance.audio) / (2 * SAMPLE_RATE)
+        console.print(
+            f"[green]wrote {OUTPUT}[/green] ({seconds:.2f} s of 24 kHz linear16 speech, "
+            f"spoken through Service {BACKEND}.{NAMESPACE}) — play it with any audio player\n"
+        )
+        # The status after the probe interval has seen the utterance is not worth waiting for: print now.
+        backend = (await http.get(f"{BACKENDS_PATH.format(namespace=NAMESPACE)}/{BACKEND}")).json()
+        console.print(f"$ kubectl get ttsb -n {NAMESPACE}", highlight=False)
+        console.print(get_ttsb_table(backend, datetime.now(UTC)), highlight=False)
+        console.print("\nmetrics:", highlight=False)
+        for line in await pod_metrics(http, NAMESPACE, BACKEND):
+            console.print(line, highlight=False)
+        figures = (backend.get("status") or {}).get("fleet") or {}
+        if figures:
+            console.print(
+                f"  operator's view: {figures.get('podsReady', 0)} pods ready, "
+                f"{figures.get('podsOnCurrentConfig', 0)} on the current config",
+                highlight=False,
+            )
 
 
-DEEPGRAM_KEY = "demo-deepgram-key"
-FLEET_TOKEN = "demo-fleet-token"
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+
+
+def _configure_logging(state_dir: Path) -> None:
+    """The supervisor's own log lines (runner, API) go to a file, not over the demo's output."""
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs / "demo.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+async def run_demo(once: bool) -> int:
+    """The demo; 0 when the WAV was written (and, unless `once`, Ctrl-C came)."""
+    from ttsfleet.devcluster import fleet
+
+    _configure_logging(STATE_DIR)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    up: asyncio.Future[fleet.FleetState] = loop.create_future()
+    console.print("[bold]ttsfleet demo[/bold]: the local fleet (embedded API, operator, gateways, emulator)")
+    options = fleet.FleetOptions(state_dir=STATE_DIR)
+
+    def on_ready(state: fleet.FleetState, pods: object) -> None:
+        if not up.done():
+            up.set_result(state)
+
+    supervisor = asyncio.create_task(fleet.run_fleet(options, stop, on_ready), name="local fleet")
+    stopping = asyncio.create_task(stop.wait(), name="stop signal")
+    steps: asyncio.Task[None] | None = None
+    try:
+        waiting: set[asyncio.Future[Any]] = {up, supervisor, stopping}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not up.done():
+            return 130 if stop.is_set() else _failed(supervisor, STATE_DIR)
+        state = up.result()
+        console.print(f"  API {state.api_url}, kubeconfig {state.kubeconfig}, upstream {state.upstream_url}")
+        steps = asyncio.create_task(show(STATE_DIR, state.api_url), name="demo steps")
+        await asyncio.wait({steps, supervisor, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not steps.done():
+            return 130 if stop.is_set() else _failed(supervisor, STATE_DIR)
+        if steps.exception() is not None:
+            console.print(f"[red]demo failed:[/red] {steps.exception()}")
+            return 1
+        if once:
+            return 0
+        console.print(
+            f"\nrunning; try:\n  export KUBECONFIG={state.kubeconfig}\n"
+            f"  kubectl get ttsb,deploy,pods -n {NAMESPACE}\n"
+            f"  ttsfleet say 'hello' --backend {BACKEND}.{NAMESPACE} --state-dir {STATE_DIR} "
+            f"--token {FLEET_TOKEN}\n  ttsfleet dev status --state-dir {STATE_DIR}\n"
+            "Ctrl-C stops (the pods drain first)",
+            highlight=False,
+        )
+        await asyncio.wait({supervisor, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        return 0 if stop.is_set() else _failed(supervisor, STATE_DIR)
+    finally:
+        for task in (steps, stopping):
+            if task is not None and not task.done():
+                task.cancel()
+        stop.set()
+        console.print("taking the local fleet down…")
+        with contextlib.suppress(Exception):
+            await supervisor
+
+
+def _failed(supervisor: asyncio.Task[None], state_dir: Path) -> int:
+    error = supervisor.exception() if supervisor.done() and not supervisor.cancelled() else None
+    console.print(f"[red]the local fleet stopped:[/red] {error}; see {state_dir / 'logs'}")
+    return 1
 
 
 def main() -> int:
-    work = Path("out")
-    logs = work / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    (work / "deepgram-key").write_text(DEEPGRAM_KEY + "\n")
-    (work / "fleet-tokens").write_text(FLEET_TOKEN + "\n")
-    emulator_port, gateway_port = _free_port(), _free_port()
-    console.print("[bold]ttsfleet demo[/bold]: a gateway in front of the Deepgram emulator (real speech)")
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        emulator = _start(
-            ["emulator", "--port", str(emulator_port), "--api-key", DEEPGRAM_KEY], logs / "emulator.log"
-        )
-        processes.append(emulator)
-        _wait_until_answers(
-            f"http://127.0.0.1:{emulator_port}/_emulator/healthz", emulator, logs / "emulator.log"
-        )
-        gateway = _start(
-            [
-                "dataplane",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gateway_port),
-                "--pod-name",
-                "demo-gateway",
-                "--upstream-url",
-                f"ws://127.0.0.1:{emulator_port}",
-                "--deepgram-key-file",
-                str(work / "deepgram-key"),
-                "--client-tokens-file",
-                str(work / "fleet-tokens"),
-            ],
-            logs / "gateway.log",
-        )
-        processes.append(gateway)
-        _wait_until_answers(
-            f"http://127.0.0.1:{gateway_port}/readyz", gateway, logs / "gateway.log", ready=True
-        )
-        console.print(f"  emulator (Deepgram stand-in) on ws://127.0.0.1:{emulator_port}")
-        console.print(
-            f"  gateway on ws://127.0.0.1:{gateway_port} (clients use a fleet token, never the key)"
-        )
-        said = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ttsfleet",
-                "say",
-                SENTENCE,
-                "-o",
-                str(OUTPUT),
-                "--url",
-                f"ws://127.0.0.1:{gateway_port}",
-                "--token",
-                FLEET_TOKEN,
-            ],
-            check=False,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
-        )
-        if said.returncode != 0:
-            return said.returncode
-        status = httpx.get(f"http://127.0.0.1:{gateway_port}/statusz").json()
-        upstream = httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/stats").json()
-        console.print(
-            f"  gateway: ready={status['ready']} sessions={status['sessions']['total']} "
-            f"upstream sockets={status['upstream']['open_sockets']} breaker={status['upstream']['breaker']} "
-            f"key fingerprint={status['credential']['fingerprint']}"
-        )
-        console.print(f"  Deepgram side: characters billed per key fingerprint {upstream['chars_by_key']}")
-        console.print(f"[green]wrote {OUTPUT}[/green] — play it with any audio player")
-        if os.environ.get("DEMO_ONCE"):
-            return 0
-        console.print(
-            f"running; try: ttsfleet say 'hello' --url ws://127.0.0.1:{gateway_port} --token {FLEET_TOKEN}"
-            f"   metrics: http://127.0.0.1:{gateway_port}/metrics   (Ctrl-C stops)"
-        )
-        stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-        signal.sigwait(stop_signals)
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            process.wait(30)
+    """Entry point of `python -m ttsfleet.demo`."""
+    return asyncio.run(run_demo(once=bool(os.environ.get("DEMO_ONCE"))))
 
 
 if __name__ == "__main__":

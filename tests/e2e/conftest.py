@@ -1,0 +1,169 @@
+"""One local fleet per test module (`ttsfleet dev up --detach --instant`), the example backend applied.
+
+The backend is examples/ with test-friendly rollout timings (the defaults make a rollout take half a
+minute), its cache off (every utterance reaches the emulator, so rotated keys are really used) and a
+character budget an agent loop does not exhaust. The emulator runs in open mode: any key it is given,
+the rotated ones too, is accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import Cluster, is_converged
+from tests.e2e.load import linear16
+from tests.support.recognition import TEST_PHRASES
+from tests.support.servers import wait_for
+from ttsfleet import client
+from ttsfleet.devcluster import endpoints, fleet
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+NAMESPACE, NAME = "voice", "aura-en"
+BACKEND = f"{NAME}.{NAMESPACE}"
+TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yaml
+MODEL = "aura-2-thalia-en"
+SAMPLE_RATE = 24000
+CONVERGE_DEADLINE_S = 60.0
+TEST_SPEC: dict[str, Any] = {
+    "rollout": {"minReadySeconds": 1, "preStopDelaySeconds": 1, "drainTimeoutSeconds": 20},
+    "cache": {"enabled": False},
+    "limits": {"charsPerMinutePerToken": 1_000_000},
+}
+
+
+@dataclass
+class LocalFleet:
+    """A running local fleet and what the tests need to reach it."""
+
+    state_dir: Path
+    state: fleet.FleetState
+    references: dict[str, bytes]
+    operator_argv: list[str]
+    operators: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def services_file(self) -> Path:
+        return Path(self.state.services_file)
+
+    def kill_operator(self) -> None:
+        """SIGKILL the running operator (the fleet's own, or the last replacement) and wait for it."""
+        if self.operators:
+            self.operators[-1].kill()
+            self.operators[-1].wait(10)
+            return
+        assert self.state.operator_pid is not None
+        os.kill(self.state.operator_pid, signal.SIGKILL)
+        wait_for(lambda: not fleet.is_alive(self.state.operator_pid or 0), 10, "the operator to die")
+
+    def start_operator(self) -> None:
+        """A replacement operator with the fleet's own arguments (as a Deployment would restart it)."""
+        log = (self.state_dir / "logs" / "operator-replacement.log").open("ab")
+        with log:
+            self.operators.append(
+                subprocess.Popen(
+                    self.operator_argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONSAFEPATH": "1", "KUBECONFIG": self.state.kubeconfig},
+                    start_new_session=True,
+                )
+            )
+
+    def stop_operators(self) -> None:
+        for process in self.operators:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+
+
+def example_objects() -> list[dict[str, Any]]:
+    """examples/ as objects, the backend's spec given the test timings."""
+    objects: list[dict[str, Any]] = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        for body in yaml.safe_load_all(path.read_text()):
+            if body and body["kind"] == "TTSBackend":
+                for key, value in TEST_SPEC.items():
+                    body["spec"][key] = {**(body["spec"].get(key) or {}), **value}
+            if body:
+                objects.append(body)
+    return objects
+
+
+async def _references(upstream_url: str) -> dict[str, bytes]:
+    """Each test phrase as the emulator says it (it is deterministic): what a whole utterance is."""
+    references: dict[str, bytes] = {}
+    async with client.SpeakClient(upstream_url, "any-key", linear16(SAMPLE_RATE, MODEL)) as session:
+        for phrase in TEST_PHRASES:
+            references[phrase] = (await session.speak(phrase)).audio
+    return references
+
+
+async def _apply_examples(api_url: str) -> None:
+    cluster = Cluster(api_url)
+    try:
+        for body in example_objects():
+            await cluster.apply(body)
+        await cluster.wait_backend(NAMESPACE, NAME, is_converged, CONVERGE_DEADLINE_S, "the backend Ready")
+    finally:
+        await cluster.aclose()
+
+
+@pytest.fixture(scope="module")
+def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
+    """`dev up --detach --instant` with examples/ applied and converged; `dev down` afterwards."""
+    state_dir = tmp_path_factory.mktemp("e2e-fleet")
+    state = fleet.start_detached(state_dir, ["--instant"], state_dir / "logs" / "fleet.log")
+    running: LocalFleet | None = None
+    try:
+        assert state.operator_pid is not None, "the local fleet started without its operator"
+        assert state.upstream_url is not None
+        references = asyncio.run(_references(state.upstream_url))
+        operator_argv = [
+            sys.executable,
+            "-m",
+            "ttsfleet",
+            "operator",
+            "--api-server",
+            state.api_url,
+            "--metrics-port",
+            "0",
+            "--probe-interval-s",
+            "2",
+            "--statusz-port-annotation",
+            endpoints.PORT_ANNOTATION,
+        ]
+        running = LocalFleet(state_dir, state, references, operator_argv)
+        asyncio.run(_apply_examples(state.api_url))
+        yield running
+    finally:
+        if running is not None:
+            running.stop_operators()
+        fleet.stop_detached(state_dir)
+
+
+@pytest.fixture
+async def cluster(local_fleet: LocalFleet) -> AsyncIterator[Cluster]:
+    """An API client on the module's fleet."""
+    api = Cluster(local_fleet.state.api_url)
+    try:
+        yield api
+    finally:
+        with contextlib.suppress(Exception):
+            await api.aclose()

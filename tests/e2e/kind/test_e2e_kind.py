@@ -1,0 +1,231 @@
+"""The fleet on a real Kubernetes cluster (kind): images built and loaded, the chart installed with helm,
+examples applied, speech through the Service, a key rotated. Minutes, not seconds.
+
+Runs only where a Docker engine, kind, kubectl and helm are present (GitHub's ubuntu runners:
+.github/workflows/e2e-kind.yml); elsewhere — our CI machines have no Docker engine — it skips and says
+which one is missing. `TTSFLEET_E2E_KIND=0` skips it on a laptop that has them all. Upstream is the
+Deepgram emulator, run in the cluster from the dataplane image (its speech is eSpeak-less there, a tone
+pattern: the check is audio of the right format), unless `DEEPGRAM_API_KEY` is set: then real Deepgram.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.servers import free_port, wait_for
+from ttsfleet import audio
+from ttsfleet.fingerprints import fingerprint_secret
+
+REPO = Path(__file__).resolve().parents[3]
+CLUSTER = os.environ.get("KIND_CLUSTER_NAME", "ttsfleet-e2e")
+VERSION = yaml.safe_load((REPO / "charts/ttsfleet/Chart.yaml").read_text())["appVersion"]
+# The tags the chart (appVersion) and examples/ (spec.image) name, so nothing needs overriding.
+IMAGES = {
+    "Dockerfile.operator": f"ghcr.io/ttsfleet/operator:{VERSION}",
+    "Dockerfile.dataplane": f"ghcr.io/ttsfleet/dataplane:{VERSION}",
+}
+TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yaml
+NAMESPACE = "voice"
+
+
+def _helm() -> str | None:
+    beside_python = Path(sys.executable).parent / "helm"
+    return str(beside_python) if beside_python.exists() else shutil.which("helm")
+
+
+def _missing() -> str | None:
+    """Why this cannot run here, or None."""
+    if os.environ.get("TTSFLEET_E2E_KIND") == "0":
+        return "TTSFLEET_E2E_KIND=0: the kind end-to-end test is switched off"
+    for tool in ("docker", "kind", "kubectl"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} on PATH (a real cluster: Docker engine + kind); not found"
+    if _helm() is None:
+        return "needs helm (make install puts it in .venv/bin); not found"
+    info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60, check=False)
+    if info.returncode != 0:
+        return f"needs a Docker engine for kind; `docker info` failed: {info.stderr.strip()[-200:]}"
+    return None
+
+
+MISSING = _missing()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=str(MISSING))]
+
+
+def run(*argv: str, timeout_s: float = 600, stdin: str | None = None) -> str:
+    """Run a command; fail the test with its output when it fails."""
+    result = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=REPO
+    )
+    assert result.returncode == 0, f"{' '.join(argv)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def kubectl(*args: str, timeout_s: float = 300, stdin: str | None = None) -> str:
+    return run("kubectl", "--context", f"kind-{CLUSTER}", *args, timeout_s=timeout_s, stdin=stdin)
+
+
+EMULATOR = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: deepgram-emulator, namespace: {NAMESPACE}}}
+spec:
+  selector: {{matchLabels: {{app: deepgram-emulator}}}}
+  template:
+    metadata: {{labels: {{app: deepgram-emulator}}}}
+    spec:
+      containers:
+        - name: emulator
+          image: {IMAGES["Dockerfile.dataplane"]}
+          imagePullPolicy: IfNotPresent
+          command: [ttsfleet, emulator, --host, 0.0.0.0, --port, "8900"]
+          ports: [{{containerPort: 8900}}]
+          readinessProbe: {{httpGet: {{path: /_emulator/healthz, port: 8900}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: deepgram-emulator, namespace: {NAMESPACE}}}
+spec:
+  selector: {{app: deepgram-emulator}}
+  ports: [{{port: 8900, targetPort: 8900}}]
+"""
+
+
+def set_key(key: str, tmp_path: Path) -> None:
+    """Put `key` into the example's key Secret (a patch file: the key stays off command lines)."""
+    patch = tmp_path / "key-patch.yaml"
+    patch.touch(mode=0o600)
+    patch.write_text(yaml.safe_dump({"stringData": {"api-key": key}}))
+    kubectl(
+        "patch", "secret", "aura-en-deepgram", "-n", NAMESPACE, "--type=merge", "--patch-file", str(patch)
+    )
+
+
+@pytest.fixture(scope="module")
+def kind_cluster() -> Iterator[str]:
+    """A kind cluster with both images loaded; deleted afterwards unless it existed before."""
+    existed = CLUSTER in run("kind", "get", "clusters").split()
+    if not existed:
+        run("kind", "create", "cluster", "--name", CLUSTER, "--wait", "180s")
+    try:
+        for dockerfile, tag in IMAGES.items():
+            run("docker", "build", "-f", dockerfile, "-t", tag, ".", timeout_s=1200)
+            run("kind", "load", "docker-image", tag, "--name", CLUSTER)
+        yield CLUSTER
+    finally:
+        if not existed and os.environ.get("TTSFLEET_KIND_KEEP") != "1":
+            run("kind", "delete", "cluster", "--name", CLUSTER)
+
+
+def test_the_chart_runs_the_examples_speaks_and_rotates_a_key(kind_cluster: str, tmp_path: Path) -> None:
+    helm = _helm()
+    assert helm is not None
+    run(
+        helm, "upgrade", "--install", "ttsfleet", "charts/ttsfleet", "--kube-context", f"kind-{kind_cluster}",
+        "--namespace", "ttsfleet-system", "--create-namespace", "--wait", "--timeout", "5m",
+    )  # fmt: skip
+    kubectl("apply", "-f", "examples/namespace-voice.yaml", "-f", "examples/secrets-aura-en.yaml")
+    backend = yaml.safe_load((REPO / "examples/ttsbackend-aura-en.yaml").read_text())
+    backend["spec"]["networkPolicy"] = {
+        "enabled": False
+    }  # kind's CNI may enforce it; the emulator is no agent
+    backend["spec"]["monitoring"] = {"serviceMonitor": {"enabled": False}}  # no Prometheus operator in kind
+    real_key = os.environ.get("DEEPGRAM_API_KEY")
+    if real_key:
+        set_key(real_key, tmp_path)
+    else:
+        kubectl("apply", "-f", "-", stdin=EMULATOR)
+        kubectl("rollout", "status", "deployment/deepgram-emulator", "-n", NAMESPACE, "--timeout=180s")
+        backend["spec"]["deepgram"]["url"] = f"ws://deepgram-emulator.{NAMESPACE}:8900"
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump(backend))
+    kubectl("wait", "--for=condition=Ready", "ttsb/aura-en", "-n", NAMESPACE, "--timeout=300s")
+    generation, observed = kubectl(
+        "get",
+        "ttsb/aura-en",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.metadata.generation} {.status.observedGeneration}",
+    ).split()
+    assert generation == observed
+
+    # Speak through the Service, from outside the cluster, and from inside with `helm test`.
+    port = free_port()
+    forward = subprocess.Popen(
+        [
+            "kubectl",
+            "--context",
+            f"kind-{kind_cluster}",
+            "port-forward",
+            "-n",
+            NAMESPACE,
+            "svc/aura-en",
+            f"{port}:8080",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wav = tmp_path / "kind.wav"
+
+        def says() -> bool:
+            said = subprocess.run(
+                [sys.executable, "-m", "ttsfleet", "say", "the fleet is ready", "--url", f"ws://127.0.0.1:{port}",
+                 "--token", TOKEN, "-o", str(wav)],
+                env={**os.environ, "PYTHONSAFEPATH": "1"}, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+            return said.returncode == 0
+
+        wait_for(says, 60, "speech through the port-forwarded Service", interval_s=1.0)
+        fmt, pcm = audio.parse_wav(wav.read_bytes())
+        assert fmt.sample_rate == 24000 and len(pcm) > 0.2 * 2 * 24000
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    run(
+        helm,
+        "test",
+        "ttsfleet",
+        "--kube-context",
+        f"kind-{kind_cluster}",
+        "-n",
+        "ttsfleet-system",
+        "--timeout",
+        "3m",
+    )
+
+    # Rotate the key (reload): every pod reports the new fingerprint, and the operator says so.
+    if real_key:
+        return  # one real key only: rotation is exercised against the emulator
+    new_key = f"kind-rotated-{int(time.time())}"
+    set_key(new_key, tmp_path)
+    fingerprint = fingerprint_secret(new_key)
+    kubectl(
+        "wait", f"--for=jsonpath={{.status.credentials.currentFingerprint}}={fingerprint}", "ttsb/aura-en",
+        "-n", NAMESPACE, "--timeout=180s",
+    )  # fmt: skip
+    kubectl(
+        "wait",
+        "--for=jsonpath={.status.credentials.complete}=true",
+        "ttsb/aura-en",
+        "-n",
+        NAMESPACE,
+        "--timeout=180s",
+    )
+
+    def rotation_event() -> bool:
+        events = kubectl(
+            "get", "events", "-n", NAMESPACE, "--field-selector", "reason=CredentialRotationComplete"
+        )
+        return fingerprint in events
+
+    wait_for(rotation_event, 120, "the CredentialRotationComplete Event", interval_s=2.0)
