@@ -95,7 +95,7 @@ def _base_url(raw: Mapping[str, Any]) -> str:
         raise errors.ConfigError("set property 'backend' (<name>.<namespace>) or 'base_url'")
     try:
         return discovery.service_base_url(
-            backend, _text(raw, "cluster_domain", "cluster.local"), _number(raw, "port", 80, int)
+            backend, _text(raw, "cluster_domain", "cluster.local"), _number(raw, "port", 8080, int)
         )
     except ValueError as exc:
         raise errors.ConfigError(f"property 'backend': {exc}") from exc

@@ -18,8 +18,8 @@ _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 QueryValue = str | int | float | bool | Sequence[str | int | float | bool]
 
 
-def service_base_url(backend: str, cluster_domain: str = "cluster.local", port: int = 80) -> str:
-    """`aura-en.voice` → `ws://aura-en.voice.svc.cluster.local:80`; raises ValueError on a bad name."""
+def service_base_url(backend: str, cluster_domain: str = "cluster.local", port: int = 8080) -> str:
+    """`aura-en.voice` → `ws://aura-en.voice.svc.cluster.local:8080`; raises ValueError on a bad name."""
     parts = backend.strip().split(".")
     if len(parts) != 2 or not all(_LABEL.match(part) for part in parts):
         raise ValueError(f"backend must be '<name>.<namespace>' (DNS labels), got {backend!r}")

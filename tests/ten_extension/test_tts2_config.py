@@ -8,7 +8,7 @@ from ten_extension.deepgram_tts2_python import config, discovery, errors
 
 
 def test_a_backend_resolves_to_its_service_in_the_cluster_domain() -> None:
-    assert discovery.service_base_url("aura-en.voice") == "ws://aura-en.voice.svc.cluster.local:80"
+    assert discovery.service_base_url("aura-en.voice") == "ws://aura-en.voice.svc.cluster.local:8080"
     assert discovery.service_base_url("aura-en.voice", "corp.example", 8080) == (
         "ws://aura-en.voice.svc.corp.example:8080"
     )
@@ -51,7 +51,7 @@ def test_params_pass_through_and_lists_repeat_the_key() -> None:
         }
     )
     assert settings.url == (
-        "ws://aura-en.voice.svc.cluster.local:80/v1/speak?model=aura-2-thalia-en&encoding=linear16"
+        "ws://aura-en.voice.svc.cluster.local:8080/v1/speak?model=aura-2-thalia-en&encoding=linear16"
         "&sample_rate=16000&speed=1.2&mip_opt_out=true&emulator_fault=a%3Ab%3D1&emulator_fault=c"
     )
     assert settings.sample_rate == 16000
