@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ttsfleet.dataplane import admission, rest, status, tracing
@@ -23,6 +24,17 @@ from ttsfleet.dataplane.tokens import AuthOutcome
 from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport
 
 log = structlog.get_logger(__name__)
+
+# FastAPI's native OpenTelemetry asks for the global providers on every connection (`NativeTelemetry.enabled`
+# from `FastAPI.__call__`, ~0.3 ms per upgrade in the profile) and would add its spans beside ours
+# (`tracing.py`): all off, so that check stops at the first flag.
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -36,7 +48,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         finally:
             await gateway.stop()
 
-    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None, telemetry=NO_FASTAPI_TELEMETRY
+    )
 
     @app.websocket("/v1/speak")
     async def speak_socket(websocket: WebSocket) -> None:

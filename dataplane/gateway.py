@@ -171,4 +171,5 @@ class Gateway:
             credential_valid=self.credentials.valid,
             credential_reloads=self.credentials.reloads,
             config_hash=self.config_hash,
+            upstream_warmed=self.pool.warmed,
         )

@@ -1,10 +1,13 @@
 """The pool of upstream speak sockets, keyed by (model, encoding, sample_rate, speed), leased per utterance.
 
 This module is the I/O side: leasing and releasing, opening and closing, and the maintenance loop that
-keeps a warm minimum per key in use, forgets keys idle for `idle_key_ttl_s`, recycles sockets before
-the age limit, pings idle ones and retires sockets of an old key after their utterance (`sockets.py`
-holds the socket model, budgets and choice). Sockets open only when no idle one fits and no connect
-is already on its way for the waiter, so open sockets stay within leased + warm minimum.
+keeps spares per key in use, forgets keys idle for `idle_key_ttl_s`, recycles sockets before the age
+limit, pings idle ones and retires sockets of an old key after their utterance (`sockets.py` holds the
+socket model, budgets, choice and the spare policy). Spares (the warm minimum, or a share of the key's
+recent peak of leased sockets when that is more) open in the background as soon as a lease takes the
+key below its target, so an utterance in a burst finds a socket already open instead of paying the
+handshake. On an utterance's path a socket opens only when no idle one fits and no connect is already
+on its way for the waiter, so open sockets stay within the peak leased + spares.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class Pool:
         self._connecting: dict[PoolKey, int] = {}
         self._waiting: dict[PoolKey, int] = {}
         self._keys_used: dict[PoolKey, float] = {}
+        self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
+        self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._tasks = Supervisor("pool")
@@ -74,6 +79,12 @@ class Pool:
     @property
     def connecting(self) -> int:
         return sum(self._connecting.values())
+
+    @property
+    def warmed(self) -> bool:
+        """The default key's warm minimum has been open, or a connect failed (upstream is known to be
+        unreachable or refusing): either way waiting longer will not warm the pool."""
+        return self._warmed
 
     # --- leasing ----------------------------------------------------------------------------------
 
@@ -118,13 +129,22 @@ class Pool:
             self._tasks.spawn(f"clear-{pooled.id}", self._clear(pooled))
         else:
             pooled.transition(SocketState.IDLE)
+        self._record_busy(pooled.key)
         self._notify()
 
     def _hand_out(self, pooled: PooledSocket, chars: int) -> PooledSocket:
         pooled.transition(SocketState.LEASED)
         pooled.charge(self._clock.monotonic(), chars)
-        self._wakeup.set()  # the key may have dropped below its warm minimum
+        self._record_busy(pooled.key)
+        self._wakeup.set()  # the key may have dropped below its spares: maintenance opens more
         return pooled
+
+    def _record_busy(self, key: PoolKey) -> None:
+        peaks = self._peaks.get(key)
+        if peaks is None:
+            peaks = self._peaks[key] = sockets.PeakWindow(self._settings.spare_window_s)
+        busy = sum(s.key == key and sockets.is_busy(s) for s in self._sockets.values())
+        peaks.record(self._clock.monotonic(), busy)
 
     def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
         candidates = (s for s in self._sockets.values() if s.key == key and self._is_reusable(s))
@@ -188,6 +208,9 @@ class Pool:
             next(self._ids), key, socket, self._clock.monotonic(), generation, self._limits.window_s
         )
         self._sockets[pooled.id] = pooled  # no await since the notify: waiters see it when they run
+        if not self._warmed and key == self._default_key:
+            opened = sum(s.key == key for s in self._sockets.values())
+            self._warmed = opened >= self._settings.warm_min_per_key
         details = parse_server_message(metadata)
         if isinstance(details, Metadata):
             self._models[key.model] = details
@@ -198,6 +221,7 @@ class Pool:
         return pooled
 
     def _record_connect_failure(self, error: errors.UpstreamError) -> None:
+        self._warmed = True  # readiness now follows the key and breaker, not the warm minimum
         if error.error_class is errors.ErrorClass.AUTH:
             self._credentials.report(False)
         self._breaker.record_error(error)
@@ -234,6 +258,7 @@ class Pool:
                 pooled.transition(SocketState.IDLE)
             else:
                 self._close(pooled)
+        self._record_busy(pooled.key)
         self._notify()
 
     # --- maintenance ------------------------------------------------------------------------------
@@ -250,7 +275,7 @@ class Pool:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Keep warm minimums, recycle and ping, until cancelled; then close every socket."""
+        """Keep spares, recycle and ping, until cancelled; then close every socket."""
         self._keys_used[self._default_key] = self._clock.monotonic()
         try:
             while True:
@@ -274,7 +299,7 @@ class Pool:
             if pooled.state is not SocketState.IDLE:
                 continue
             if not self._is_reusable(pooled):
-                self._close(pooled)  # recycled: the warm minimum below replaces it
+                self._close(pooled)  # recycled: the spares below replace it
             elif not pooled.pinging and now - pooled.last_used_at >= self._settings.idle_ping_interval_s:
                 pooled.pinging = True
                 self._tasks.spawn(f"ping-{pooled.id}", self._ping(pooled))
@@ -282,17 +307,20 @@ class Pool:
             if key != self._default_key and now - used_at > self._settings.idle_key_ttl_s:
                 self._forget(key)
                 continue
-            missing = sockets.warm_shortfall(
-                self._sockets.values(), key, self._connecting.get(key, 0), self._settings.warm_min_per_key
+            peaks = self._peaks.get(key)
+            target = sockets.spare_target(peaks.peak(now) if peaks else 0, self._settings)
+            missing = sockets.spare_shortfall(
+                self._sockets.values(), key, self._connecting.get(key, 0), target, now, self._limits
             )
             while missing > 0 and self._can_warm():
                 self._connecting[key] = self._connecting.get(key, 0) + 1  # counted until the task runs
-                self._tasks.spawn(f"warm-{key.model}", self._warm(key))
+                self._tasks.spawn(f"spare-{key.model}", self._warm(key))
                 missing -= 1
 
     def _forget(self, key: PoolKey) -> None:
-        """Nobody used `key` for `idle_key_ttl_s`: no warm minimum for it, and its idle sockets close."""
+        """Nobody used `key` for `idle_key_ttl_s`: no spares for it, and its idle sockets close."""
         del self._keys_used[key]
+        self._peaks.pop(key, None)
         for pooled in list(self._sockets.values()):
             if pooled.key == key and pooled.state is SocketState.IDLE:
                 self._close(pooled)

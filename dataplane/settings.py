@@ -130,6 +130,28 @@ class PoolSettings(_Group):
         description="A key (other than the default) unused this long loses its warm minimum and idle sockets;"
         " ten minutes keeps a voice warm across an agent's pauses without holding sockets for dead ones.",
     )
+    spare_ratio: float = Field(
+        default=0.5,
+        ge=0,
+        le=4,
+        description="Idle sockets kept per key as a share of its peak leased sockets over `spare_window_s`"
+        " (0.5 = one spare per two busy; 0.25 measurably left bursts paying handshakes at 200 sessions,"
+        " docs/performance.md): an utterance that finds no idle socket pays a whole upstream handshake"
+        " (~250 ms) before its first byte. 0 keeps only the warm minimum.",
+    )
+    spare_window_s: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds the peak of leased sockets is remembered for `spare_ratio`: Deepgram's Flush"
+        " budget is per minute, and a minute spans several turns of a conversation, so spares outlast the"
+        " pauses between bursts yet follow the load down within a minute.",
+    )
+    max_spare_per_key: int = Field(
+        default=16,
+        ge=0,
+        description="Most idle sockets `spare_ratio` may ask for per key (the warm minimum is kept even"
+        " above it): idle sockets still count against Deepgram's per-project concurrency limit.",
+    )
 
 
 class TimeoutSettings(_Group):

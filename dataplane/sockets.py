@@ -3,16 +3,20 @@
 Pure: time, the key generation and the limits are passed in. Deepgram's per-socket limits (2400
 characters and 20 Flushes a minute, PROTOCOL.md "Limits and close codes") are sliding windows here,
 so the pool can pick a socket whose budget fits an utterance instead of meeting DATA-0001 or
-EXCESSIVE_FLUSH upstream.
+EXCESSIVE_FLUSH upstream. The spare policy is here too: how many idle sockets a key keeps, from the
+peak of its leased sockets over a recent window.
 """
 
 from __future__ import annotations
 
+import collections
 import enum
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ttsfleet.dataplane.seams import UpstreamSocket
+from ttsfleet.dataplane.settings import PoolSettings
 from ttsfleet.protocol import Encoding, SlidingWindow, SocketLimits, SpeakOptions
 
 
@@ -126,7 +130,61 @@ def pick(
     return min(fitting, key=lambda s: (s.chars.sum(now), s.flushes.sum(now)), default=None)
 
 
-def warm_shortfall(sockets: Iterable[PooledSocket], key: PoolKey, connecting: int, warm_min: int) -> int:
-    """How many sockets to open so that `key` has its warm minimum of idle (or connecting) sockets."""
-    idle = sum(s.key == key and s.state is SocketState.IDLE for s in sockets)
-    return max(0, warm_min - idle - connecting)
+def is_busy(pooled: PooledSocket) -> bool:
+    """Taken by an utterance, or still cleaning up after one: not available to the next."""
+    return pooled.state in (SocketState.LEASED, SocketState.RETIRING, SocketState.CLEARING)
+
+
+def spare_target(peak_leased: int, settings: PoolSettings) -> int:
+    """Idle sockets to keep for a key whose busiest moment in `spare_window_s` had `peak_leased` leased.
+
+    A share (`spare_ratio`) of that peak, at most `max_spare_per_key`, never below `warm_min_per_key`,
+    and never more than the pod may open (`max_sockets`).
+    """
+    adaptive = min(math.ceil(settings.spare_ratio * peak_leased - 1e-9), settings.max_spare_per_key)
+    return min(max(settings.warm_min_per_key, adaptive), settings.max_sockets)
+
+
+def spare_shortfall(
+    sockets: Iterable[PooledSocket],
+    key: PoolKey,
+    connecting: int,
+    target: int,
+    now: float,
+    limits: SocketLimits,
+) -> int:
+    """How many sockets to open so that `key` has `target` idle (or connecting) sockets able to take an
+    utterance now; an idle socket whose Flush budget is spent for this window is no spare."""
+    idle = sum(s.key == key and s.state is SocketState.IDLE and s.fits(now, 0, limits) for s in sockets)
+    return max(0, target - idle - connecting)
+
+
+@dataclass(slots=True)
+class _Level:
+    since: float
+    value: int
+    until: float  # when a later record replaced it; infinity while it is the latest
+
+
+class PeakWindow:
+    """The highest value a count held at any moment of the last `window_s` seconds.
+
+    A recorded value holds until the next record. Kept as levels falling from front to back (a level
+    followed by a higher one can never be the peak again), so recording and asking are O(1) amortized.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self._window_s = window_s
+        self._levels: collections.deque[_Level] = collections.deque()
+
+    def record(self, now: float, value: int) -> None:
+        if self._levels:
+            self._levels[-1].until = now
+        while self._levels and self._levels[-1].value <= value:
+            self._levels.pop()
+        self._levels.append(_Level(now, value, math.inf))
+
+    def peak(self, now: float) -> int:
+        while self._levels and self._levels[0].until < now - self._window_s:
+            self._levels.popleft()
+        return self._levels[0].value if self._levels else 0

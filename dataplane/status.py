@@ -28,11 +28,14 @@ class StatusFacts:
     credential_valid: bool | None
     credential_reloads: int
     config_hash: str | None
+    upstream_warmed: bool  # the default key's warm minimum opened, or upstream is known unreachable
 
 
 def is_ready(facts: StatusFacts) -> bool:
-    """Ready means it can take a new session: serving, holding a key, and the key not refused."""
-    return facts.serving and facts.fingerprint is not None and facts.credential_valid is not False
+    """Ready means it can take a new session at full speed: serving, holding a key, the key not refused,
+    and the default key's warm minimum open (unless upstream is known unreachable: then waiting for it
+    would keep the pod out of service for nothing, and the REST fallback still answers)."""
+    return not_ready_reason(facts) is None
 
 
 def not_ready_reason(facts: StatusFacts) -> str | None:
@@ -45,6 +48,8 @@ def not_ready_reason(facts: StatusFacts) -> str | None:
         return "no Deepgram key loaded"
     if facts.credential_valid is False:
         return "Deepgram refused the key"
+    if not facts.upstream_warmed:
+        return "opening warm upstream sockets"
     return None
 
 

@@ -7,8 +7,9 @@ received nothing of this utterance; after that a failure ends the utterance with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -180,21 +181,24 @@ class Synthesizer:
                 await socket.send_text(Speak(text[start : start + limit]).to_json())
             await socket.send_text(Flush().to_json())
             got_audio = False
-            while True:
-                frame = await self._in_time(socket.receive(), got_audio, "WebSocket")
-                if isinstance(frame, bytes):
-                    got_audio = True
-                    await recorder.audio(frame)
-                    continue
-                message = parse_server_message(frame)
-                if isinstance(message, Flushed):
-                    outcome = ReleaseOutcome.CLEAN
-                    return socket.request_id
-                if isinstance(message, Warning):
-                    log.warning("upstream warning", code=message.code, upstream_request_id=socket.request_id)
-                    if message.code == "EXCESSIVE_FLUSH":
-                        outcome = ReleaseOutcome.DIRTY  # the text is still buffered upstream
-                        raise errors.UpstreamProtocolError("upstream skipped the flush (EXCESSIVE_FLUSH)")
+            async with self._in_time("WebSocket") as deadline:
+                while True:
+                    frame = await deadline.next(socket.receive(), got_audio)
+                    if isinstance(frame, bytes):
+                        got_audio = True
+                        await recorder.audio(frame)
+                        continue
+                    message = parse_server_message(frame)
+                    if isinstance(message, Flushed):
+                        outcome = ReleaseOutcome.CLEAN
+                        return socket.request_id
+                    if isinstance(message, Warning):
+                        log.warning(
+                            "upstream warning", code=message.code, upstream_request_id=socket.request_id
+                        )
+                        if message.code == "EXCESSIVE_FLUSH":
+                            outcome = ReleaseOutcome.DIRTY  # the text is still buffered upstream
+                            raise errors.UpstreamProtocolError("upstream skipped the flush (EXCESSIVE_FLUSH)")
         except errors.SlowClient:
             outcome = ReleaseOutcome.DIRTY
             raise
@@ -216,13 +220,14 @@ class Synthesizer:
             async with self._rest.speak(options, text, key) as answer:
                 await recorder.begin(answer.content_type)
                 got_audio = False
-                while True:
-                    try:
-                        chunk = await self._in_time(anext(answer.chunks), got_audio, "REST")
-                    except StopAsyncIteration:
-                        break
-                    got_audio = True
-                    await recorder.audio(chunk)
+                async with self._in_time("REST") as deadline:
+                    while True:
+                        try:
+                            chunk = await deadline.next(anext(answer.chunks), got_audio)
+                        except StopAsyncIteration:
+                            break
+                        got_audio = True
+                        await recorder.audio(chunk)
         except errors.UpstreamError as error:
             if error.error_class is errors.ErrorClass.AUTH:
                 self._credentials.report(False)
@@ -234,16 +239,22 @@ class Synthesizer:
         self._rest_breaker.record_success()
         return answer.request_id
 
-    async def _in_time(self, receive: Awaitable[_T], got_audio: bool, upstream: str) -> _T:
-        """The next frame or chunk within the phase's timeout: first byte until audio came, then the gap."""
-        wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+    @contextlib.asynccontextmanager
+    async def _in_time(self, upstream: str) -> AsyncIterator[_FrameDeadline]:
+        """One deadline for a relay's frames, moved per frame; a frame too late raises UpstreamTimeout.
+
+        One `asyncio.timeout` rescheduled per frame instead of `asyncio.wait_for` per frame, which
+        wrapped every upstream frame in a task of its own.
+        """
+        timeout = asyncio.timeout(None)
+        deadline = _FrameDeadline(timeout, self._timeouts)
         try:
-            return await asyncio.wait_for(receive, wait_s)
+            async with timeout:
+                yield deadline
         except TimeoutError:
-            phase = "inter-chunk gap" if got_audio else "first byte"
-            raise errors.UpstreamTimeout(
-                f"upstream {upstream} {phase} took longer than {wait_s:g} s"
-            ) from None
+            if not timeout.expired():
+                raise
+            raise errors.UpstreamTimeout(f"upstream {upstream} {deadline.overrun}") from None
 
     async def _replay(self, audio: bytes, content_type: str, sink: AudioSink, started: float) -> None:
         await sink.begin(content_type, "cache")
@@ -251,6 +262,34 @@ class Synthesizer:
             if start == 0:
                 self._metrics.ttfb.labels(source="cache").observe(self._clock.monotonic() - started)
             await sink.audio(audio[start : start + CACHE_FRAME_BYTES])
+
+
+class _FrameDeadline:
+    """Arms its timeout around each receive: the first-byte budget until audio came, then the gap.
+
+    Disarmed between frames, so time spent handing audio to a slow client is the sink's to judge.
+    """
+
+    def __init__(self, timeout: asyncio.Timeout, timeouts: TimeoutSettings) -> None:
+        self._timeout = timeout
+        self._timeouts = timeouts
+        self._got_audio = False
+
+    @property
+    def overrun(self) -> str:
+        if self._got_audio:
+            return f"inter-chunk gap took longer than {self._timeouts.inter_chunk_s:g} s"
+        return f"first byte took longer than {self._timeouts.first_byte_s:g} s"
+
+    async def next(self, receive: Awaitable[_T], got_audio: bool) -> _T:
+        self._got_audio = got_audio
+        wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+        self._timeout.reschedule(asyncio.get_running_loop().time() + wait_s)
+        try:
+            return await receive
+        finally:
+            if not self._timeout.expired():
+                self._timeout.reschedule(None)
 
 
 class _Recorder:

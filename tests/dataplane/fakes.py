@@ -173,6 +173,7 @@ async def running_pool(
     connector: FakeConnector | None = None,
     timeouts: TimeoutSettings | None = None,
     max_sockets: int = 4,
+    spare_ratio: float = 0.25,
 ) -> AsyncIterator[PoolHarness]:
     """A pool on fake sockets with its maintenance loop running; the default key is `DEFAULT_KEY`."""
     connector = connector or FakeConnector()
@@ -183,7 +184,9 @@ async def running_pool(
         credentials,
         breaker,
         clock,
-        PoolSettings(warm_min_per_key=1, max_sockets=max_sockets, max_socket_age_s=3300),
+        PoolSettings(
+            warm_min_per_key=1, max_sockets=max_sockets, max_socket_age_s=3300, spare_ratio=spare_ratio
+        ),
         timeouts or TimeoutSettings(connect_s=0.2, first_byte_s=1, inter_chunk_s=1, utterance_s=60),
         SocketLimits(),
         DEFAULT_KEY,

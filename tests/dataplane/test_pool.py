@@ -1,4 +1,4 @@
-"""The upstream pool on fake sockets: warm minimum, reuse, budgets, rotation, recycling, Clear on release."""
+"""The upstream pool on fake sockets: spares, reuse, budgets, rotation, recycling, Clear on release."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from tests.dataplane.fakes import DEFAULT_KEY, ManualClock, PoolHarness, running_pool
+from tests.dataplane.fakes import DEFAULT_KEY, FakeConnector, ManualClock, PoolHarness, running_pool
 from ttsfleet.dataplane import errors
 from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome, SocketState
 from ttsfleet.protocol import Encoding
@@ -174,3 +174,54 @@ async def test_a_key_unused_for_its_ttl_loses_its_idle_sockets_but_the_default_k
     await settled(lambda: not other_socket.open)
     assert harness.pool.open_sockets == 1
     assert harness.connector.opened[0][2].open  # the default key's warm socket
+
+
+def idle(harness: PoolHarness) -> int:
+    return sum(s.state is SocketState.IDLE for s in harness.pool._sockets.values())
+
+
+async def test_spares_follow_the_recent_peak_of_leased_sockets_and_open_in_the_background() -> None:
+    async with running_pool(ManualClock(), max_sockets=16, spare_ratio=0.5) as harness:
+        await settled(lambda: harness.pool.open_sockets == 1)
+        leases = [await harness.pool.lease(KEY, chars=1) for _ in range(6)]
+        await settled(lambda: idle(harness) == 3)  # half the peak of 6
+        await settled(lambda: harness.pool.connecting == 0)
+        assert harness.pool.open_sockets == 6 + 3
+        for leased in leases:
+            harness.pool.release(leased, ReleaseOutcome.CLEAN)
+        opened = len(harness.connector.opened)
+        burst = [await harness.pool.lease(KEY, chars=1) for _ in range(6)]
+        assert len(harness.connector.opened) == opened  # the burst found its sockets open
+        await settled(lambda: idle(harness) == 3)
+        for leased in burst:
+            harness.pool.release(leased, ReleaseOutcome.CLEAN)
+
+
+async def test_spares_follow_the_load_down_once_the_peak_left_the_window() -> None:
+    async with running_pool(ManualClock(), max_sockets=32, spare_ratio=1.0) as harness:
+        leases = [await harness.pool.lease(KEY, chars=1) for _ in range(8)]
+        for leased in leases:
+            harness.pool.release(leased, ReleaseOutcome.CLEAN)
+        harness.clock.advance(61)  # the peak of 8 is forgotten
+        busy = [await harness.pool.lease(KEY, chars=1) for _ in range(6)]
+        await settled(lambda: idle(harness) == 6)  # a spare per leased socket, for the peak of 6
+        await settled(lambda: harness.pool.connecting == 0)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert harness.pool.open_sockets == 6 + 6
+        for leased in busy:
+            harness.pool.release(leased, ReleaseOutcome.CLEAN)
+
+
+async def test_the_pool_is_warmed_once_the_default_keys_minimum_is_open() -> None:
+    async with running_pool(ManualClock()) as harness:
+        assert not harness.pool.warmed
+        await settled(lambda: harness.pool.warmed)
+        assert harness.pool.open_sockets == 1
+
+
+async def test_an_unreachable_upstream_counts_as_warmed() -> None:
+    down = FakeConnector(fail_with=errors.UpstreamUnavailable("down"))
+    async with running_pool(ManualClock(), down) as harness:
+        await settled(lambda: harness.pool.warmed)
+        assert harness.pool.open_sockets == 0

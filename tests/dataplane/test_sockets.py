@@ -1,16 +1,19 @@
-"""Pooled sockets on their own: sliding budgets, reuse rules, the choice of socket, warm needs."""
+"""Pooled sockets on their own: sliding budgets, reuse rules, the choice of socket, the spare policy."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.dataplane.fakes import FakeSocket
+from ttsfleet.dataplane.settings import PoolSettings
 from ttsfleet.dataplane.sockets import (
+    PeakWindow,
     PooledSocket,
     PoolKey,
     SocketState,
     pick,
-    warm_shortfall,
+    spare_shortfall,
+    spare_target,
 )
 from ttsfleet.protocol import Encoding, SlidingWindow, SocketLimits, SpeakOptions
 
@@ -103,11 +106,61 @@ def test_pick_takes_the_idle_fitting_socket_with_most_budget_left() -> None:
     assert pick([], 1, 1.0, LIMITS) is None
 
 
-def test_warm_shortfall_counts_idle_and_connecting_sockets_of_the_key() -> None:
+def test_spare_shortfall_counts_idle_and_connecting_sockets_of_the_key() -> None:
     idle, leased, other = _socket(1), _socket(2), _socket(3, key=OTHER)
     leased.state = SocketState.LEASED
     sockets = [idle, leased, other]
-    assert warm_shortfall(sockets, KEY, connecting=0, warm_min=2) == 1
-    assert warm_shortfall(sockets, KEY, connecting=1, warm_min=2) == 0
-    assert warm_shortfall(sockets, KEY, connecting=3, warm_min=2) == 0
-    assert warm_shortfall(sockets, OTHER, connecting=0, warm_min=0) == 0
+    assert spare_shortfall(sockets, KEY, connecting=0, target=2, now=1.0, limits=LIMITS) == 1
+    assert spare_shortfall(sockets, KEY, connecting=1, target=2, now=1.0, limits=LIMITS) == 0
+    assert spare_shortfall(sockets, KEY, connecting=3, target=2, now=1.0, limits=LIMITS) == 0
+    assert spare_shortfall(sockets, OTHER, connecting=0, target=0, now=1.0, limits=LIMITS) == 0
+
+
+def test_an_idle_socket_without_flushes_left_is_no_spare() -> None:
+    spent = _socket(1)
+    for _ in range(LIMITS.max_flushes_per_window):
+        spent.charge(0.0, 1)
+    assert spare_shortfall([spent], KEY, connecting=0, target=1, now=1.0, limits=LIMITS) == 1
+    assert spare_shortfall([spent], KEY, connecting=0, target=1, now=61.0, limits=LIMITS) == 0
+
+
+@pytest.mark.parametrize(
+    ("peak_leased", "settings", "target"),
+    [
+        pytest.param(0, PoolSettings(), 1, id="idle-key-keeps-the-warm-minimum"),
+        pytest.param(2, PoolSettings(), 1, id="small-peak-within-the-warm-minimum"),
+        pytest.param(5, PoolSettings(), 3, id="half-the-peak-rounded-up"),
+        pytest.param(20, PoolSettings(), 10, id="200-sessions-10-percent-speaking"),
+        pytest.param(200, PoolSettings(), 16, id="capped-per-key"),
+        pytest.param(200, PoolSettings(max_sockets=8), 8, id="capped-by-the-pod"),
+        pytest.param(40, PoolSettings(spare_ratio=0.1), 4, id="no-float-round-up"),
+        pytest.param(20, PoolSettings(spare_ratio=0), 1, id="ratio-off"),
+        pytest.param(20, PoolSettings(warm_min_per_key=0, spare_ratio=0), 0, id="nothing-warm"),
+        pytest.param(0, PoolSettings(warm_min_per_key=20), 20, id="warm-minimum-above-the-cap"),
+    ],
+)
+def test_the_spare_target_follows_the_recent_peak(
+    peak_leased: int, settings: PoolSettings, target: int
+) -> None:
+    assert spare_target(peak_leased, settings) == target
+
+
+def test_a_peak_window_remembers_the_highest_level_held_within_the_window() -> None:
+    window = PeakWindow(60.0)
+    assert window.peak(0.0) == 0
+    window.record(0.0, 3)
+    window.record(10.0, 10)
+    window.record(50.0, 2)  # 10 held from 10 s to 50 s
+    window.record(55.0, 5)
+    assert window.peak(100.0) == 10
+    assert window.peak(110.0) == 10  # 10 still held at 50 s, the window's start
+    assert window.peak(111.0) == 5
+    assert window.peak(1000.0) == 5  # the latest level holds until the next record
+
+
+def test_a_peak_window_keeps_few_levels() -> None:
+    window = PeakWindow(60.0)
+    for tick in range(1000):
+        window.record(float(tick), tick % 7)
+    assert window.peak(1000.0) == 6
+    assert len(window._levels) <= 7

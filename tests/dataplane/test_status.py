@@ -23,6 +23,7 @@ FACTS = StatusFacts(
     credential_valid=True,
     credential_reloads=1,
     config_hash="0123456789abcdef",
+    upstream_warmed=True,
 )
 
 
@@ -46,6 +47,7 @@ def test_the_document_has_the_contracts_shape() -> None:
         pytest.param({"serving": False}, "starting", id="starting"),
         pytest.param({"fingerprint": None}, "no Deepgram key loaded", id="no-key"),
         pytest.param({"credential_valid": False}, "Deepgram refused the key", id="refused-key"),
+        pytest.param({"upstream_warmed": False}, "opening warm upstream sockets", id="warming"),
     ],
 )
 def test_not_ready_while_starting_draining_or_without_a_usable_key(
