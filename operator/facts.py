@@ -44,6 +44,29 @@ class SecretFacts:
             return cls(name, key, SecretState.KEY_MISSING)
         return cls(name, key, SecretState.PRESENT, fingerprints.fingerprint_secret(value))
 
+    @classmethod
+    def from_fingerprints(cls, name: str, key: str, keys: Mapping[str, str | None] | None) -> SecretFacts:
+        """Read `key` from `secret_fingerprints` of a Secret (None when the Secret does not exist)."""
+        if keys is None:
+            return cls(name, key, SecretState.SECRET_MISSING)
+        fingerprint = keys.get(key)
+        if fingerprint is None:
+            return cls(name, key, SecretState.KEY_MISSING)
+        return cls(name, key, SecretState.PRESENT, fingerprint)
+
+
+def secret_fingerprints(body: Mapping[str, Any]) -> dict[str, str | None]:
+    """Every key of a Secret with its value's fingerprint (None when empty or unreadable).
+
+    What the operator keeps of a watched Secret: fingerprints, never values.
+    """
+    keys = sorted({*(body.get("data") or {}), *(body.get("stringData") or {})})
+    found = {}
+    for key in keys:
+        value = _secret_value(body, key)
+        found[key] = fingerprints.fingerprint_secret(value) if value and value.strip() else None
+    return found
+
 
 def _secret_value(body: Mapping[str, Any], key: str) -> str | None:
     # stringData is write-only in the API but appears in objects built by hand (tests, emulators).

@@ -13,13 +13,17 @@ from typing import Any
 
 import kopf
 
-from ttsfleet.operator import api, errors, events, kube, reconciling
+from ttsfleet.operator import api, errors, events, kube, probing, reconciling
 from ttsfleet.operator import settings as operator_settings
-from ttsfleet.operator.facts import SecretFacts
+from ttsfleet.operator.facts import DeploymentFacts, SecretFacts, secret_fingerprints
+from ttsfleet.operator.rendering import meta
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
-WATCH_LABEL = "ttsfleet.io/watch"
+WATCH_LABEL = operator_settings.WATCH_LABEL
 SECRET_FILTER = {WATCH_LABEL: "true"}
+CHILD_FILTER = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
+POD_FILTER = {"app.kubernetes.io/name": meta.APP_NAME, "app.kubernetes.io/component": meta.COMPONENT}
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 def post(body: Any, notices: Iterable[events.Notice]) -> None:
@@ -57,13 +61,29 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         ref = (spec.get("deepgram") or {}).get("apiKeySecretRef") or {}
         return {(namespace, ref["name"]): name} if ref.get("name") else {}
 
+    # Watches instead of reads on every probe tick: what a tick needs of Secrets, Deployments and pods
+    # (fingerprints and rollout facts, never Secret values or whole pods), kept current by kopf.
+    @kopf.index("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_keys")
+    def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): secret_fingerprints(body)}
+
+    @kopf.index("apps", "v1", "deployments", labels=CHILD_FILTER, registry=registry, id="deployments")
+    def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): DeploymentFacts.from_deployment(body)}
+
+    @kopf.index("", "v1", "pods", labels=POD_FILTER, registry=registry, id="pods")
+    def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        instance = labels.get(INSTANCE_LABEL)
+        view = probing.pod_view(body, config.statusz_port_annotation)
+        return {(namespace, instance): view} if instance else {}
+
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
-    async def reconcile(body: kopf.Body, name: str, logger: kopf.Logger, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)
         async with runtime.lock(namespace, name):
-            await _reconcile(runtime, body, logger)
+            await _reconcile(runtime, body, logger, _watched(kwargs))
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="forget")
     def forget(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
@@ -71,15 +91,28 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         if event.get("type") == "DELETED":
             runtime.forget(namespace, name)
 
-    @kopf.timer(GROUP, VERSION, PLURAL, interval=config.probe_interval_s, registry=registry, id="probe")
-    async def probe(body: kopf.Body, name: str, logger: kopf.Logger, **_: Any) -> None:
+    # The first tick waits one interval: the reconcile that follows a backend's appearance writes its
+    # status anyway, so an immediate tick would only race it.
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURAL,
+        interval=config.probe_interval_s,
+        initial_delay=config.probe_interval_s,
+        registry=registry,
+        id="probe",
+    )
+    async def probe(body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)
+        watched = _watched(kwargs)
         async with runtime.lock(namespace, name):
             try:
-                outcome = await reconciling.refresh_status(runtime, body)
+                outcome = await reconciling.refresh_status(runtime, body, watched=watched)
             except errors.ApiError as exc:
                 logger.info("status refresh failed, retried next tick: %s", exc)
                 return
+            finally:
+                runtime.metrics.status_refreshes.inc()
         post(body, outcome.notices)
 
     @kopf.on.event("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_changed")
@@ -89,13 +122,26 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         for backend_name in backends_by_secret.get((namespace, name), ()):
             async with runtime.lock(namespace, backend_name):
                 await _rotate(
-                    runtime, namespace, backend_name, None if event.get("type") == "DELETED" else body
+                    runtime,
+                    namespace,
+                    backend_name,
+                    None if event.get("type") == "DELETED" else body,
+                    _watched(kwargs),
                 )
 
 
-async def _reconcile(runtime: reconciling.Runtime, body: kopf.Body, logger: kopf.Logger) -> None:
+def _watched(kwargs: dict[str, Any]) -> reconciling.Watched:
+    """The indexes kopf passes to every handler, as what `reconciling` reads instead of the API."""
+    return reconciling.Watched(
+        secrets=kwargs["secret_keys"], deployments=kwargs["deployments"], pods=kwargs["pods"]
+    )
+
+
+async def _reconcile(
+    runtime: reconciling.Runtime, body: kopf.Body, logger: kopf.Logger, watched: reconciling.Watched
+) -> None:
     try:
-        outcome = await reconciling.reconcile(runtime, body)
+        outcome = await reconciling.reconcile(runtime, body, watched=watched)
     except errors.ApiError as exc:
         runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
         raise errors.to_kopf(exc) from exc
@@ -107,21 +153,27 @@ async def _reconcile(runtime: reconciling.Runtime, body: kopf.Body, logger: kopf
     post(body, outcome.notices)
 
 
-async def _rotate(runtime: reconciling.Runtime, namespace: str, name: str, secret: kopf.Body | None) -> None:
+async def _rotate(
+    runtime: reconciling.Runtime,
+    namespace: str,
+    name: str,
+    secret: kopf.Body | None,
+    watched: reconciling.Watched,
+) -> None:
     """React to a change of a backend's key Secret: reconcile when the key's fingerprint moved."""
+    if (namespace, name) not in runtime.applied_keys:
+        return  # not reconciled yet (e.g. just started): the reconcile reads the Secret itself
     backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
     if backend_body is None or api.validate_spec(backend_body.get("spec") or {}):
         return
     backend = api.TTSBackend.from_body(backend_body)
     ref = backend.spec.deepgram.api_key_secret_ref
     key = SecretFacts.from_secret(ref.name, ref.key, dict(secret) if secret is not None else None)
-    if (namespace, name) not in runtime.applied_keys:
-        return  # not reconciled yet (e.g. just started): the reconcile reads the Secret itself
     before = runtime.applied_keys[(namespace, name)]
     if before == key.fingerprint:
         return  # an unrelated change to the Secret (labels, another key)
     try:
-        outcome = await reconciling.reconcile(runtime, backend_body)
+        outcome = await reconciling.reconcile(runtime, backend_body, watched=watched)
     except errors.ApiError as exc:
         runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
         raise errors.to_kopf(exc) from exc

@@ -36,6 +36,11 @@ class OperatorMetrics:
             "Pods whose /statusz could not be fetched.",
             registry=self.registry,
         )
+        self.status_refreshes = Counter(
+            "ttsfleet_operator_status_refreshes",
+            "Timer ticks that refreshed a backend's status (one per backend per probe interval).",
+            registry=self.registry,
+        )
         self.status_writes = Counter(
             "ttsfleet_operator_status_writes",
             "Status patches written (an idle backend writes none).",

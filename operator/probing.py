@@ -45,6 +45,26 @@ def is_pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def pod_view(pod: Mapping[str, Any], port_annotation: str | None = None) -> dict[str, Any]:
+    """The parts of a pod that probing reads: name, deletion, IP, Ready, the port annotation.
+
+    A pod index keeps these rather than whole pods (a pod object is several kilobytes).
+    """
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    annotations = metadata.get("annotations") or {}
+    kept = {port_annotation: annotations[port_annotation]} if port_annotation in annotations else {}
+    view_metadata = {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "annotations": kept,
+    }
+    if metadata.get("deletionTimestamp"):
+        view_metadata["deletionTimestamp"] = metadata["deletionTimestamp"]
+    ready = [dict(c) for c in status.get("conditions") or () if c.get("type") == "Ready"]
+    return {"metadata": view_metadata, "status": {"podIP": status.get("podIP"), "conditions": ready}}
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     """The reports gathered (parsed JSON, in pod-name order) and how many pods failed to answer."""

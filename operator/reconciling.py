@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,22 @@ class Runtime:
         self.metrics.forget(namespace, name)
 
 
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """What the operator's watches (kopf indexes) hold, by (namespace, name); a probe tick reads these.
+
+    `secrets` has only Secrets labelled for watching; a Secret or Deployment not found here is read from
+    the API instead (not watched, or its watch event has not arrived yet). Pods are by backend name.
+    """
+
+    secrets: Mapping[Key, Collection[Mapping[str, str | None]]]
+    deployments: Mapping[Key, Collection[DeploymentFacts]]
+    pods: Mapping[Key, Collection[Mapping[str, Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What a reconcile or refresh did, for the handler to log, post and count."""
@@ -101,16 +117,43 @@ async def read_secret(client: kube.KubeClient, namespace: str, ref: api.SecretKe
     return SecretFacts.from_secret(ref.name, ref.key, body)
 
 
-async def _probe(runtime: Runtime, namespace: str, backend: api.TTSBackend) -> tuple[dict[str, Any], ...]:
-    pods = await runtime.kube.list(kube.PODS, namespace, label_selector=rendering.selector_string(backend))
+async def _secret(
+    client: kube.KubeClient, namespace: str, ref: api.SecretKeyRef, watched: Watched | None
+) -> SecretFacts:
+    for keys in watched.secrets.get((namespace, ref.name), ()) if watched is not None else ():
+        return SecretFacts.from_fingerprints(ref.name, ref.key, keys)
+    return await read_secret(client, namespace, ref)
+
+
+async def _deployment(
+    client: kube.KubeClient, namespace: str, name: str, watched: Watched | None
+) -> DeploymentFacts | None:
+    for facts in watched.deployments.get((namespace, name), ()) if watched is not None else ():
+        return facts
+    body = await client.get_or_none(kube.DEPLOYMENTS, namespace, name)
+    return DeploymentFacts.from_deployment(body) if body is not None else None
+
+
+async def _probe(
+    runtime: Runtime, namespace: str, backend: api.TTSBackend, watched: Watched | None
+) -> tuple[dict[str, Any], ...]:
+    if watched is not None:
+        pods: list[Mapping[str, Any]] = list(watched.pods.get((namespace, backend.metadata.name), ()))
+    else:
+        selector = rendering.selector_string(backend)
+        pods = list(await runtime.kube.list(kube.PODS, namespace, label_selector=selector))
     result = await runtime.prober.probe(pods)
     if result.failures:
         runtime.metrics.probe_failures.inc(result.failures)
     return result.reports
 
 
-async def reconcile(runtime: Runtime, body: Body) -> Outcome:
-    """Bring the children in line with the spec, then refresh the status."""
+async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = None) -> Outcome:
+    """Bring the children in line with the spec, then refresh the status.
+
+    The key Secret and the children are read from the API (what is written rests on fresh reads);
+    the status refresh that follows takes pods and the client-token Secret from `watched`.
+    """
     namespace, name, generation = _meta(body)
     problems = tuple(api.validate_name(name) + api.validate_spec(body.get("spec") or {}))
     if problems:
@@ -122,7 +165,9 @@ async def reconcile(runtime: Runtime, body: Body) -> Outcome:
     applied = [await applying.apply_child(runtime.kube, manifest) for manifest in manifests]
     applied += await applying.prune_children(runtime.kube, namespace, name, owner.uid, manifests)
     deployment = next((a.body for a in applied if a.kind == "Deployment"), None)
-    outcome = await refresh_status(runtime, body, backend=backend, key=key, deployment=deployment)
+    outcome = await refresh_status(
+        runtime, body, backend=backend, key=key, deployment=deployment, watched=watched
+    )
     runtime.reconciled[(namespace, name)] = generation
     runtime.applied_keys[(namespace, name)] = key.fingerprint
     changed = tuple(a for a in applied if a.outcome is not applying.Outcome.UNCHANGED)
@@ -140,8 +185,13 @@ async def refresh_status(
     backend: api.TTSBackend | None = None,
     key: SecretFacts | None = None,
     deployment: Body | None = None,
+    watched: Watched | None = None,
 ) -> Outcome:
-    """Observe the Deployment, the key and the pods; write the status if it changed."""
+    """Observe the Deployment, the key and the pods; write the status if it changed.
+
+    A reconcile passes what it just read and applied; a probe tick passes `watched`, so an idle
+    backend costs no API reads (only /statusz requests to its pods).
+    """
     namespace, name, generation = _meta(body)
     if backend is None and runtime.reconciled.get((namespace, name)) != generation:
         return Outcome()  # not reconciled at this generation yet: the reconcile writes the status
@@ -151,18 +201,20 @@ async def refresh_status(
         backend = api.TTSBackend.from_body(dict(body))
     client = runtime.kube
     if key is None:
-        key = await read_secret(client, namespace, backend.spec.deepgram.api_key_secret_ref)
+        key = await _secret(client, namespace, backend.spec.deepgram.api_key_secret_ref, watched)
     tokens_ref = backend.spec.auth.client_tokens_secret_ref if backend.spec.auth.enabled else None
-    tokens = await read_secret(client, namespace, tokens_ref) if tokens_ref is not None else None
-    if deployment is None:
-        deployment = await client.get_or_none(kube.DEPLOYMENTS, namespace, name)
+    tokens = await _secret(client, namespace, tokens_ref, watched) if tokens_ref is not None else None
+    if deployment is not None:
+        rollout: DeploymentFacts | None = DeploymentFacts.from_deployment(deployment)
+    else:
+        rollout = await _deployment(client, namespace, name, watched)
     facts = FleetFacts(
         generation=generation,
         config_hash=rendering.config_hash(backend.spec),
         deepgram_key=key,
         client_tokens=tokens,
-        deployment=DeploymentFacts.from_deployment(deployment) if deployment is not None else None,
-        statusz=await _probe(runtime, namespace, backend),
+        deployment=rollout,
+        statusz=await _probe(runtime, namespace, backend, watched),
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
     return await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)

@@ -12,7 +12,8 @@ from tests.support.helm import RELEASE, ROOT, WATCHED_NAMESPACES, Grant, Manifes
 
 SERVICE_ACCOUNT = f"{RELEASE}-ttsfleet"
 READ = ("get", "list", "watch")
-MANAGE = ("get", "create", "patch", "delete")  # children are read by name, never listed or watched
+MANAGE = ("get", "create", "patch", "delete")  # children are read by name, never listed or watched…
+WATCHED = ("get", "list", "watch", "create", "patch", "delete")  # …but Deployments: their status is indexed
 
 
 def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
@@ -24,13 +25,13 @@ IN_SERVED_NAMESPACES = grants(
     ("ttsfleet.io", "ttsbackends/status", ("patch",)),
     ("", "configmaps", MANAGE),
     ("", "services", MANAGE),
-    ("apps", "deployments", MANAGE),
+    ("apps", "deployments", WATCHED),
     ("autoscaling", "horizontalpodautoscalers", MANAGE),
     ("policy", "poddisruptionbudgets", MANAGE),
     ("networking.k8s.io", "networkpolicies", MANAGE),
     ("monitoring.coreos.com", "servicemonitors", MANAGE),
     ("", "secrets", READ),
-    ("", "pods", ("list",)),
+    ("", "pods", ("list", "watch")),
     ("", "events", ("create",)),
 )
 CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", READ))

@@ -84,13 +84,13 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
   resources: ["ttsbackends/status"]
   verbs: ["patch"]
 # Children of a TTSBackend: read by name, created or patched when their rendering changes, deleted when
-# the spec stops asking for them. Never listed or watched (tests/operator/integration audits this).
+# the spec stops asking for them. Only Deployments are also watched (label-filtered), for probe ticks.
 - apiGroups: [""]
   resources: ["configmaps", "services"]
   verbs: ["get", "create", "patch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "create", "patch", "delete"]
@@ -110,10 +110,10 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
-# Pods: listed by label to read each gateway's /statusz (fleet status, key fingerprints).
+# Pods: watched by label to read each gateway's /statusz (fleet status, key fingerprints).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "watch"]
 # Events with domain reasons (CredentialRotated, UpstreamAuthFailed, ...), posted by kopf and by us.
 - apiGroups: [""]
   resources: ["events"]

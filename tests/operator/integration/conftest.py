@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -144,40 +145,61 @@ async def api(apiserver: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-OperatorFactory = Callable[[], contextlib.AbstractAsyncContextManager[running.Assembly]]
+OperatorFactory = Callable[..., contextlib.AbstractAsyncContextManager[running.Assembly]]
+
+
+async def _operate(
+    assembly: running.Assembly,
+    stop_flag: threading.Event,
+    ready_flag: threading.Event,
+) -> None:
+    settings = assembly.runtime.settings
+    try:
+        tasks = await kopf.spawn_tasks(
+            registry=assembly.registry,
+            namespaces=settings.namespaces,
+            standalone=settings.peering_name is None,
+            peering_name=settings.peering_name,
+            priority=settings.priority,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+        await kopf.run_tasks(tasks)
+    finally:
+        await assembly.aclose()
 
 
 @pytest.fixture
 def operator_running(apiserver: ApiServer, gateways: StandInGateways) -> OperatorFactory:
-    """Start (and on exit stop) an in-process operator serving `voice`; can run again (a restart)."""
+    """Start (and on exit stop) an operator serving `voice`; can run again (a restart) or twice (peering).
+
+    kopf runs in a thread with its own event loop, as kopf's embedding guide advises: on stop, kopf
+    waits up to 5 s for every task it did not start itself, and in a shared loop that would be the
+    embedded API's and the stand-in gateways' connection tasks. Keyword arguments override settings.
+    """
 
     @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[running.Assembly]:
+    async def start(**overrides: Any) -> AsyncIterator[running.Assembly]:
         settings = OperatorSettings(
             api_server=apiserver.base_url,
             namespaces=(NAMESPACE,),
             probe_interval_s=PROBE_INTERVAL_S,
             metrics_port=0,
+            **overrides,
         )
         assembly = running.build(settings, statusz_url=gateways.url_of)
-        stop_flag = asyncio.Event()
-        ready_flag = asyncio.Event()
-        existing = asyncio.all_tasks()
-        tasks = await kopf.spawn_tasks(
-            registry=assembly.registry,
-            namespaces=settings.namespaces,
-            standalone=True,
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
+        stop_flag, ready_flag = threading.Event(), threading.Event()
+        thread = threading.Thread(
+            target=asyncio.run, args=(_operate(assembly, stop_flag, ready_flag),), name="kopf operator"
         )
-        runner = asyncio.create_task(kopf.run_tasks(tasks, ignored=existing), name="kopf operator")
+        thread.start()
         try:
-            await asyncio.wait_for(ready_flag.wait(), 10)
+            assert await asyncio.to_thread(ready_flag.wait, 10), "the operator did not start in 10 s"
             yield assembly
         finally:
             stop_flag.set()
-            await asyncio.wait_for(runner, 15)
-            await assembly.aclose()
+            await asyncio.to_thread(thread.join, 15)
+            assert not thread.is_alive(), "the operator did not stop in 15 s"
 
     return start
 

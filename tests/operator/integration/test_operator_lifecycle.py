@@ -12,6 +12,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     DEPLOYMENTS,
     MERGE,
     NAMESPACE,
+    OPERATOR_AGENTS,
     SECRETS,
     OperatorFactory,
     backend,
@@ -194,17 +195,27 @@ async def test_restart_makes_no_writes_for_an_unchanged_backend(
             lambda: assembly.runtime.metrics.reconciles.labels("unchanged")._value.get() >= 1,
             what="the resume reconcile",
         )
-        # Let a few probe ticks pass too: an idle backend writes nothing either.
-        await wait_until(lambda: _probe_lists(apiserver) >= 3, what="three probe ticks")
-    assert operator_writes(apiserver) == []
+        writes = operator_writes(apiserver)
+        # Let a few probe ticks pass too: an idle backend writes nothing, and reads nothing either
+        # (its Secret, Deployment and pods come from the operator's watches).
+        refreshes = assembly.runtime.metrics.status_refreshes
+        ticks = refreshes._value.get()
+        apiserver.audit.reset()
+        await wait_until(lambda: refreshes._value.get() >= ticks + 3, what="three probe ticks")
+        idle_calls = _operator_calls(apiserver)
+    assert writes == [] and operator_writes(apiserver) == []
+    assert idle_calls == []
     listed = await api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
     assert len(listed.json()["items"]) == 1
 
 
-def _probe_lists(server: ApiServer) -> int:
-    return sum(
-        1 for r in server.audit.records(resource_only=True) if r.verb == "list" and r.resource == "pods"
-    )
+def _operator_calls(server: ApiServer) -> list[tuple[str, str, str]]:
+    """Operator requests other than its long-lived watches."""
+    return [
+        (r.verb, r.resource, r.name)
+        for r in server.audit.records(resource_only=True)
+        if r.user_agent.startswith(OPERATOR_AGENTS) and r.verb != "watch"
+    ]
 
 
 async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(

@@ -1,0 +1,135 @@
+"""Warnings a running backend raises: a stuck rollout and a refused Deepgram key, as conditions and Events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
+    DEEPGRAM_KEY,
+    DEPLOYMENTS,
+    MERGE,
+    NAMESPACE,
+    PODS,
+    SECRETS,
+    OperatorFactory,
+    StandInGateways,
+    backend,
+    condition,
+    fingerprint,
+    get,
+    secret,
+    wait_until,
+)
+
+STUCK = 'ReplicaSet "aura-en-5d4f" has timed out progressing.'
+
+
+async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any]]:
+    items = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
+    return [event for event in items if event["reason"] == reason]
+
+
+async def with_condition(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
+    found = condition(await get(api, f"{BACKENDS}/aura-en"), kind)
+    return found if found and found["reason"] == reason else None
+
+
+async def stuck_rollout(api: httpx.AsyncClient) -> None:
+    """Write the Deployment's status as its controller does once progressDeadlineSeconds has passed."""
+    deployment = await get(api, f"{DEPLOYMENTS}/aura-en")
+    assert deployment is not None
+    status = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": 2,
+        "updatedReplicas": 1,
+        "readyReplicas": 1,
+        "availableReplicas": 1,
+        "conditions": [
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+            {
+                "type": "Progressing",
+                "status": "False",
+                "reason": "ProgressDeadlineExceeded",
+                "message": STUCK,
+            },
+        ],
+    }
+    patched = await api.patch(f"{DEPLOYMENTS}/aura-en/status", json={"status": status}, headers=MERGE)
+    patched.raise_for_status()
+
+
+async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
+    labels = {
+        "app.kubernetes.io/name": "ttsfleet",
+        "app.kubernetes.io/instance": "aura-en",
+        "app.kubernetes.io/component": "gateway",
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
+    }
+    (await api.post(PODS, json=pod)).raise_for_status()
+    status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
+    (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()
+
+
+async def test_a_rollout_past_its_deadline_degrades_the_backend_and_posts_one_warning(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running() as assembly:
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
+        await stuck_rollout(api)
+        degraded = await wait_until(
+            lambda: with_condition(api, "Degraded", "ProgressDeadlineExceeded"), what="Degraded"
+        )
+        assert degraded["status"] == "True" and degraded["message"] == STUCK
+        progressing = condition(await get(api, f"{BACKENDS}/aura-en"), "Progressing")
+        assert progressing is not None and progressing["status"] == "False"
+        posted = await wait_until(
+            lambda: events_with(api, "ProgressDeadlineExceeded"), what="ProgressDeadlineExceeded Event"
+        )
+        # It persists through later probe ticks without a second Event.
+        refreshes = assembly.runtime.metrics.status_refreshes
+        ticks = refreshes._value.get()
+        await wait_until(lambda: refreshes._value.get() >= ticks + 2, what="two more probe ticks")
+    assert len(await events_with(api, "ProgressDeadlineExceeded")) == 1
+    assert posted[0]["type"] == "Warning" and posted[0]["message"] == STUCK
+
+
+async def test_a_key_deepgram_refuses_makes_credentials_invalid_and_posts_upstream_auth_failed(
+    api: httpx.AsyncClient, gateways: StandInGateways, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=1))).raise_for_status()
+        body = await wait_until(lambda: get(api, f"{BACKENDS}/aura-en"), what="backend")
+        first = await wait_until(lambda: _status_field(api, "configHash"), what="status with a config hash")
+        assert body is not None
+        gateways.report("aura-en-a", fingerprint=fingerprint(DEEPGRAM_KEY), config_hash=first, valid=True)
+        await ready_pod(api, "aura-en-a")
+        await wait_until(lambda: with_condition(api, "CredentialsValid", "UpstreamAccepted"), what="accepted")
+        # Deepgram starts refusing the key (revoked upstream): the gateway reports credential.valid false.
+        gateways.report("aura-en-a", fingerprint=fingerprint(DEEPGRAM_KEY), config_hash=first, valid=False)
+        refused = await wait_until(
+            lambda: with_condition(api, "CredentialsValid", "UpstreamAuthFailed"), what="UpstreamAuthFailed"
+        )
+        assert refused["status"] == "False"
+        assert fingerprint(DEEPGRAM_KEY) in refused["message"]
+        posted = await wait_until(
+            lambda: events_with(api, "UpstreamAuthFailed"), what="UpstreamAuthFailed Event"
+        )
+        assert posted[0]["type"] == "Warning"
+        ready = condition(await get(api, f"{BACKENDS}/aura-en"), "Ready")
+        assert ready is not None and ready["status"] == "False"
+
+
+async def _status_field(api: httpx.AsyncClient, field: str) -> Any:
+    body = await get(api, f"{BACKENDS}/aura-en")
+    return ((body or {}).get("status") or {}).get(field)
