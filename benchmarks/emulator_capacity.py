@@ -26,16 +26,9 @@ from typing import Any
 import httpx
 import websockets
 
-SENTENCES = [
-    "The speech fleet is ready.",
-    "Turn left at the next light.",
-    "Seven green apples sit on the table.",
-    "Please hold while I transfer your call.",
-    "Your order will arrive on Tuesday morning.",
-    "The meeting has been moved to three o'clock.",
-    "I found four restaurants near you.",
-    "It is sunny with a light breeze today.",
-]
+from benchmarks.loadgen import SENTENCES
+from benchmarks.scenarios import percentile
+
 FIRST_BYTE_MS = 90.0
 FRAME_MS = 100.0
 REALTIME_FACTOR = 4.0
@@ -52,18 +45,12 @@ class LevelResult:
     gap_ms: list[float] = field(default_factory=list)
     cpu_percent: float = 0.0
 
-    def percentile(self, values: list[float], q: float) -> float:
-        if not values:
-            return float("nan")
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
     @property
     def sustained(self) -> bool:
         return (
             self.errors == 0
-            and self.percentile(self.first_byte_ms, 0.95) <= FIRST_BYTE_MS + TOLERANCE_MS
-            and self.percentile(self.gap_ms, 0.95) <= PACED_GAP_MS + TOLERANCE_MS
+            and percentile(self.first_byte_ms, 0.95) <= FIRST_BYTE_MS + TOLERANCE_MS
+            and percentile(self.gap_ms, 0.95) <= PACED_GAP_MS + TOLERANCE_MS
         )
 
     def summary(self) -> dict[str, float | int | bool]:
@@ -71,9 +58,9 @@ class LevelResult:
             "sockets": self.sockets,
             "utterances": self.utterances,
             "errors": self.errors,
-            "first_byte_ms_p50": round(self.percentile(self.first_byte_ms, 0.5), 1),
-            "first_byte_ms_p95": round(self.percentile(self.first_byte_ms, 0.95), 1),
-            "frame_gap_ms_p95": round(self.percentile(self.gap_ms, 0.95), 1),
+            "first_byte_ms_p50": round(percentile(self.first_byte_ms, 0.5), 1),
+            "first_byte_ms_p95": round(percentile(self.first_byte_ms, 0.95), 1),
+            "frame_gap_ms_p95": round(percentile(self.gap_ms, 0.95), 1),
             "emulator_cpu_percent": round(self.cpu_percent, 1),
             "sustained": self.sustained,
         }

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ttsfleet.devcluster import kubeapi, runner
+from ttsfleet.devcluster import endpoints, kubeapi, runner
 from ttsfleet.devcluster.apiserver import running_apiserver
 
 logger = logging.getLogger(__name__)
@@ -33,8 +33,6 @@ STATE_DIR_ENV = "TTSFLEET_DEV_STATE_DIR"
 START_DEADLINE_S = 60.0
 STOP_DEADLINE_S = 150.0  # pods may drain for their whole grace period
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-# Announced by the operator's --help when it can find pods' ports through the runner's annotation.
-OPERATOR_PORT_ANNOTATION_FLAG = "--statusz-port-annotation"
 
 
 def default_state_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -141,31 +139,6 @@ async def _stop(process: asyncio.subprocess.Process | None, deadline_s: float = 
         await process.wait()
 
 
-async def operator_available() -> bool:
-    """This build has `ttsfleet operator`."""
-    probe = await _spawn([sys.executable, "-m", "ttsfleet", "operator", "--help"], Path(os.devnull), {})
-    return await probe.wait() == 0
-
-
-async def _operator_flags() -> list[str]:
-    helper = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ttsfleet",
-        "operator",
-        "--help",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONSAFEPATH": "1", "COLUMNS": "200"},
-    )
-    out, _ = await helper.communicate()
-    from ttsfleet.devcluster import endpoints
-
-    if OPERATOR_PORT_ANNOTATION_FLAG in out.decode(errors="replace"):
-        return [OPERATOR_PORT_ANNOTATION_FLAG, endpoints.PORT_ANNOTATION]
-    return []
-
-
 async def _apply_crds(api_url: str) -> None:
     from ttsfleet.operator import crd
 
@@ -227,7 +200,7 @@ async def run_fleet(
                 )
                 runner_task = asyncio.create_task(pod_runner.run(), name="pod runner")
                 try:
-                    if options.with_operator and await operator_available():
+                    if options.with_operator:
                         argv = [
                             sys.executable,
                             "-m",
@@ -239,7 +212,9 @@ async def run_fleet(
                             "0",
                             "--probe-interval-s",
                             "2",
-                            *await _operator_flags(),
+                            # Pods share 127.0.0.1: the operator finds each /statusz port in this annotation.
+                            "--statusz-port-annotation",
+                            endpoints.PORT_ANNOTATION,
                         ]
                         operator = await _spawn(argv, logs / "operator.log", {"KUBECONFIG": str(kubeconfig)})
                     state = FleetState(

@@ -263,7 +263,8 @@ class SpeakSocket:
         """
         for at, ending, name in self._scheduled_faults():
             if self.loop.time() >= at:
-                self.ctx.stats.faults_applied[name] += 1
+                if self.ending is None:  # the watchdog may have fired it already: count it once
+                    self.ctx.stats.faults_applied[name] += 1
                 self.end(ending)
                 await asyncio.Event().wait()
 

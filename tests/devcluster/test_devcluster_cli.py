@@ -75,11 +75,6 @@ def test_dev_up_detached_then_status_kubeconfig_and_down(state_dir: Path) -> Non
     assert ttsfleet("dev", "status", "--state-dir", str(state_dir)).returncode == 1
 
 
-def _has_operator() -> bool:
-    return ttsfleet("operator", "--help", timeout_s=60).returncode == 0
-
-
-@pytest.mark.skipif(not _has_operator(), reason="this build has no `ttsfleet operator` yet")
 def test_examples_become_a_ready_backend_that_speaks_through_its_service(
     state_dir: Path, tmp_path: Path
 ) -> None:

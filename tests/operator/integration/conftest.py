@@ -227,3 +227,27 @@ def operator_writes(server: ApiServer) -> list[tuple[str, str, str, str]]:
         for r in server.audit.records(resource_only=True)
         if r.user_agent.startswith(OPERATOR_AGENTS) and r.verb not in ("get", "list", "watch")
     ]
+
+
+async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any]]:
+    """The Events in the test namespace with `reason`."""
+    items = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
+    return [event for event in items if event["reason"] == reason]
+
+
+async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
+    """A gateway pod of aura-en that is Ready on 127.0.0.1, as the kubelet would report it."""
+    labels = {
+        "app.kubernetes.io/name": "ttsfleet",
+        "app.kubernetes.io/instance": "aura-en",
+        "app.kubernetes.io/component": "gateway",
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
+    }
+    (await api.post(PODS, json=pod)).raise_for_status()
+    status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
+    (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()

@@ -12,42 +12,20 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     DEEPGRAM_KEY,
     DEPLOYMENTS,
     MERGE,
-    NAMESPACE,
-    PODS,
     SECRETS,
     OperatorFactory,
     StandInGateways,
     backend,
+    events_with,
     fingerprint,
     get,
+    ready_pod,
     secret,
     wait_until,
 )
 from ttsfleet.operator.rendering import meta
 
 NEW_KEY = "dg-key-two"
-
-
-async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any]]:
-    items = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
-    return [event for event in items if event["reason"] == reason]
-
-
-async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
-    labels = {
-        "app.kubernetes.io/name": "ttsfleet",
-        "app.kubernetes.io/instance": "aura-en",
-        "app.kubernetes.io/component": "gateway",
-    }
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
-    }
-    (await api.post(PODS, json=pod)).raise_for_status()
-    status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
-    (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()
 
 
 async def rotate(api: httpx.AsyncClient) -> None:

@@ -11,25 +11,20 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     DEEPGRAM_KEY,
     DEPLOYMENTS,
     MERGE,
-    NAMESPACE,
-    PODS,
     SECRETS,
     OperatorFactory,
     StandInGateways,
     backend,
     condition,
+    events_with,
     fingerprint,
     get,
+    ready_pod,
     secret,
     wait_until,
 )
 
 STUCK = 'ReplicaSet "aura-en-5d4f" has timed out progressing.'
-
-
-async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any]]:
-    items = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
-    return [event for event in items if event["reason"] == reason]
 
 
 async def with_condition(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
@@ -59,23 +54,6 @@ async def stuck_rollout(api: httpx.AsyncClient) -> None:
     }
     patched = await api.patch(f"{DEPLOYMENTS}/aura-en/status", json={"status": status}, headers=MERGE)
     patched.raise_for_status()
-
-
-async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
-    labels = {
-        "app.kubernetes.io/name": "ttsfleet",
-        "app.kubernetes.io/instance": "aura-en",
-        "app.kubernetes.io/component": "gateway",
-    }
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
-    }
-    (await api.post(PODS, json=pod)).raise_for_status()
-    status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
-    (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()
 
 
 async def test_a_rollout_past_its_deadline_degrades_the_backend_and_posts_one_warning(
