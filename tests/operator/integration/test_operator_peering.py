@@ -7,11 +7,13 @@ two operators share that object: the one with the lower priority pauses until th
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
@@ -30,6 +32,7 @@ from ttsfleet.operator import running
 PEERING_CRDS = Path(__file__).parents[3] / "charts" / "ttsfleet" / "crds" / "kopf-peering.yaml"
 PEERING = "ttsfleet"
 PEERINGS = f"/apis/kopf.dev/v1/namespaces/{NAMESPACE}/kopfpeerings"
+PAUSING = "Pausing operations in favour of"  # what kopf logs when a peer has a higher priority
 
 
 async def install_peering(api: httpx.AsyncClient) -> None:
@@ -61,22 +64,26 @@ async def reconciled(api: httpx.AsyncClient, name: str) -> bool:
 
 
 async def test_a_lower_priority_operator_stands_by_and_takes_over_when_the_other_leaves(
-    api: httpx.AsyncClient, operator_running: OperatorFactory
+    api: httpx.AsyncClient, operator_running: OperatorFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="kopf")
     await install_peering(api)
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     async with operator_running(peering_name=PEERING, priority=50) as standby:
         async with operator_running(peering_name=PEERING, priority=100) as active:
             await wait_until(lambda: _count(api, 2), what="both operators in the peering object")
+            # Only the lower priority pauses; until it has seen its peer, it would still reconcile.
+            await wait_until(lambda: PAUSING in caplog.text, what="the standby to pause")
             (await api.post(BACKENDS, json=backend("first"))).raise_for_status()
             await wait_until(lambda: reconciled(api, "first"), what="the active operator's reconcile")
-            assert reconciles(active) >= 1
+            # The status patch lands before the handler returns and its reconcile is counted.
+            await wait_until(lambda: reconciles(active) >= 1, what="the active operator's count")
             assert reconciles(standby) == 0  # paused in favour of the higher priority
         left = time.monotonic()
         (await api.post(BACKENDS, json=backend("second"))).raise_for_status()
         await wait_until(lambda: reconciled(api, "second"), what="the standby taking over")
         failover_s = time.monotonic() - left
-        assert reconciles(standby) >= 1
+        await wait_until(lambda: reconciles(standby) >= 1, what="the standby's count")
         # A graceful exit removes the leaver's record at once: no wait for its 60 s lifetime.
         assert failover_s < 5, failover_s
     assert await peers(api) == {}  # both left cleanly
