@@ -51,7 +51,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         if info is not None:
             # kopf may log in again after a 401; the previous client stays until cleanup (it is tiny).
             runtime.client = kube.KubeClient.from_connection(
-                info, kube.Timeouts(read_s=config.api_read_timeout_s)
+                info, kube.Timeouts(read_s=config.api_read_timeout_s), config.api_max_in_flight
             )
         return info
 

@@ -48,6 +48,12 @@ class OperatorSettings(BaseModel, frozen=True):
     api_read_timeout_s: float = Field(
         default=30.0, gt=0, description="Per-request read timeout of the operator's own API calls."
     )
+    api_max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="The operator's own API requests in flight at once; more wait their turn in order.",
+    )
     watch_server_timeout_s: int = Field(
         default=300, ge=10, description="Asked of the API per watch; streams end and resume this often."
     )

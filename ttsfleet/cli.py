@@ -253,6 +253,9 @@ def operator(
     statusz_port_annotation: Annotated[
         str | None, typer.Option(help="Pod annotation naming the /statusz port (the local fleet sets one).")
     ] = None,
+    api_max_in_flight: Annotated[
+        int, typer.Option(min=1, max=1000, help="The operator's API requests in flight at once.")
+    ] = 16,
 ) -> None:
     """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
     from ttsfleet.operator import running
@@ -275,6 +278,7 @@ def operator(
         priority=priority,
         log_level=log_level,
         statusz_port_annotation=statusz_port_annotation,
+        api_max_in_flight=api_max_in_flight,
     )
     running.run(settings)
 

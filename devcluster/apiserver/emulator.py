@@ -15,7 +15,7 @@ import kmock
 # kmock 0.8 exports neither its Response (status + headers + payload) nor its mid-stream error wrapper.
 from kmock._internal import rendering
 
-from ttsfleet.devcluster.apiserver import discovery, errors, paths, watching
+from ttsfleet.devcluster.apiserver import discovery, errors, matching, paths, watching
 from ttsfleet.devcluster.apiserver.audit import AuditLog
 from ttsfleet.devcluster.apiserver.operations import ObjectApi
 from ttsfleet.devcluster.apiserver.resources import NAMESPACE_RESOURCE, ResourceRegistry
@@ -95,9 +95,17 @@ class ApiServer(kmock.KubernetesEmulator):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if request.url.path != AUDIT_PATH:
             self.audit.record(request)
-        # Skip KubernetesEmulator._handle: its object tracking is replaced by `ObjectApi`.
-        response: aiohttp.web.StreamResponse = await kmock.RawHandler._handle(self, request)
-        return response
+        # Instead of KubernetesEmulator._handle (its object tracking is replaced by `ObjectApi`) and
+        # RawHandler._handle (which scans the request history per reaction, see `matching`).
+        for reaction in matching.candidates(self._payloads, request, self):
+            try:
+                response: aiohttp.web.StreamResponse = await reaction(request)
+                return response
+            except rendering.ReactionMismatchError:  # it no longer matches or ran out: never again
+                reaction._disabled.set()
+            except NotImplementedError:  # it saw the request but has nothing to answer with
+                pass
+        raise NotImplementedError(f"no reaction answers {request.method} {request.url.path}")
 
     # -- resources ---------------------------------------------------------------------------------
 

@@ -257,8 +257,11 @@ async def test_scaling_up_and_down_follows_replicas(
         ).raise_for_status()
         await wait_rolled_out(client, 1)
         await wait_until(lambda: len(runner.snapshot()) == 1, 30, "surplus pods gone")
-        pods = (await client.get(f"/api/v1/namespaces/{NS}/pods")).json()["items"]
-        assert len(pods) == 1
+
+        async def one_pod_object() -> bool:  # a pod object goes once its process has stopped
+            return len((await client.get(f"/api/v1/namespaces/{NS}/pods")).json()["items"]) == 1
+
+        await wait_until(one_pod_object, 30, "surplus pod objects deleted")
 
 
 async def test_a_template_change_rolls_one_pod_at_a_time_and_in_flight_speech_completes(
