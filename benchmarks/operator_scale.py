@@ -96,10 +96,10 @@ class Operator:
         self._log = Path(log).open("ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(command, env=env, cwd="/", stdout=self._log, stderr=self._log)
 
-    def rss_mib(self) -> float:
-        """The process's resident set size (VmRSS), in MiB."""
+    def rss_mib(self, field: str = "VmRSS") -> float:
+        """The process's resident set size now (VmRSS) or at its peak (VmHWM), in MiB."""
         text = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.MULTILINE)
+        match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
         return int(match.group(1)) / 1024 if match else float("nan")
 
     async def metric(self, name: str, labels: str = "") -> float:
@@ -229,6 +229,7 @@ async def measure(backends: int, probe_interval_s: float, idle_ticks: int) -> di
             calls = _operator_calls(server)
             results["calls_per_update"] = round(sum(calls.values()) / backends, 2)
             results["calls_per_update_by_kind"] = _per(calls, backends)
+            peak_first = operator.rss_mib("VmHWM")
         finally:
             operator.stop()
 
@@ -256,6 +257,7 @@ async def measure(backends: int, probe_interval_s: float, idle_ticks: int) -> di
                 per_tick * SECONDS_PER_HOUR / DEFAULT_PROBE_INTERVAL_S, 1
             )
             results["rss_mib_probing"] = round(operator.rss_mib(), 1)
+            results["rss_mib_peak"] = round(max(peak_first, operator.rss_mib("VmHWM")), 1)
         finally:
             operator.stop()
     return results

@@ -46,7 +46,10 @@ TARGETS = (
     Target("added frame gap p95 at 500 sessions ≤ 10 ms", "added_frame_gap_p95_ms_at_500", 10.0, True),
     Target("gateway RSS at 500 sessions ≤ 200 MB", "rss_mb_at_500", 200.0, True),
     Target("upstream socket ratio ≥ 5", "upstream_socket_ratio", 5.0, False),
+    Target("operator converges 1000 backends in ≤ 60 s", "operator_converge_s_at_1000", 60.0, True),
+    Target("operator RSS with 1000 backends ≤ 250 MB", "operator_rss_mb_at_1000", 250.0, True),
 )
+OPERATOR_BACKENDS = 1000  # the size the operator targets are set for; other sizes report, not check
 
 
 def _get(summaries: Summaries, scenario: str, sessions: int, *path: str) -> float | None:
@@ -108,6 +111,24 @@ def headline_figures(summaries: Summaries) -> dict[str, float | int | None]:
             _get(summaries, "gateway_faults", ref, "errors"),
             _get(summaries, "gateway_faults", ref, "utterances"),
         ),
+    }
+
+
+def operator_figures(scale: Mapping[str, Any] | None) -> dict[str, float | int | None]:
+    """The operator's headline figures from `operator_scale.measure`; targets only at 1000 backends."""
+    if not scale:
+        return {}
+    at_target_size = scale.get("backends") == OPERATOR_BACKENDS
+    # Peak RSS (VmHWM) of the operator processes, in MiB: stricter than the figure at any one moment.
+    rss = scale.get("rss_mib_peak")
+    return {
+        "operator_backends": scale.get("backends"),
+        "operator_converge_s": scale.get("converge_s"),
+        "operator_rss_peak_mb": rss,
+        "operator_calls_per_create": scale.get("calls_per_create"),
+        "operator_idle_calls_per_backend_hour": scale.get("idle_calls_per_backend_hour_at_10s"),
+        "operator_converge_s_at_1000": scale.get("converge_s") if at_target_size else None,
+        "operator_rss_mb_at_1000": rss if at_target_size else None,
     }
 
 

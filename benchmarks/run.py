@@ -6,12 +6,13 @@ PASS/FAIL/SKIP per target next to its figure (targets are reported, never assert
 whenever the run itself worked). The emulator, the gateway and nginx run on CPU 0, this load generator
 (uvloop) on CPU 1.
 
-    python -m benchmarks.run [--quick] [--scenarios a,b] [--profile] [--skip-capacity]
+    python -m benchmarks.run [--quick] [--scenarios a,b] [--profile] [--skip-capacity] [--skip-operator]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from benchmarks import emulator_capacity, processes, profiling, reporting, scenarios
+from benchmarks import emulator_capacity, operator_scale, processes, profiling, reporting, scenarios
 from benchmarks.scenarios import LevelResult
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -36,6 +37,9 @@ QUICK_LEVELS = {1: 4.0, 50: 6.0, 200: 8.0}
 FULL_LEVELS = {1: 12.0, 50: 20.0, 200: 30.0, 500: 30.0}
 PROFILE_SESSIONS = 200
 PROFILE_SECONDS = 20.0
+# TTSBackends for the operator scale phase: the issue's size in full runs, a fifth of it in quick ones.
+OPERATOR_BACKENDS = {"full": 1000, "quick": 200}
+OPERATOR_IDLE_TICKS = {"full": 10, "quick": 3}
 
 T = TypeVar("T")
 
@@ -110,6 +114,19 @@ async def _run_all(
     return results, health, profiled
 
 
+def _operator_scale(mode: str) -> dict[str, Any]:
+    """The operator scale phases (`operator_scale.py`), with every CPU: the API and operator share them."""
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    try:
+        return asyncio.run(
+            operator_scale.measure(
+                OPERATOR_BACKENDS[mode], probe_interval_s=1.0, idle_ticks=OPERATOR_IDLE_TICKS[mode]
+            )
+        )
+    finally:
+        os.sched_setaffinity(0, {processes.LOADGEN_CPU})
+
+
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,6 +140,7 @@ def _parse_args() -> argparse.Namespace:
         "--profile", action="store_true", help="also sample the gateway with py-spy at 200 sessions"
     )
     parser.add_argument("--skip-capacity", action="store_true", help="skip the emulator capacity benchmark")
+    parser.add_argument("--skip-operator", action="store_true", help="skip the operator scale benchmark")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go")
     return parser.parse_args()
 
@@ -157,7 +175,8 @@ def main() -> int:
     summaries: dict[str, dict[int, dict[str, Any]]] = {}
     for result in results:
         summaries.setdefault(result.scenario, {})[result.record.sessions] = result.summary()
-    figures = reporting.headline_figures(summaries)
+    scale = None if args.skip_operator else _operator_scale("quick" if args.quick else "full")
+    figures = {**reporting.headline_figures(summaries), **reporting.operator_figures(scale)}
     checks = reporting.check_targets(figures)
     command = "make bench-quick" if args.quick else "make bench"
     report: dict[str, Any] = {
@@ -175,6 +194,8 @@ def main() -> int:
     }
     if profiled is not None:
         report["profile"] = profiled
+    if scale is not None:
+        report["operator_scale"] = scale
     report["wall_s"] = round(time.monotonic() - started, 1)
     (out_dir / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     mode, wall_s = report["mode"], report["wall_s"]
