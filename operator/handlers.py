@@ -56,7 +56,9 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         return info
 
     @kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="backends_by_secret")
-    def backends_by_secret(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str]:
+    async def backends_by_secret(
+        namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+    ) -> dict[Any, str]:
         """(namespace, Secret name) → the backends whose Deepgram key is in it."""
         ref = (spec.get("deepgram") or {}).get("apiKeySecretRef") or {}
         return {(namespace, ref["name"]): name} if ref.get("name") else {}
@@ -64,15 +66,15 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
     # Watches instead of reads on every probe tick: what a tick needs of Secrets, Deployments and pods
     # (fingerprints and rollout facts, never Secret values or whole pods), kept current by kopf.
     @kopf.index("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_keys")
-    def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): secret_fingerprints(body)}
 
     @kopf.index("apps", "v1", "deployments", labels=CHILD_FILTER, registry=registry, id="deployments")
-    def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): DeploymentFacts.from_deployment(body)}
 
     @kopf.index("", "v1", "pods", labels=POD_FILTER, registry=registry, id="pods")
-    def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         instance = labels.get(INSTANCE_LABEL)
         view = probing.pod_view(body, config.statusz_port_annotation)
         return {(namespace, instance): view} if instance else {}
@@ -82,11 +84,11 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
     @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")
     async def reconcile(body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)
-        async with runtime.lock(namespace, name):
+        async with runtime.lock(namespace, name), runtime.reconcile_slots:
             await _reconcile(runtime, body, logger, _watched(kwargs))
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="forget")
-    def forget(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
+    async def forget(event: kopf.RawEvent, body: kopf.Body, name: str, **_: Any) -> None:
         namespace = str(body.metadata.namespace)
         if event.get("type") == "DELETED":
             runtime.forget(namespace, name)

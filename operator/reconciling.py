@@ -41,6 +41,13 @@ class Runtime:
     reconciled: dict[tuple[str, str], int] = field(default_factory=dict)
     # The Deepgram key fingerprint each backend was last reconciled with (what its pods were given).
     applied_keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
+    # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
+    # operator's peak memory, not its steady state.
+    reconcile_slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reconcile_slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
 
     @property
     def kube(self) -> kube.KubeClient:

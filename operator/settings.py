@@ -54,6 +54,12 @@ class OperatorSettings(BaseModel, frozen=True):
         le=1000,
         description="The operator's own API requests in flight at once; more wait their turn in order.",
     )
+    max_concurrent_reconciles: int = Field(
+        default=32,
+        ge=1,
+        le=10_000,
+        description="Reconciles running at once; the rest wait their turn (bounds the peak memory).",
+    )
     watch_server_timeout_s: int = Field(
         default=300, ge=10, description="Asked of the API per watch; streams end and resume this often."
     )

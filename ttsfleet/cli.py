@@ -256,6 +256,9 @@ def operator(
     api_max_in_flight: Annotated[
         int, typer.Option(min=1, max=1000, help="The operator's API requests in flight at once.")
     ] = 16,
+    max_concurrent_reconciles: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Reconciles running at once; the rest wait their turn.")
+    ] = 32,
 ) -> None:
     """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
     from ttsfleet.operator import running
@@ -279,6 +282,7 @@ def operator(
         log_level=log_level,
         statusz_port_annotation=statusz_port_annotation,
         api_max_in_flight=api_max_in_flight,
+        max_concurrent_reconciles=max_concurrent_reconciles,
     )
     running.run(settings)
 
