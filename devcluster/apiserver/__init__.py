@@ -2,7 +2,8 @@
 
 Good enough for kopf and `kubectl --validate=false`: resourceVersions, generations, finalizers, watches
 with resume and selectors, PUT/patch with conflicts, status and scale subresources, ownerReference GC,
-CRDs served once stored, and an audit log. It keeps everything in memory and enforces no schema,
+CRDs served once stored, server-side Tables (so `kubectl get ttsb` prints the CRD's columns), and an
+audit log. It keeps everything in memory and enforces no schema,
 authentication or authorization; it is a developer tool, not a cluster.
 """
 

@@ -57,6 +57,7 @@ def served_resources(crd: Body) -> tuple[ResourceSpec, ...]:
             has_status="status" in (version.get("subresources") or {}),
             scale=_scale(version.get("subresources") or {}),
             storage=bool(version.get("storage", len(versions) == 1)),
+            printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
         )
         for version in versions
     )

@@ -15,7 +15,7 @@ import kmock
 # kmock 0.8 exports neither its Response (status + headers + payload) nor its mid-stream error wrapper.
 from kmock._internal import rendering
 
-from ttsfleet.devcluster.apiserver import discovery, errors, matching, paths, watching
+from ttsfleet.devcluster.apiserver import discovery, errors, matching, paths, tables, watching
 from ttsfleet.devcluster.apiserver.audit import AuditLog
 from ttsfleet.devcluster.apiserver.operations import ObjectApi
 from ttsfleet.devcluster.apiserver.resources import NAMESPACE_RESOURCE, ResourceRegistry
@@ -150,6 +150,10 @@ class ApiServer(kmock.KubernetesEmulator):
                 if name
                 else self.api.list(spec, namespace, request.params)
             )
+            if subresource is None and tables.wants_table(request.headers.get("Accept", "")):
+                objects = body["items"] if name is None else [body]
+                version = str(self.store.resource_version)
+                body = tables.table(spec, objects, version, self.api.now())
         elif method == "POST" and name is None:
             status, body = 201, self.api.create(spec, namespace, request.data)
         elif method == "PUT" and name:

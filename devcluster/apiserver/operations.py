@@ -40,6 +40,10 @@ class ObjectApi:
         self.registry = registry
         self._clock = clock
 
+    def now(self) -> datetime.datetime:
+        """The API's clock (creation timestamps, ages in Tables)."""
+        return self._clock()
+
     # -- lookups -----------------------------------------------------------------------------------
 
     def spec(self, group: str, version: str, plural: str) -> ResourceSpec:

@@ -7,8 +7,9 @@ per version, as the real apiserver does for the served versions of one resource.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # Every verb the emulator implements, as discovery should announce them.
 ALL_VERBS: tuple[str, ...] = (
@@ -50,6 +51,8 @@ class ResourceSpec:
     verbs: tuple[str, ...] = ALL_VERBS
     # The version whose objects are stored; other served versions are views of the same objects.
     storage: bool = True
+    # A CRD version's additionalPrinterColumns, for the Tables `kubectl get` asks for (see `tables.py`).
+    printer_columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
 
     @property
     def api_version(self) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.devcluster.conftest import widget_crd
 from ttsfleet.devcluster.apiserver import ApiServer, write_kubeconfig
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -116,3 +117,24 @@ async def test_get_namespaces_and_wait_for_deletion(kubectl: Kubectl) -> None:
     )
     await kubectl("delete", "namespace", "team", "--wait=true", "--timeout=10s")
     assert "team" not in await kubectl("get", "namespaces", "-o", "name")
+
+
+async def test_get_prints_the_custom_resources_printer_columns(
+    kubectl: Kubectl, apiserver: ApiServer
+) -> None:
+    crd = widget_crd()
+    crd["spec"]["versions"][0]["additionalPrinterColumns"] = [
+        {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    await kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(crd))
+    widget = {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 7},
+    }
+    await kubectl("apply", "--validate=false", "-f", "-", stdin=json.dumps(widget))
+    header, row = (await kubectl("get", "widgets")).splitlines()
+    assert header.split() == ["NAME", "SIZE", "AGE"]
+    assert row.split()[:2] == ["w1", "7"]
