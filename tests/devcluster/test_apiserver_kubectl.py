@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -14,7 +15,18 @@ import pytest
 from tests.devcluster.conftest import widget_crd
 from ttsfleet.devcluster.apiserver import ApiServer, write_kubeconfig
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+def find_kubectl() -> str:
+    """kubectl next to the venv's Python (`make install` puts it there, from a wheel), else on PATH.
+
+    Missing kubectl fails these tests instead of skipping them: a skip would hide a broken API.
+    """
+    beside_python = Path(sys.executable).parent / "kubectl"
+    found = str(beside_python) if beside_python.is_file() else shutil.which("kubectl")
+    if found is None:
+        pytest.fail("kubectl not found: run `.venv/bin/python scripts/install_helm.py .venv/bin`")
+    return found
+
 
 Kubectl = Callable[..., Awaitable[str]]
 
@@ -48,10 +60,11 @@ def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
     """Run kubectl against the API without blocking the loop the API runs on; fail on a non-zero exit."""
     config = write_kubeconfig(tmp_path / "kubeconfig", apiserver.base_url)
     env = dict(os.environ, KUBECONFIG=str(config), HOME=str(tmp_path))
+    binary = find_kubectl()
 
     async def run(*args: str, stdin: str | None = None) -> str:
         process = await asyncio.create_subprocess_exec(
-            "kubectl",
+            binary,
             f"--cache-dir={tmp_path / 'cache'}",
             *args,
             env=env,
