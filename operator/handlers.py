@@ -127,6 +127,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
                     runtime,
                     namespace,
                     backend_name,
+                    name,
                     None if event.get("type") == "DELETED" else body,
                     _watched(kwargs),
                 )
@@ -159,19 +160,27 @@ async def _rotate(
     runtime: reconciling.Runtime,
     namespace: str,
     name: str,
+    secret_name: str,
     secret: kopf.Body | None,
     watched: reconciling.Watched,
 ) -> None:
     """React to a change of a backend's key Secret: reconcile when the key's fingerprint moved."""
-    if (namespace, name) not in runtime.applied_keys:
+    applied = runtime.applied_keys.get((namespace, name))
+    if applied is None:
         return  # not reconciled yet (e.g. just started): the reconcile reads the Secret itself
+    if secret_name == applied.name:
+        seen = SecretFacts.from_secret(
+            applied.name, applied.key, dict(secret) if secret is not None else None
+        )
+        if seen == applied:
+            return  # the key this backend uses did not move (a restart's replay, another key): no reads
     backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
     if backend_body is None or api.validate_spec(backend_body.get("spec") or {}):
         return
     backend = api.TTSBackend.from_body(backend_body)
     ref = backend.spec.deepgram.api_key_secret_ref
     key = SecretFacts.from_secret(ref.name, ref.key, dict(secret) if secret is not None else None)
-    before = runtime.applied_keys[(namespace, name)]
+    before = runtime.applied_keys[(namespace, name)].fingerprint
     if before == key.fingerprint:
         return  # an unrelated change to the Secret (labels, another key)
     try:

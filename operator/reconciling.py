@@ -39,8 +39,9 @@ class Runtime:
     _locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     # The generation each backend was last reconciled at: probes wait for the first reconcile.
     reconciled: dict[tuple[str, str], int] = field(default_factory=dict)
-    # The Deepgram key fingerprint each backend was last reconciled with (what its pods were given).
-    applied_keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # The Deepgram key (Secret, key and fingerprint) each backend was last reconciled with: what its
+    # pods were given, and what a Secret event is compared with before anything is read from the API.
+    applied_keys: dict[tuple[str, str], SecretFacts] = field(default_factory=dict)
     # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
     # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
     # operator's peak memory, not its steady state.
@@ -176,7 +177,7 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
         runtime, body, backend=backend, key=key, deployment=deployment, watched=watched
     )
     runtime.reconciled[(namespace, name)] = generation
-    runtime.applied_keys[(namespace, name)] = key.fingerprint
+    runtime.applied_keys[(namespace, name)] = key
     changed = tuple(a for a in applied if a.outcome is not applying.Outcome.UNCHANGED)
     notices = outcome.notices
     if changed:
