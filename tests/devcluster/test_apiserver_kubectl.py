@@ -5,28 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from tests.devcluster.conftest import widget_crd
+from tests.support.kubectl import find_kubectl
 from ttsfleet.devcluster.apiserver import ApiServer, write_kubeconfig
-
-
-def find_kubectl() -> str:
-    """kubectl next to the venv's Python (`make install` puts it there, from a wheel), else on PATH.
-
-    Missing kubectl fails these tests instead of skipping them: a skip would hide a broken API.
-    """
-    beside_python = Path(sys.executable).parent / "kubectl"
-    found = str(beside_python) if beside_python.is_file() else shutil.which("kubectl")
-    if found is None:
-        pytest.fail("kubectl not found: run `.venv/bin/python scripts/install_helm.py .venv/bin`")
-    return found
-
 
 Kubectl = Callable[..., Awaitable[str]]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from tests.e2e.conftest import (
     LocalFleet,
 )
 from tests.e2e.load import LoadReport, SpeakingLoad, linear16
+from tests.support.kubectl import find_kubectl
 from tests.support.recognition import TEST_PHRASES, recognise
 from tests.support.servers import eventually
 from ttsfleet import client
@@ -243,9 +245,32 @@ async def test_a_restart_rotation_rolls_every_pod_with_no_utterance_lost(
     await while_speaking(local_fleet, rotate)
 
 
+async def _kubectl_scale(local_fleet: LocalFleet, replicas: int) -> None:
+    """`kubectl scale ttsb/<name> --replicas=N`, as a platform team would type it."""
+    env = {**os.environ, "KUBECONFIG": local_fleet.state.kubeconfig, "HOME": str(local_fleet.state_dir)}
+    process = await asyncio.create_subprocess_exec(
+        find_kubectl(),
+        f"--cache-dir={local_fleet.state_dir / 'kubectl-cache'}",
+        "scale",
+        f"ttsb/{NAME}",
+        "-n",
+        NAMESPACE,
+        f"--replicas={replicas}",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, f"kubectl scale failed: {err.decode()}"
+    assert "scaled" in out.decode()
+
+
 async def test_the_scale_subresource_moves_the_pods(local_fleet: LocalFleet, cluster: Cluster) -> None:
-    async def scale_to(replicas: int) -> None:
-        await cluster.patch(f"{BACKEND_PATH}/scale", {"spec": {"replicas": replicas}})
+    async def scale_to(replicas: int, *, with_kubectl: bool) -> None:
+        if with_kubectl:
+            await _kubectl_scale(local_fleet, replicas)
+        else:
+            await cluster.patch(f"{BACKEND_PATH}/scale", {"spec": {"replicas": replicas}})
         await wait_for_pods(
             cluster,
             f"{replicas} ready pods",
@@ -264,9 +289,9 @@ async def test_the_scale_subresource_moves_the_pods(local_fleet: LocalFleet, clu
         assert scale["status"]["selector"] == body["status"]["selector"]
 
     async def change(load: SpeakingLoad) -> None:
-        await scale_to(3)
+        await scale_to(3, with_kubectl=True)
         await load.completed_at_least(UTTERANCES_AROUND_A_CHANGE)
-        await scale_to(2)
+        await scale_to(2, with_kubectl=False)
 
     await while_speaking(local_fleet, change)
 
