@@ -113,6 +113,25 @@ async def _wait_answers(url: str, process: asyncio.subprocess.Process, what: str
     raise RuntimeError(f"{what} did not answer {url} within {START_DEADLINE_S} s")
 
 
+def operator_command(api_url: str) -> list[str]:
+    """How the local fleet runs the operator (the e2e tests restart it with the same command)."""
+    return [
+        sys.executable,
+        "-m",
+        "ttsfleet",
+        "operator",
+        "--api-server",
+        api_url,
+        "--metrics-port",
+        "0",
+        "--probe-interval-s",
+        "2",
+        # Pods share 127.0.0.1: the operator finds each /statusz port in this annotation.
+        "--statusz-port-annotation",
+        endpoints.PORT_ANNOTATION,
+    ]
+
+
 async def _spawn(argv: list[str], log: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as stream:
@@ -201,21 +220,7 @@ async def run_fleet(
                 runner_task = asyncio.create_task(pod_runner.run(), name="pod runner")
                 try:
                     if options.with_operator:
-                        argv = [
-                            sys.executable,
-                            "-m",
-                            "ttsfleet",
-                            "operator",
-                            "--api-server",
-                            apiserver.base_url,
-                            "--metrics-port",
-                            "0",
-                            "--probe-interval-s",
-                            "2",
-                            # Pods share 127.0.0.1: the operator finds each /statusz port in this annotation.
-                            "--statusz-port-annotation",
-                            endpoints.PORT_ANNOTATION,
-                        ]
+                        argv = operator_command(apiserver.base_url)
                         operator = await _spawn(argv, logs / "operator.log", {"KUBECONFIG": str(kubeconfig)})
                     state = FleetState(
                         pid=os.getpid(),

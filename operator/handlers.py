@@ -168,20 +168,19 @@ async def _rotate(
     applied = runtime.applied_keys.get((namespace, name))
     if applied is None:
         return  # not reconciled yet (e.g. just started): the reconcile reads the Secret itself
-    if secret_name == applied.name:
-        seen = SecretFacts.from_secret(
-            applied.name, applied.key, dict(secret) if secret is not None else None
-        )
-        if seen == applied:
-            return  # the key this backend uses did not move (a restart's replay, another key): no reads
+    secret_body = dict(secret) if secret is not None else None
+    if (
+        secret_name == applied.name
+        and SecretFacts.from_secret(applied.name, applied.key, secret_body) == applied
+    ):
+        return  # the key this backend uses did not move (a restart's replay, another key): no reads
     backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
     if backend_body is None or api.validate_spec(backend_body.get("spec") or {}):
         return
     backend = api.TTSBackend.from_body(backend_body)
     ref = backend.spec.deepgram.api_key_secret_ref
-    key = SecretFacts.from_secret(ref.name, ref.key, dict(secret) if secret is not None else None)
-    before = runtime.applied_keys[(namespace, name)].fingerprint
-    if before == key.fingerprint:
+    key = SecretFacts.from_secret(ref.name, ref.key, secret_body)
+    if applied.fingerprint == key.fingerprint:
         return  # an unrelated change to the Secret (labels, another key)
     try:
         outcome = await reconciling.reconcile(runtime, backend_body, watched=watched)
@@ -197,7 +196,7 @@ async def _rotate(
     rotated = events.Notice(
         events.EventType.NORMAL,
         events.Reason.CREDENTIAL_ROTATED,
-        f"Deepgram key {before} -> {key.fingerprint} ({strategy.value}: {action})",
+        f"Deepgram key {applied.fingerprint} -> {key.fingerprint} ({strategy.value}: {action})",
     )
     post(backend_body, (rotated, *outcome.notices))
     logging.getLogger(__name__).info("credential rotated on %s/%s (%s)", namespace, name, strategy.value)

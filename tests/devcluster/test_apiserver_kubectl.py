@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.devcluster.conftest import widget_crd
-from tests.support.kubectl import find_kubectl
+from tests.support.tools import require_tool
 from ttsfleet.devcluster.apiserver import ApiServer, write_kubeconfig
 
 Kubectl = Callable[..., Awaitable[str]]
@@ -46,7 +46,7 @@ def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
     """Run kubectl against the API without blocking the loop the API runs on; fail on a non-zero exit."""
     config = write_kubeconfig(tmp_path / "kubeconfig", apiserver.base_url)
     env = dict(os.environ, KUBECONFIG=str(config), HOME=str(tmp_path))
-    binary = find_kubectl()
+    binary = str(require_tool("kubectl"))
 
     async def run(*args: str, stdin: str | None = None) -> str:
         process = await asyncio.create_subprocess_exec(

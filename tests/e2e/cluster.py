@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from ttsfleet.demo import condition
+
 Body = dict[str, Any]
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 BACKENDS = "/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends"
@@ -31,14 +33,6 @@ COLLECTIONS = {
 def collection(api_version: str, kind: str, namespace: str = "default") -> str:
     """The collection path of a kind the tests use."""
     return COLLECTIONS[(api_version, kind)].format(namespace=namespace)
-
-
-def condition(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """The status condition of type `kind`, or an empty dict."""
-    for item in (body.get("status") or {}).get("conditions") or ():
-        if item.get("type") == kind:
-            return dict(item)
-    return {}
 
 
 def is_converged(body: Mapping[str, Any]) -> bool:

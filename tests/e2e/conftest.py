@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from tests.e2e.load import linear16
 from tests.support.recognition import TEST_PHRASES
 from tests.support.servers import wait_for
 from ttsfleet import client
-from ttsfleet.devcluster import endpoints, fleet
+from ttsfleet.devcluster import fleet
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -135,20 +134,7 @@ def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet
         assert state.operator_pid is not None, "the local fleet started without its operator"
         assert state.upstream_url is not None
         references = asyncio.run(_references(state.upstream_url))
-        operator_argv = [
-            sys.executable,
-            "-m",
-            "ttsfleet",
-            "operator",
-            "--api-server",
-            state.api_url,
-            "--metrics-port",
-            "0",
-            "--probe-interval-s",
-            "2",
-            "--statusz-port-annotation",
-            endpoints.PORT_ANNOTATION,
-        ]
+        operator_argv = fleet.operator_command(state.api_url)
         running = LocalFleet(state_dir, state, references, operator_argv)
         asyncio.run(_apply_examples(state.api_url))
         yield running

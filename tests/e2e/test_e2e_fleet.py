@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.cluster import BACKENDS, Body, Cluster, condition, is_converged
+from tests.e2e.cluster import BACKENDS, Body, Cluster, is_converged
 from tests.e2e.conftest import (
     BACKEND,
     CONVERGE_DEADLINE_S,
@@ -28,10 +28,11 @@ from tests.e2e.conftest import (
     LocalFleet,
 )
 from tests.e2e.load import LoadReport, SpeakingLoad, linear16
-from tests.support.kubectl import find_kubectl
 from tests.support.recognition import TEST_PHRASES, recognise
 from tests.support.servers import eventually
+from tests.support.tools import require_tool
 from ttsfleet import client
+from ttsfleet.demo import condition
 from ttsfleet.devcluster import endpoints, fleet
 from ttsfleet.fingerprints import fingerprint_secret
 from ttsfleet.protocol import Encoding
@@ -169,6 +170,17 @@ async def test_a_config_change_rolls_every_pod_with_no_utterance_lost(
     assert report.pods - pods_before, "the agents reached the new pods"
 
 
+def every_pod_runs(body: Body, fingerprint: str) -> bool:
+    """Converged, and the status says every desired pod reports the key with `fingerprint`."""
+    credentials = (body.get("status") or {}).get("credentials") or {}
+    return (
+        is_converged(body)
+        and credentials.get("currentFingerprint") == fingerprint
+        and bool(credentials.get("complete"))
+        and credentials.get("podsOnCurrent") == body["spec"]["replicas"]
+    )
+
+
 async def test_a_reloaded_key_reaches_every_pod_without_a_restart_or_a_failed_utterance(
     local_fleet: LocalFleet, cluster: Cluster
 ) -> None:
@@ -182,11 +194,7 @@ async def test_a_reloaded_key_reaches_every_pod_without_a_restart_or_a_failed_ut
             NAMESPACE,
             NAME,
             lambda body: (
-                is_converged(body)
-                and (body["status"].get("credentials") or {}).get("currentFingerprint") == fingerprint
-                and body["status"]["credentials"]["complete"]
-                and body["status"]["credentials"]["podsOnCurrent"] == 2
-                and not body["status"]["credentials"]["staleFingerprints"]
+                every_pod_runs(body, fingerprint) and not body["status"]["credentials"]["staleFingerprints"]
             ),
             CONVERGE_DEADLINE_S,
             "every pod to report the new key",
@@ -233,11 +241,7 @@ async def test_a_restart_rotation_rolls_every_pod_with_no_utterance_lost(
         await cluster.wait_backend(
             NAMESPACE,
             NAME,
-            lambda body: (
-                is_converged(body)
-                and (body["status"].get("credentials") or {}).get("currentFingerprint") == fingerprint
-                and body["status"]["credentials"]["complete"]
-            ),
+            lambda body: every_pod_runs(body, fingerprint),
             CONVERGE_DEADLINE_S,
             "the restarted pods to report the new key",
         )
@@ -249,7 +253,7 @@ async def _kubectl_scale(local_fleet: LocalFleet, replicas: int) -> None:
     """`kubectl scale ttsb/<name> --replicas=N`, as a platform team would type it."""
     env = {**os.environ, "KUBECONFIG": local_fleet.state.kubeconfig, "HOME": str(local_fleet.state_dir)}
     process = await asyncio.create_subprocess_exec(
-        find_kubectl(),
+        require_tool("kubectl"),
         f"--cache-dir={local_fleet.state_dir / 'kubectl-cache'}",
         "scale",
         f"ttsb/{NAME}",

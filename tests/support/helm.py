@@ -7,15 +7,15 @@ venv's Python. A missing helm fails the tests loudly: silently skipping would le
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "ttsfleet"
@@ -28,26 +28,10 @@ WATCHED_NAMESPACES = ("voice", "voice-staging")  # as listed in ci/namespaced-va
 Manifest = dict[str, Any]
 
 
-def find_helm() -> Path | None:
-    """helm next to the running interpreter (the venv's bin), else on PATH."""
-    beside_python = Path(sys.executable).parent / "helm"
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return beside_python
-    on_path = shutil.which("helm")
-    return Path(on_path) if on_path else None
-
-
 @pytest.fixture(scope="session")
 def helm() -> Path:
     """The helm binary; fails (never skips) when it is not installed."""
-    found = find_helm()
-    if found is None:
-        pytest.fail(
-            "helm is not installed: run `make install`, or "
-            "`.venv/bin/python scripts/install_helm.py .venv/bin` (see docs/development.md)",
-            pytrace=False,
-        )
-    return found
+    return require_tool("helm")
 
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.support.servers import free_port, wait_for
+from tests.support.tools import find_tool, require_tool
 from ttsfleet import audio
 from ttsfleet.fingerprints import fingerprint_secret
 
@@ -37,20 +38,16 @@ TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yam
 NAMESPACE = "voice"
 
 
-def _helm() -> str | None:
-    beside_python = Path(sys.executable).parent / "helm"
-    return str(beside_python) if beside_python.exists() else shutil.which("helm")
-
-
 def _missing() -> str | None:
     """Why this cannot run here, or None."""
     if os.environ.get("TTSFLEET_E2E_KIND") == "0":
         return "TTSFLEET_E2E_KIND=0: the kind end-to-end test is switched off"
-    for tool in ("docker", "kind", "kubectl"):
+    for tool in ("docker", "kind"):
         if shutil.which(tool) is None:
             return f"needs {tool} on PATH (a real cluster: Docker engine + kind); not found"
-    if _helm() is None:
-        return "needs helm (make install puts it in .venv/bin); not found"
+    for tool in ("helm", "kubectl"):
+        if find_tool(tool) is None:
+            return f"needs {tool} (make install puts it in .venv/bin); not found"
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=60, check=False)
     if info.returncode != 0:
         return f"needs a Docker engine for kind; `docker info` failed: {info.stderr.strip()[-200:]}"
@@ -71,7 +68,9 @@ def run(*argv: str, timeout_s: float = 600, stdin: str | None = None) -> str:
 
 
 def kubectl(*args: str, timeout_s: float = 300, stdin: str | None = None) -> str:
-    return run("kubectl", "--context", f"kind-{CLUSTER}", *args, timeout_s=timeout_s, stdin=stdin)
+    return run(
+        str(require_tool("kubectl")), "--context", f"kind-{CLUSTER}", *args, timeout_s=timeout_s, stdin=stdin
+    )
 
 
 EMULATOR = f"""
@@ -127,8 +126,7 @@ def kind_cluster() -> Iterator[str]:
 
 
 def test_the_chart_runs_the_examples_speaks_and_rotates_a_key(kind_cluster: str, tmp_path: Path) -> None:
-    helm = _helm()
-    assert helm is not None
+    helm = str(require_tool("helm"))
     run(
         helm, "upgrade", "--install", "ttsfleet", "charts/ttsfleet", "--kube-context", f"kind-{kind_cluster}",
         "--namespace", "ttsfleet-system", "--create-namespace", "--wait", "--timeout", "5m",
@@ -162,7 +160,7 @@ def test_the_chart_runs_the_examples_speaks_and_rotates_a_key(kind_cluster: str,
     port = free_port()
     forward = subprocess.Popen(
         [
-            "kubectl",
+            str(require_tool("kubectl")),
             "--context",
             f"kind-{kind_cluster}",
             "port-forward",
