@@ -45,12 +45,20 @@ class Warning:  # the protocol's own name for the message
 
 
 @dataclass(frozen=True, slots=True)
+class ServerError:
+    """The server's `Error` message; a close usually follows, but the socket is done either way."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Closed:
     code: int | None
     reason: str
 
 
-Event = Audio | Flushed | Cleared | Warning | Closed
+Event = Audio | Flushed | Cleared | Warning | ServerError | Closed
 
 
 def parse_text_frame(text: str) -> Event | None:
@@ -71,6 +79,11 @@ def parse_text_frame(text: str) -> Event | None:
         code = message.get("warn_code") or message.get("code") or ""
         text_ = message.get("warn_msg") or message.get("description") or ""
         return Warning(str(code), str(text_))
+    if kind == "Error":
+        # Deepgram's error bodies say err_code/err_msg; the v2 spec says code/description: accept both.
+        code = message.get("err_code") or message.get("code") or ""
+        text_ = message.get("err_msg") or message.get("description") or message.get("message") or ""
+        return ServerError(str(code), str(text_))
     return None
 
 
@@ -138,7 +151,12 @@ class SpeakConnection:
         await self._send({"type": "Clear"})
 
     async def close(self) -> None:
-        """Close now (pending audio is not wanted) and wait for the reader to finish."""
+        """Say `Close`, close now (pending audio is not wanted) and wait for the reader to finish."""
+        if self.closed is None:
+            # The protocol's own goodbye first, so the server ends the session cleanly rather than
+            # seeing a bare close frame.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.send(json.dumps({"type": "Close"})), 1.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(), 2.0)
         if not self._reader.done():
@@ -163,7 +181,10 @@ async def open_connection(url: str, token: str, timeout_s: float) -> SpeakConnec
         response = exc.response
         body = response.body.decode("utf-8", "replace") if response.body else ""
         raise errors.HandshakeRefused(response.status_code, body, _retry_after_s(response.headers)) from exc
-    except (InvalidURI, InvalidHandshake) as exc:
+    except InvalidURI as exc:
+        # Its text repeats the whole URL, query parameters included: say only what is wrong.
+        raise errors.ConnectionLost(None, "handshake failed: the URL is not a valid WebSocket URL") from None
+    except InvalidHandshake as exc:
         raise errors.ConnectionLost(None, f"handshake failed: {exc}") from exc
     except (OSError, TimeoutError) as exc:
         raise errors.ConnectionLost(None, f"cannot connect: {exc}") from exc
