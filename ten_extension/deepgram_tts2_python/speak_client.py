@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,29 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from . import errors
+from . import discovery, errors
 
 log = logging.getLogger(__name__)
+
+_CREDENTIAL = re.compile(r"(authorization:\s*(?:token|bearer))\s+\S+", re.IGNORECASE)
+_REQUEST_LINE = re.compile(r"^(> GET )(\S+)")
+
+
+class _WireRedaction(logging.Filter):
+    """websockets logs the handshake at DEBUG, Authorization header and query included: mask both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _CREDENTIAL.sub(r"\1 ***", message)
+        redacted = _REQUEST_LINE.sub(lambda m: m.group(1) + discovery.redacted_url(m.group(2)), redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+# The logger handed to websockets: every line it writes about our sockets passes the redaction.
+wire_log = logging.getLogger(f"{__name__}.wire")
+wire_log.addFilter(_WireRedaction())
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +197,7 @@ async def open_connection(url: str, token: str, timeout_s: float) -> SpeakConnec
             max_size=None,  # audio frames are the server's choice; do not cut them
             # No proxy discovery: the backend is an in-cluster Service or an explicit URL.
             proxy=None,
+            logger=wire_log,
         )
     except InvalidStatus as exc:
         response = exc.response

@@ -33,6 +33,10 @@ class Target:
         """TEN's property shape for this target; Deepgram settings among `extra` go into `params`."""
         return ten_properties(self.base_url, self.token, **extra)
 
+    def reset_upstream(self) -> None:
+        """Counters zeroed and faults cleared."""
+        httpx.post(self.upstream.base_url + "/_emulator/reset", timeout=5.0).raise_for_status()
+
     def upstream_stats(self) -> dict[str, Any]:
         return dict(httpx.get(self.upstream.base_url + "/_emulator/stats", timeout=5.0).json())
 
