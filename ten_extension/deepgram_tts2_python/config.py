@@ -20,6 +20,8 @@ from . import discovery, errors
 # Where TEN's deepgram_tts speaks when no endpoint is given: Deepgram itself.
 DEEPGRAM_BASE_URL = "wss://api.deepgram.com"
 DEFAULT_MODEL = "aura-2-thalia-en"
+# TEN's deepgram_tts default; dumps are a debugging aid the operator of the agent turns on.
+DEFAULT_DUMP_PATH = "/tmp"  # noqa: S108
 # What the server can stream as linear16 (PROTOCOL.md, WebSocket query).
 SAMPLE_RATES = (8000, 16000, 24000, 32000, 48000)
 # `params` entries that are settings of the extension, never query parameters.
@@ -37,7 +39,7 @@ class TTSConfig:
     encoding: str = "linear16"
     sample_rate: int = 24000
     dump: bool = False
-    dump_path: str = "/tmp"
+    dump_path: str = DEFAULT_DUMP_PATH
     # A Flush at a sentence end once this many characters wait unflushed; less would hurt prosody.
     sentence_flush_chars: int = 80
     connect_timeout_s: float = 10.0
@@ -110,7 +112,9 @@ def _endpoint(settings: Mapping[str, Any]) -> tuple[str, str]:
     if backend:
         try:
             return discovery.service_base_url(
-                backend, _text(settings, "cluster_domain", "cluster.local"), _number(settings, "port", 8080, int)
+                backend,
+                _text(settings, "cluster_domain", "cluster.local"),
+                _number(settings, "port", 8080, int),
             ), "backend"
         except ValueError as exc:
             raise errors.ConfigError(f"property 'backend': {exc}") from exc
@@ -153,7 +157,7 @@ def parse_config(raw: Mapping[str, Any]) -> TTSConfig:
         encoding=encoding,
         sample_rate=sample_rate,
         dump=_flag(settings, "dump"),
-        dump_path=_text(settings, "dump_path", "/tmp") or "/tmp",
+        dump_path=_text(settings, "dump_path", DEFAULT_DUMP_PATH) or DEFAULT_DUMP_PATH,
         sentence_flush_chars=flush_chars,
         connect_timeout_s=_number(settings, "connect_timeout_s", 10.0, float),
         response_timeout_s=_number(settings, "response_timeout_s", 10.0, float),

@@ -114,7 +114,8 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
         self.ten_env.log_info(f"configured: {settings.describe()}", category=LOG_CATEGORY_KEY_POINT)
         if settings.endpoint == "deepgram":
             self.ten_env.log_warn(
-                "no 'backend' or 'base_url' set: speaking to Deepgram directly", category=LOG_CATEGORY_KEY_POINT
+                "no 'backend' or 'base_url' set: speaking to Deepgram directly",
+                category=LOG_CATEGORY_KEY_POINT,
             )
         connector = connecting.Connector(
             settings.url,

@@ -203,7 +203,7 @@ async def open_connection(url: str, token: str, timeout_s: float) -> SpeakConnec
         response = exc.response
         body = response.body.decode("utf-8", "replace") if response.body else ""
         raise errors.HandshakeRefused(response.status_code, body, _retry_after_s(response.headers)) from exc
-    except InvalidURI as exc:
+    except InvalidURI:
         # Its text repeats the whole URL, query parameters included: say only what is wrong.
         raise errors.ConnectionLost(None, "handshake failed: the URL is not a valid WebSocket URL") from None
     except InvalidHandshake as exc:

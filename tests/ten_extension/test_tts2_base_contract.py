@@ -63,7 +63,9 @@ async def test_update_configs_takes_effect_from_the_next_request_and_a_bad_one_c
     assert all(view.end is not None and view.end["reason"] == 1 for view in views)
 
 
-async def test_a_dump_is_written_while_the_request_still_speaks(emulator_target: Target, tmp_path: Path) -> None:
+async def test_a_dump_is_written_while_the_request_still_speaks(
+    emulator_target: Target, tmp_path: Path
+) -> None:
     long_text = " ".join(f"Sentence {n} of a request that takes a while to say." for n in range(6))
     # Frames paced 50 ms apart: the request speaks for seconds.
     properties = emulator_target.properties(

@@ -139,7 +139,7 @@ async def test_flush_during_long_text_sends_no_frame_after_its_end(target: Targe
     names = tts.names()
     assert tts.data("tts_audio_end")[0]["reason"] == 2
     assert end_index < names.index("tts_flush_end")
-    between = [name for name in names[end_index + 1 : names.index("tts_audio_start", end_index)]]
+    between = names[end_index + 1 : names.index("tts_audio_start", end_index)]
     assert [name for name in between if name != "metrics"] == ["tts_flush_end"]  # usage metrics may follow
     assert len(tts.data("tts_audio_end")) == 2  # a late Flushed never makes a second end
 

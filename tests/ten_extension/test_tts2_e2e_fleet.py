@@ -18,8 +18,8 @@ import pytest
 from ten_extension.deepgram_tts2_python import discovery
 from tests.e2e.cluster import BACKENDS, Cluster, is_converged
 from tests.e2e.conftest import BACKEND, NAME, NAMESPACE, SAMPLE_RATE, TOKEN, LocalFleet
-from tests.e2e.conftest import cluster as cluster  # noqa: F401 - fixtures of the e2e suite
-from tests.e2e.conftest import local_fleet as local_fleet  # noqa: F401
+from tests.e2e.conftest import cluster as cluster
+from tests.e2e.conftest import local_fleet as local_fleet
 from tests.support.recognition import TEST_PHRASES, recognise
 from tests.ten_extension.harness import Harness
 from ttsfleet.devcluster import fleet
@@ -31,7 +31,7 @@ PHRASES = TEST_PHRASES[:3]
 
 
 @pytest.fixture
-def cluster_dns(local_fleet: LocalFleet, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def cluster_dns(local_fleet: LocalFleet, monkeypatch: pytest.MonkeyPatch) -> str:
     """The backend's in-cluster name and port resolve to its Service on this machine; returns the name."""
     in_cluster = urlsplit(discovery.service_base_url(BACKEND))
     service = urlsplit(fleet.read_services(local_fleet.state_dir)[BACKEND])
@@ -48,7 +48,7 @@ def cluster_dns(local_fleet: LocalFleet, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 async def test_a_backend_name_and_the_fleet_token_are_all_the_extension_needs(
-    cluster: Cluster,  # noqa: F811
+    cluster: Cluster,
     cluster_dns: str,
 ) -> None:
     backend = await cluster.get(f"{BACKENDS.format(namespace=NAMESPACE)}/{NAME}")

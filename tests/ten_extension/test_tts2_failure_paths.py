@@ -38,7 +38,9 @@ def slow_first_byte_emulator(process_logs: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def strict_flush_emulator(process_logs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def strict_flush_emulator(
+    process_logs: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     """Two Flushes per socket and minute, where Deepgram allows twenty and the client budgets for that."""
     settings = tmp_path_factory.mktemp("strict-flush") / "emulator.json"
     settings.write_text(json.dumps({"max_flushes_per_window": 2}))
@@ -46,18 +48,20 @@ def strict_flush_emulator(process_logs: Path, tmp_path_factory: pytest.TempPathF
         yield server
 
 
-async def test_a_server_error_ends_the_request_at_once_with_vendor_info_and_the_next_gets_a_new_socket() -> None:
+async def test_a_server_error_ends_the_request_at_once_and_the_next_gets_a_new_socket() -> None:
     def answer(socket: int, flush: int) -> list[str | bytes]:
         return [json.dumps(SERVER_ERROR)] if socket == 0 else audio_then_flushed(flush)
 
-    async with ScriptedSpeakServer(answer) as server:
-        async with Harness(ten_properties(server.ws_url, EMULATOR_KEY)) as tts:
-            asked_at = time.monotonic()
-            tts.text("err-1", "The server cannot say this.", metadata=METADATA)
-            await tts.wait_ends(1)
-            ended_after_s = time.monotonic() - asked_at
-            tts.text("err-2", "A new socket says this.", metadata=METADATA)
-            views = await tts.wait_ends(2)
+    async with (
+        ScriptedSpeakServer(answer) as server,
+        Harness(ten_properties(server.ws_url, EMULATOR_KEY)) as tts,
+    ):
+        asked_at = time.monotonic()
+        tts.text("err-1", "The server cannot say this.", metadata=METADATA)
+        await tts.wait_ends(1)
+        ended_after_s = time.monotonic() - asked_at
+        tts.text("err-2", "A new socket says this.", metadata=METADATA)
+        views = await tts.wait_ends(2)
 
     assert reasons(tts) == [("err-1", 3), ("err-2", 1)]
     # Long before the 10 s response timeout a silent socket would need.
@@ -70,10 +74,12 @@ async def test_a_server_error_ends_the_request_at_once_with_vendor_info_and_the_
 
 
 async def test_close_is_sent_before_the_socket_is_closed_on_stop() -> None:
-    async with ScriptedSpeakServer() as server:
-        async with Harness(ten_properties(server.ws_url, EMULATOR_KEY)) as tts:
-            tts.text("bye-1", "Said before stopping.", metadata=METADATA)
-            await tts.wait_ends(1)
+    async with (
+        ScriptedSpeakServer() as server,
+        Harness(ten_properties(server.ws_url, EMULATOR_KEY)) as tts,
+    ):
+        tts.text("bye-1", "Said before stopping.", metadata=METADATA)
+        await tts.wait_ends(1)
     (messages,) = server.received
     assert [message["type"] for message in messages] == ["Speak", "Flush", "Close"]
 

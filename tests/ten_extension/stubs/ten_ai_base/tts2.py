@@ -98,14 +98,17 @@ class AsyncTTS2BaseExtension(AsyncExtension, abc.ABC):
             )
             return False
         self.request_states[request_id] = new_state
+        before = current.value if current else "None"
         self.ten_env.log_info(
-            f"Request {request_id} state: {current.value if current else 'None'} -> {new_state.value} {reason}",
+            f"Request {request_id} state: {before} -> {new_state.value} {reason}",
             category=LOG_CATEGORY_KEY_POINT,
         )
         return True
 
     def _cleanup_completed_states(self) -> None:
-        for request_id in [rid for rid, state in self.request_states.items() if state is RequestState.COMPLETED]:
+        for request_id in [
+            rid for rid, state in self.request_states.items() if state is RequestState.COMPLETED
+        ]:
             self.request_states.pop(request_id, None)
             self.metadatas.pop(request_id, None)
 
@@ -395,7 +398,9 @@ class AsyncTTS2BaseExtension(AsyncExtension, abc.ABC):
         self.recv_audio_duration = 0.0
         self.recv_audio_chunks_len = 0
 
-    async def send_usage_metrics(self, request_id: str = "", extra_metadata: dict[str, Any] | None = None) -> None:
+    async def send_usage_metrics(
+        self, request_id: str = "", extra_metadata: dict[str, Any] | None = None
+    ) -> None:
         await self.metrics_calculate_duration()
         metrics = ModuleMetrics(
             id=self.get_uuid(),
