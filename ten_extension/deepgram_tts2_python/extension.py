@@ -97,12 +97,14 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
         properties = config.merged(self._properties, configs)
         updated = config.parse_config(properties)
         self._properties = properties
-        self.ten_env.log_info(f"configuration updated: {updated.describe()}", category=LOG_CATEGORY_KEY_POINT)
         if self._output is None or self._output.ended:
             await self._use(updated)
             await self._warm_up()
         else:
             self._pending_config = updated  # a request is speaking: its voice and rate stay
+            self.ten_env.log_info(
+                f"configuration for the next request: {updated.describe()}", category=LOG_CATEGORY_KEY_POINT
+            )
 
     async def _use(self, settings: config.TTSConfig) -> None:
         """Speak with `settings` from now on: a new speaker (the old one's socket is closed)."""

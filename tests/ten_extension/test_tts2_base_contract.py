@@ -63,6 +63,24 @@ async def test_update_configs_takes_effect_from_the_next_request_and_a_bad_one_c
     assert all(view.end is not None and view.end["reason"] == 1 for view in views)
 
 
+async def test_update_configs_during_a_request_leaves_that_request_as_it_began(
+    emulator_target: Target,
+) -> None:
+    long_text = " ".join(f"Sentence {n} keeps this request speaking." for n in range(4))
+    properties = emulator_target.properties(params={"emulator_fault": "slow:frame_delay_ms=30"})
+    async with Harness(properties) as tts:
+        tts.text("mid-1", long_text, metadata=METADATA)
+        await tts.wait_for(lambda: "frame" in tts.names(), "the first frame")
+        result = await tts.update_configs({"params": {"sample_rate": 8000}})
+        assert not tts.data("tts_audio_end"), "the request ended before the update: nothing was tested"
+        tts.text("mid-2", "After the update.", metadata=METADATA)
+        views = await tts.wait_ends(2, deadline_s=60.0)
+    assert result.get_status_code() == StatusCode.OK
+    rates = [{frame.frame.sample_rate for frame in view.frames if frame.frame} for view in views]
+    assert rates == [{16000}, {8000}]
+    assert [view.end["reason"] for view in views if view.end] == [1, 1]
+
+
 async def test_a_dump_is_written_while_the_request_still_speaks(
     emulator_target: Target, tmp_path: Path
 ) -> None:
