@@ -8,9 +8,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench bench-quick clean crd
+.PHONY: install promtool test lint format demo bench bench-quick clean crd
 
-install: $(STAMP)
+install: $(STAMP) promtool
+
+# promtool checks and unit-tests the chart's alert and recording rules (tests/chart); Debian ships it in
+# the `prometheus` package. Installed only when missing (CI is a fresh machine, as root).
+promtool:
+	@command -v promtool >/dev/null || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
 
 $(STAMP): pyproject.toml scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
