@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.monitoring.scrapes import Exported, gateway_scrape, operator_scrape
+from tests.support.helm import CLUSTER_VALUES, Manifest, helm, render
+
+__all__ = ["helm"]  # the fixture, re-exported for the tests in this folder
+
+
+@pytest.fixture(scope="session")
+def cluster_manifests(helm: Path) -> list[Manifest]:
+    """The chart with its PrometheusRule and dashboard on."""
+    return render(helm, [CLUSTER_VALUES])
 
 
 @pytest.fixture(scope="session")
