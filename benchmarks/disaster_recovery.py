@@ -77,16 +77,9 @@ class Drill:
 
     def spawn(self, name: str, argv: list[str]) -> None:
         """A replacement process (operator, emulator), as the cluster would restart it; stopped on close."""
-        with (self.state_dir / "logs" / f"{name}-replacement.log").open("ab") as log:
-            self.extra.append(
-                subprocess.Popen(
-                    argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONSAFEPATH": "1", "KUBECONFIG": self.state.kubeconfig},
-                    start_new_session=True,
-                )
-            )
+        self.extra.append(
+            fleet.spawn_beside(self.state, argv, self.state_dir / "logs" / f"{name}-replacement.log")
+        )
 
     async def backend(self) -> dict[str, Any]:
         response = await self.api.get(BACKEND_PATH)

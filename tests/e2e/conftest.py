@@ -74,17 +74,9 @@ class LocalFleet:
         """
         argv = [*self.operator_argv]
         argv[argv.index("--metrics-port") + 1] = str(metrics_port)
-        log = (self.state_dir / "logs" / "operator-replacement.log").open("ab")
-        with log:
-            self.operators.append(
-                subprocess.Popen(
-                    argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONSAFEPATH": "1", "KUBECONFIG": self.state.kubeconfig},
-                    start_new_session=True,
-                )
-            )
+        self.operators.append(
+            fleet.spawn_beside(self.state, argv, self.state_dir / "logs" / "operator-replacement.log")
+        )
 
     def stop_operators(self) -> None:
         for process in self.operators:

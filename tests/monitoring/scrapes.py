@@ -8,7 +8,6 @@ TTSBackend to reconcile, so its per-backend series have samples too.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,12 +17,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dataplane.gateways import running_gateway
+from tests.operator.integration.conftest import NAMESPACE, backend, secret
 from tests.support.servers import ServerProcess, free_port, running_emulator, wait_for
 from tests.support.speaking import connect, speak_and_flush
 from ttsfleet.devcluster.apiserver import running_apiserver
 from ttsfleet.operator import crd
 
-NAMESPACE, BACKEND = "voice", "aura-en"
+BACKEND = "aura-en"
 OPERATOR_DEADLINE_S = 30.0
 # Series names a family of each type exposes (prometheus-client's text format, OpenMetrics' `_created` aside).
 SUFFIXES = {
@@ -103,7 +103,7 @@ async def _operator_scrape(log_dir: Path) -> Exported:
         await asyncio.to_thread(operator.start, "/metrics", OPERATOR_DEADLINE_S)
         try:
             created = await api.post(
-                f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends", json=_backend()
+                f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends", json=backend(BACKEND)
             )
             assert created.status_code == 201, created.text
             scraped: list[Exported] = []
@@ -124,27 +124,8 @@ async def _cluster(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
         for path, body in (
             ("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd.build_crd()),
             ("/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}),
-            (
-                f"/api/v1/namespaces/{NAMESPACE}/secrets",
-                {
-                    "metadata": {"name": "deepgram", "labels": {"ttsfleet.io/watch": "true"}},
-                    "data": {"api-key": base64.b64encode(b"monitoring-test-key").decode()},
-                },
-            ),
+            (f"/api/v1/namespaces/{NAMESPACE}/secrets", secret("deepgram", "api-key", "monitoring-test-key")),
         ):
             response = await api.post(path, json=body)
             assert response.status_code == 201, response.text
         yield api
-
-
-def _backend() -> dict[str, object]:
-    return {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": BACKEND},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-        },
-    }
