@@ -146,7 +146,9 @@ async def _reconcile(
     try:
         outcome = await reconciling.reconcile(runtime, body, watched=watched)
     except errors.ApiError as exc:
-        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        runtime.metrics.reconcile_failed(
+            str(body.metadata.namespace), str(body.metadata.name), type(exc).__name__
+        )
         raise errors.to_kopf(exc) from exc
     if outcome.spec_problems:
         runtime.metrics.reconciles.labels("invalid_spec").inc()
@@ -185,7 +187,7 @@ async def _rotate(
     try:
         outcome = await reconciling.reconcile(runtime, backend_body, watched=watched)
     except errors.ApiError as exc:
-        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        runtime.metrics.reconcile_failed(namespace, name, type(exc).__name__)
         raise errors.to_kopf(exc) from exc
     strategy = backend.spec.rotation.strategy
     action = (

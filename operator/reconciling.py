@@ -268,4 +268,8 @@ async def _write_status(
     runtime.metrics.set_ready(
         namespace, name, ready.status.value if ready else "Unknown", status.is_converged(current, generation)
     )
+    rollout = current.credentials
+    runtime.metrics.set_credential_rollout(
+        namespace, name, rollout.complete if rollout and rollout.pods else None
+    )
     return Outcome(notices=tuple(events.transitions(previous, current)), status_written=written)
