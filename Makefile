@@ -10,10 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install promtool test lint format demo bench bench-quick dr-drill clean crd
 
-install: $(STAMP) promtool
+install: $(STAMP)
 
 # promtool checks and unit-tests the chart's alert and recording rules (tests/chart); Debian ships it in
-# the `prometheus` package. Installed only when missing (CI is a fresh machine, as root).
+# the `prometheus` package. Installed only when missing (CI is a fresh machine, as root); `make test` needs
+# it, `make demo` does not, so the demo still needs no root.
 promtool:
 	@command -v promtool >/dev/null || { apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml scripts/install_helm.py
 	$(PY) scripts/install_helm.py $(VENV)/bin
 	touch $(STAMP)
 
-test: install
+test: install promtool
 	$(PY) -m pytest -q
 
 # mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.
