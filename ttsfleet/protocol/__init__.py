@@ -70,6 +70,7 @@ from ttsfleet.protocol.rules import (
     SynthesisRequested,
     TextBuffered,
 )
+from ttsfleet.protocol.untrusted import load_json, quoted
 
 __all__ = [
     "BYTES_PER_SAMPLE",
@@ -122,9 +123,11 @@ __all__ = [
     "WarningSpelling",
     "error_code_for_status",
     "is_retryable_status",
+    "load_json",
     "parse_client_message",
     "parse_server_message",
     "parse_speak_options",
+    "quoted",
     "read_credential",
     "read_response_header",
 ]
