@@ -7,8 +7,8 @@ A key is judged bad only on evidence: a refused fresh handshake, or `REFUSALS_TO
 row on REST (one 401 from a REST request can be a hiccup upstream). Any refusal leaves the key
 `doubted`: the pool then re-checks it with a fresh handshake on the schedule of `recheck_delay_s`,
 so a key refused by mistake is accepted again within seconds, without waiting for a socket recycle.
-A key larger than `MAX_KEY_BYTES` is not a Deepgram key (they are 40 hex digits; JWTs a few KiB):
-it is not loaded, and the gateway reports no usable credential.
+A file that cannot hold a key (larger than `MAX_CREDENTIAL_BYTES`, or with whitespace or control
+characters inside) is not loaded: the gateway reports no key instead of timing out on every connect.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 import structlog
 
 from ttsfleet.fingerprints import fingerprint_secret
+from ttsfleet.protocol import MAX_CREDENTIAL_BYTES, credential_problem
 
 log = structlog.get_logger(__name__)
 
 REFUSALS_TO_JUDGE = 3  # REST refusals in a row that judge the key invalid without a handshake's word
 MAX_RECHECK_S = 10.0  # the longest wait between two re-checks of a refused key
-MAX_KEY_BYTES = 8192  # a Deepgram key or token fits many times; a larger file is a mistake
 
 
 def recheck_delay_s(refusals: int) -> float:
@@ -34,14 +34,20 @@ def recheck_delay_s(refusals: int) -> float:
     return min(2.0 ** max(0, refusals - 2), MAX_RECHECK_S)
 
 
-def read_key(path: Path) -> str | None:
-    """The key in a key file (blocking); None when empty or too large to be a key. OSError passes."""
+def read_key(path: Path) -> tuple[str | None, str | None]:
+    """The key in a key file (blocking) and, when it holds none usable, why. OSError passes.
+
+    Reads at most a little more than a key can be, so a huge file costs no memory.
+    """
     with path.open("rb") as file:
-        raw = file.read(MAX_KEY_BYTES + 1)
-    if len(raw) > MAX_KEY_BYTES:
-        log.warning("credential file too large to be a key", limit_bytes=MAX_KEY_BYTES)
-        return None
-    return raw.decode("utf-8-sig", errors="replace").strip() or None
+        raw = file.read(MAX_CREDENTIAL_BYTES + 64)
+    key = raw.decode("utf-8-sig", errors="replace").strip()
+    if not key:
+        return None, "the key file is empty"
+    problem = credential_problem(key)
+    if problem is not None:
+        return None, f"the key file holds no key: {problem}"
+    return key, None
 
 
 class KeyFile:
@@ -53,6 +59,7 @@ class KeyFile:
         self._generation = 0
         self.valid: bool | None = None
         self.refusals = 0  # refusals since Deepgram last accepted the key
+        self.problem: str | None = None  # why the file holds no usable key
         self.reloads = 0
         self._listeners: list[Callable[[], None]] = []
 
@@ -97,11 +104,14 @@ class KeyFile:
         A missing file keeps the last key: a Secret update swaps a symlink and the file is briefly absent.
         """
         try:
-            key = read_key(self._path)
+            key, problem = read_key(self._path)
         except OSError:
             if self._key is None:
                 return False
-            key = self._key
+            key, problem = self._key, None
+        if problem != self.problem and problem is not None:
+            log.warning("credential file unusable", problem=problem)
+        self.problem = problem
         if key == self._key:
             return False
         first = self._key is None and self._generation == 0

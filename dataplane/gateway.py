@@ -174,4 +174,5 @@ class Gateway:
             credential_reloads=self.credentials.reloads,
             config_hash=self.config_hash,
             upstream_warmed=self.pool.warmed,
+            credential_problem=self.credentials.problem,
         )

@@ -153,3 +153,17 @@ async def test_fallbacks_count_only_the_rest_requests_upstream_saw(
             await wait_closed(again)
         seen = gateway.upstream_stats()["rest_requests_total"] - before
         assert _metric(gateway, "ttsfleet_fallbacks_total") == seen
+
+
+async def test_a_key_file_that_holds_no_key_makes_the_pod_unready_with_the_reason(
+    own_gateway: RunningGateway,
+) -> None:
+    own_gateway.key_file.write_text("k" * 1_000_000)
+
+    def refused_with_reason() -> bool:
+        answer = httpx.get(own_gateway.process.base_url + "/readyz", timeout=5.0)
+        return answer.status_code == 503 and "larger than 8192 bytes" in str(answer.json()["reason"])
+
+    await eventually(refused_with_reason, 5.0, "the pod to say why it has no key")
+    own_gateway.key_file.write_text("a-proper-key\n")
+    await eventually(own_gateway.is_ready, 5.0, "a usable key")

@@ -34,8 +34,10 @@ from ttsfleet.protocol.formats import (
     parse_speak_options,
 )
 from ttsfleet.protocol.headers import (
+    MAX_CREDENTIAL_BYTES,
     REQUEST_ID_HEADERS,
     HeaderStyle,
+    credential_problem,
     read_credential,
     read_response_header,
 )
@@ -77,6 +79,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "HTTP_STATUS_OF_ERROR",
     "KNOWN_MODELS",
+    "MAX_CREDENTIAL_BYTES",
     "NORMAL_CLOSURE",
     "PCM_ENCODINGS",
     "REQUEST_ID_HEADERS",
@@ -121,6 +124,7 @@ __all__ = [
     "Warning",
     "WarningCode",
     "WarningSpelling",
+    "credential_problem",
     "error_code_for_status",
     "is_retryable_status",
     "load_json",

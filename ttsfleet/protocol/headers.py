@@ -32,6 +32,17 @@ class Credential:
 
 
 SUBPROTOCOL_TOKEN = "token"
+# A key or token goes into an `Authorization` header: Deepgram keys are 40 hex digits, its JWTs a few KiB.
+MAX_CREDENTIAL_BYTES = 8192
+
+
+def credential_problem(value: str) -> str | None:
+    """Why `value` (stripped) cannot be a key or token in a header, or None when it can."""
+    if len(value.encode()) > MAX_CREDENTIAL_BYTES:
+        return f"it is larger than {MAX_CREDENTIAL_BYTES} bytes"
+    if not all("!" <= c <= "~" for c in value):
+        return "it holds whitespace, control or non-ASCII characters"
+    return None
 
 
 def read_credential(authorization: str | None, subprotocols: list[str] | None = None) -> Credential | None:
