@@ -20,29 +20,29 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     secret,
     wait_until,
+    with_condition,
 )
 from ttsfleet.devcluster.apiserver import ApiServer
 
 
-async def _condition_with(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
-    found = condition(await get(api, f"{BACKENDS}/aura-en"), kind)
-    return found if found and found["reason"] == reason else None
+async def _credentials_refused(api: httpx.AsyncClient, key_secret: dict[str, Any], reason: str) -> str:
+    """Create the key Secret and a backend; wait for CredentialsValid=False with `reason`, check Ready
+    follows, and return the condition's message."""
+    (await api.post(SECRETS, json=key_secret)).raise_for_status()
+    (await api.post(BACKENDS, json=backend())).raise_for_status()
+    refused = await wait_until(lambda: with_condition(api, "CredentialsValid", reason), what=reason)
+    assert refused["status"] == "False"
+    assert condition(await get(api, f"{BACKENDS}/aura-en"), "Ready")["status"] == "False"
+    return str(refused["message"])
 
 
 async def test_an_unlabelled_key_secret_is_invisible_and_the_condition_says_to_label_it(
     api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory
 ) -> None:
-    (
-        await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY, watch=False))
-    ).raise_for_status()
+    unlabelled = secret("deepgram", "api-key", DEEPGRAM_KEY, watch=False)
     async with operator_running():
-        (await api.post(BACKENDS, json=backend())).raise_for_status()
-        missing = await wait_until(
-            lambda: _condition_with(api, "CredentialsValid", "DeepgramKeySecretMissing"), what="SecretMissing"
-        )
-        assert missing["status"] == "False"
-        assert "kubectl label secret deepgram ttsfleet.io/watch=true" in missing["message"]
-        assert condition(await get(api, f"{BACKENDS}/aura-en"), "Ready")["status"] == "False"
+        message = await _credentials_refused(api, unlabelled, "DeepgramKeySecretMissing")
+        assert "kubectl label secret deepgram ttsfleet.io/watch=true" in message
         # The operator never fetched the unlabelled Secret: it only lists Secrets carrying the label.
         secret_reads = [
             (r.verb, r.name)
@@ -53,7 +53,7 @@ async def test_an_unlabelled_key_secret_is_invisible_and_the_condition_says_to_l
         labelled = {"metadata": {"labels": {"ttsfleet.io/watch": "true"}}}
         (await api.patch(f"{SECRETS}/deepgram", json=labelled, headers=MERGE)).raise_for_status()
         await wait_until(
-            lambda: _condition_with(api, "CredentialsValid", "NotYetVerified"),
+            lambda: with_condition(api, "CredentialsValid", "NotYetVerified"),
             what="the labelled Secret seen",
         )
 
@@ -61,17 +61,10 @@ async def test_an_unlabelled_key_secret_is_invisible_and_the_condition_says_to_l
 async def test_a_key_no_header_can_carry_is_reported_not_left_unknown(
     api: httpx.AsyncClient, operator_running: OperatorFactory
 ) -> None:
-    (
-        await api.post(SECRETS, json=secret("deepgram", "api-key", "k" * 500_000))
-    ).raise_for_status()  # within a Secret's 1 MiB
+    huge = secret("deepgram", "api-key", "k" * 500_000)  # within a Secret's 1 MiB
     async with operator_running():
-        (await api.post(BACKENDS, json=backend())).raise_for_status()
-        malformed = await wait_until(
-            lambda: _condition_with(api, "CredentialsValid", "DeepgramKeyKeyMalformed"), what="KeyMalformed"
-        )
-        assert malformed["status"] == "False"
-        assert "larger than 8192 bytes" in malformed["message"]
-        assert condition(await get(api, f"{BACKENDS}/aura-en"), "Ready")["status"] == "False"
+        message = await _credentials_refused(api, huge, "DeepgramKeyKeyMalformed")
+        assert "larger than 8192 bytes" in message
         assert "kkkkkkkk" not in str(await get(api, f"{BACKENDS}/aura-en"))
 
 
@@ -82,7 +75,7 @@ async def test_replicas_as_a_string_is_refused_not_coerced(
     async with operator_running():
         (await api.post(BACKENDS, json=backend(replicas="3"))).raise_for_status()
         degraded = await wait_until(
-            lambda: _condition_with(api, "Degraded", "InvalidSpec"), what="InvalidSpec"
+            lambda: with_condition(api, "Degraded", "InvalidSpec"), what="InvalidSpec"
         )
         assert "spec.replicas" in degraded["message"]
         assert await get(api, f"{DEPLOYMENTS}/aura-en") is None
