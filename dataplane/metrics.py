@@ -93,7 +93,7 @@ class Metrics:
         self.retries = Counter("ttsfleet_retries", "Utterance attempts after the first.", registry=r)
         self.fallbacks = Counter(
             "ttsfleet_fallbacks",
-            "Attempts sent to the REST fallback (an utterance may make several).",
+            "REST fallback requests sent upstream (an utterance may make several); breaker refusals are not.",
             registry=r,
         )
         self.cache_hits = Counter("ttsfleet_cache_hits", "Utterances served from the cache.", registry=r)

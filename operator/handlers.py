@@ -173,7 +173,7 @@ async def _rotate(
     secret_body = dict(secret) if secret is not None else None
     if (
         secret_name == applied.name
-        and SecretFacts.from_secret(applied.name, applied.key, secret_body) == applied
+        and SecretFacts.from_secret(applied.name, applied.key, secret_body, single=True) == applied
     ):
         return  # the key this backend uses did not move (a restart's replay, another key): no reads
     backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
@@ -181,7 +181,7 @@ async def _rotate(
         return
     backend = api.TTSBackend.from_body(backend_body)
     ref = backend.spec.deepgram.api_key_secret_ref
-    key = SecretFacts.from_secret(ref.name, ref.key, secret_body)
+    key = SecretFacts.from_secret(ref.name, ref.key, secret_body, single=True)
     if applied.fingerprint == key.fingerprint:
         return  # an unrelated change to the Secret (labels, another key)
     try:
