@@ -83,7 +83,8 @@ def operator_as(
             process.wait()
 
 
-def start_backend(plane: ControlPlane, namespace: str, name: str) -> None:
+def start_backend(plane: ControlPlane, namespace: str, name: str, **scaling: Any) -> None:
+    """The Deepgram key Secret and a TTSBackend using it (one replica unless `scaling` says otherwise)."""
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -96,7 +97,7 @@ def start_backend(plane: ControlPlane, namespace: str, name: str) -> None:
         "metadata": {"name": name},
         "spec": {
             "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "replicas": 1,
+            **(scaling or {"replicas": 1}),
             "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
             "auth": {"enabled": False},
         },
@@ -213,3 +214,37 @@ def test_the_examples_apply_strictly_and_render_every_child(
             lambda: f"{missing_children()}; warnings: {warnings_about(control_plane, NAMESPACE, 'aura-en')}",
         )
         assert warnings_about(control_plane, NAMESPACE, "aura-en") == []
+
+
+def test_the_real_hpa_controller_scales_the_operators_deployment(
+    control_plane: ControlPlane, helm: Path, release_namespace: str, tmp_path: Path
+) -> None:
+    """The HPA the operator writes is admitted by autoscaling/v2 validation, and the real controller
+    resolves its target through the Deployment's /scale (AbleToScale)."""
+    namespace = "voice-scaled"
+    provisioning.create_namespaces(control_plane, (namespace,))
+    manifests = chart_rbac(helm, "scaled", namespace)
+    with operator_as(control_plane, manifests, namespace, tmp_path):
+        start_backend(control_plane, namespace, "aura", autoscaling={"minReplicas": 1, "maxReplicas": 3})
+        hpas = f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+
+        def able_to_scale() -> dict[str, Any] | None:
+            for hpa in (get(control_plane, hpas) or {"items": []})["items"]:
+                for condition in hpa.get("status", {}).get("conditions") or []:
+                    if condition["type"] == "AbleToScale" and condition["status"] == "True":
+                        return dict(hpa)
+            return None
+
+        hpa = wait_for(
+            able_to_scale,
+            OPERATOR_DEADLINE_S,
+            lambda: (
+                f"AbleToScale from the HPA controller; HPAs: {get(control_plane, hpas)}; "
+                f"warnings: {warnings_about(control_plane, namespace, 'aura')}"
+            ),
+        )
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": "aura",
+        }
