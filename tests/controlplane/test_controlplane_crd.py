@@ -8,24 +8,11 @@ from typing import Any
 import pytest
 
 from tests.controlplane.conftest import NAMESPACE
+from tests.operator.integration.conftest import backend  # type: ignore[import-not-found]
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 
 BACKENDS = f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-def backend(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-            **spec,
-        },
-    }
 
 
 def create(plane: ControlPlane, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -7,7 +7,6 @@ with one grant taken away the apiserver refuses and the operator says so in a Wa
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from tests.controlplane.conftest import NAMESPACE, ROOT, wait_for
+from tests.operator.integration.conftest import backend, secret  # type: ignore[import-not-found]
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, helm, of_kind, run_helm, template_command
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
@@ -85,27 +85,13 @@ def operator_as(
 
 def start_backend(plane: ControlPlane, namespace: str, name: str, **scaling: Any) -> None:
     """The Deepgram key Secret and a TTSBackend using it (one replica unless `scaling` says otherwise)."""
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "deepgram", "labels": {"ttsfleet.io/watch": "true"}},
-        "data": {"api-key": base64.b64encode(b"dg-key").decode()},
-    }
-    backend = {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            **(scaling or {"replicas": 1}),
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-        },
-    }
     with plane.admin_client() as http:
         for path, body in (
-            (f"/api/v1/namespaces/{namespace}/secrets", secret),
-            (f"/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends", backend),
+            (f"/api/v1/namespaces/{namespace}/secrets", secret("deepgram", "api-key", "dg-key")),
+            (
+                f"/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends",
+                backend(name, **(scaling or {"replicas": 1})),
+            ),
         ):
             response = http.post(path, json=body)
             assert response.status_code == 201, response.text
