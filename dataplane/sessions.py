@@ -164,6 +164,9 @@ class Session:
             pass
         except* ClientGone:
             gone = True
+        except* errors.SlowClient as stalled:  # the sender gave up on a client that stopped reading
+            self._end(errors.SlowClient.closure)
+            log.info("client stopped reading", detail=str(stalled.exceptions[0]))
         if self.state is not SessionState.CLOSING:
             self.transition(SessionState.CLOSING)
         self._finish_utterance("cut")

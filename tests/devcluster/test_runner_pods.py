@@ -94,7 +94,7 @@ def gateway_deployment(name: str = "gw", replicas: int = 2, revision: str = "1")
                             "lifecycle": {
                                 "preStop": {
                                     "exec": {
-                                        "command": ["python3", "-c", draining.DRAIN_SCRIPT, "8080", "0", "20"]
+                                        "command": ["python3", "-c", draining.WAIT_SCRIPT, "0"]
                                     }
                                 }
                             },
