@@ -11,8 +11,14 @@ input; the bounds are `connections` settings and docs/security.md lists them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import http
-from typing import Any, ClassVar
+import socket
+import struct
+import sys
+import termios
+from typing import Any, ClassVar, cast
 
 import structlog
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,6 +30,10 @@ from ttsfleet.protocol import CloseReason, Closure
 log = structlog.get_logger(__name__)
 
 UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+# Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
+# own buffer is watched.
+CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
+_OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
 
 
 class _Refused(Exception):
@@ -57,6 +67,26 @@ class PendingConnections:
         self._waiting.pop(connection, None)
 
 
+def unsent_bytes(transport: asyncio.Transport) -> int:
+    """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's send queue."""
+    pending = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sock is not None and _OUTQ is not None:
+        with contextlib.suppress(OSError, ValueError):
+            pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+    return pending
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Drop a connection now, with whatever is queued for it: a plain abort (or close) leaves the kernel an
+    orphaned socket that keeps retrying a client that reads nothing, megabytes queued, for minutes."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
 def _answer(status: int, explanation: str) -> bytes:
     body = explanation.encode()
     phrase = http.HTTPStatus(status).phrase
@@ -65,6 +95,53 @@ def _answer(status: int, explanation: str) -> bytes:
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+class FlushingTransport:
+    """A transport whose close waits for the client to take what is still unsent, but not forever.
+
+    A plain close hands unsent bytes to the kernel, which keeps an orphaned socket with megabytes queued
+    for minutes when the client has stopped reading. Here the socket stays ours until the client has
+    taken everything (then a normal close) or has taken nothing for `stall_s` (then a reset).
+    Everything else is the real transport's.
+    """
+
+    def __init__(self, real: asyncio.Transport, loop: asyncio.AbstractEventLoop, stall_s: float) -> None:
+        self._real = real
+        self._loop = loop
+        self._stall_s = stall_s
+        self._closing = False
+        self._last_pending = 0
+        self._last_progress = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def is_closing(self) -> bool:
+        return self._closing or self._real.is_closing()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._last_pending, self._last_progress = unsent_bytes(self._real), self._loop.time()
+        self._close_when_taken()
+
+    def _close_when_taken(self) -> None:
+        if self._real.is_closing():
+            return
+        pending = unsent_bytes(self._real)
+        if not pending:
+            self._real.close()
+            return
+        now = self._loop.time()
+        if pending < self._last_pending:
+            self._last_pending, self._last_progress = pending, now
+        elif now - self._last_progress >= self._stall_s:
+            log.info("client stopped reading; connection reset", unsent_bytes=pending)
+            reset(self._real)
+            return
+        self._loop.call_later(min(CLOSE_POLL_S, self._stall_s), self._close_when_taken)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -84,11 +161,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
+        self._output_moved = False
 
     # --- the request head ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[arg-type]
+        real = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        super().connection_made(FlushingTransport(real, self.loop, self.write_stall_s))  # type: ignore[arg-type]
         self._await_head()
 
     def _await_head(self) -> None:
@@ -155,13 +234,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._cancel_stall_timer()
         super().handle_websocket_upgrade()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self._body_timer is not None and not self.transport.is_closing():
-            # Answered before its body ended (413, 401 …): stop reading the rest, however long it is.
-            self._cancel_body_timer()
-            self.transport.close()
-
     # --- deadlines ----------------------------------------------------------------------------------
 
     def _head_late(self) -> None:
@@ -188,23 +260,45 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def drop(self) -> None:
         """Close at once without an answer: one of too many connections that never sent a request."""
         self._head_done()
-        self.transport.abort()
+        reset(self.transport)
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        if self._stall_timer is None:
-            self._stall_timer = self.loop.call_later(self.write_stall_s, self._stalled)
+        self._watch_output()
 
     def resume_writing(self) -> None:
-        self._cancel_stall_timer()
+        self._output_moved = True
         super().resume_writing()
 
-    def _stalled(self) -> None:
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._body_timer is not None and not self.transport.is_closing():
+            # Answered before its body ended (413, 401 …): stop reading the rest, however long it is.
+            self._cancel_body_timer()
+            self.transport.close()
+
+    def _watch_output(self) -> None:
+        """While a response cannot be written, watch the client: without progress for `write_stall_s`
+        (our buffer drained below its low mark, or less left unsent), drop it. A client reading slowly,
+        like a player at real time, makes progress and keeps its connection."""
+        if self._stall_timer is None:
+            pending = unsent_bytes(self.transport)
+            if pending:
+                self._stall_timer = self.loop.call_later(self.write_stall_s, self._check_output, pending)
+
+    def _check_output(self, before: int) -> None:
         self._stall_timer = None
-        log.info("client stopped reading its response; connection dropped")
+        pending = unsent_bytes(self.transport)
+        if not pending:
+            return
+        if self._output_moved or pending < before:
+            self._output_moved = False
+            self._stall_timer = self.loop.call_later(self.write_stall_s, self._check_output, pending)
+            return
+        log.info("client stopped reading its response; connection dropped", unsent_bytes=pending)
         if self.cycle is not None:
             self.cycle.disconnected = True
-        self.transport.abort()
+        reset(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
@@ -277,7 +371,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         # uvicorn's timer calls transport.close(), which waits for buffers a silent client never takes.
         if self.close_timer is not None:
             self.close_timer.cancel()
-        self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+        self.close_timer = self.loop.call_later(self.close_timeout, reset, self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_fragment_timer()

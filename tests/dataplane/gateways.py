@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,11 @@ class RunningGateway:
 
     def upstream_stats(self) -> dict[str, Any]:
         return dict(httpx.get(self.upstream.base_url + "/_emulator/stats", timeout=5.0).json())
+
+    def open_fds(self) -> int:
+        """File descriptors the gateway process holds (sockets included)."""
+        assert self.process.process is not None
+        return len(os.listdir(f"/proc/{self.process.process.pid}/fd"))
 
     def is_ready(self) -> bool:
         return httpx.get(self.process.base_url + "/readyz", timeout=5.0).status_code == 200

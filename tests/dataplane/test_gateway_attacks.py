@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import resource
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -66,11 +65,6 @@ async def answer_of(reader: asyncio.StreamReader, deadline_s: float = ANSWER_DEA
 
 def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
-
-
-def open_fds(gateway: RunningGateway) -> int:
-    assert gateway.process.process is not None
-    return len(os.listdir(f"/proc/{gateway.process.process.pid}/fd"))
 
 
 def error_lines(gateway: RunningGateway) -> list[str]:
@@ -171,12 +165,12 @@ async def test_idle_connections_beyond_the_cap_leave_the_pod_answering(
 ) -> None:
     env = {"TTSFLEET_CONNECTIONS__MAX_PENDING": "20", "TTSFLEET_CONNECTIONS__HEAD_TIMEOUT_S": "60"}
     with running_gateway(process_logs, module_emulator, tmp_path, env=env, name="capped") as gateway:
-        baseline = open_fds(gateway)
+        baseline = gateway.open_fds()
         sockets = [await asyncio.open_connection("127.0.0.1", gateway.process.port) for _ in range(100)]
         try:
             async with httpx.AsyncClient() as client:
                 assert (await client.get(gateway.process.base_url + "/livez", timeout=5.0)).status_code == 200
-            await eventually(lambda: open_fds(gateway) <= baseline + 20, 10.0, "idle sockets beyond the cap dropped")
+            await eventually(lambda: gateway.open_fds() <= baseline + 20, 10.0, "idle sockets beyond the cap dropped")
         finally:
             for _, writer in sockets:
                 writer.close()
