@@ -165,7 +165,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # --- the request head ---------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         real = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         super().connection_made(FlushingTransport(real, self.loop, self.write_stall_s))  # type: ignore[arg-type]
         self._await_head()
@@ -343,7 +343,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.frames:
             self._cancel_fragment_timer()
         elif self._fragment_timer is None:
-            self._fragment_timer = self.loop.call_later(self.settings.fragment_timeout_s, self._fragments_late)
+            self._fragment_timer = self.loop.call_later(
+                self.settings.fragment_timeout_s, self._fragments_late
+            )
 
     def _fragments_late(self) -> None:
         self._fragment_timer = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ class RunningGateway:
     def open_fds(self) -> int:
         """File descriptors the gateway process holds (sockets included)."""
         assert self.process.process is not None
-        return len(os.listdir(f"/proc/{self.process.process.pid}/fd"))
+        return sum(1 for _ in Path(f"/proc/{self.process.process.pid}/fd").iterdir())
 
     def is_ready(self) -> bool:
         return httpx.get(self.process.base_url + "/readyz", timeout=5.0).status_code == 200

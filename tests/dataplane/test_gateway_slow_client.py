@@ -77,7 +77,9 @@ async def test_a_rest_client_that_never_reads_is_ended_at_the_utterance_deadline
             )
             client_port = client.getsockname()[1]
             await eventually(
-                lambda: not _held_by_gateway(gateway.process.port, client_port), 20.0, "the connection dropped"
+                lambda: not _held_by_gateway(gateway.process.port, client_port),
+                20.0,
+                "the connection dropped",
             )
         finally:
             client.close()
