@@ -30,9 +30,9 @@ from ttsfleet.protocol import CloseReason, Closure
 log = structlog.get_logger(__name__)
 
 UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
 # Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
 # own buffer is watched.
-CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
 _OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
 
 
@@ -116,6 +116,9 @@ class FlushingTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._real.write(data)  # every frame passes here: spared the __getattr__ detour
 
     def is_closing(self) -> bool:
         return self._closing or self._real.is_closing()
