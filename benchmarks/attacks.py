@@ -136,10 +136,14 @@ async def held_connections(port: int, pid: int, base_url: str) -> None:
             await asyncio.sleep(1.0)  # the attack's pace
         cut = 0
         for reader in readers:
-            with contextlib.suppress(TimeoutError, ConnectionError):
+            try:
                 async with asyncio.timeout(0.01):
-                    await reader.read(1)  # an answer or the end: the gateway cut it
-                    cut += 1
+                    await reader.read(1)
+                cut += 1  # an answer or the end: the gateway cut it
+            except ConnectionError:
+                cut += 1  # reset by the gateway
+            except TimeoutError:
+                pass  # still open
         for writer in writers:
             writer.close()
         return f"900 held {HOLD_S:.0f} s: {cut} cut by the gateway; gateway fds at peak {peak}"
@@ -179,13 +183,15 @@ async def slow_readers(base_url: str, ws_url: str, port: int, pid: int) -> None:
             await ws.send(json.dumps({"type": "Flush"}))
             clients.append(ws)
         figures = []
-        for wait_s in (5.0, 25.0):
+        elapsed = 0.0
+        for wait_s in (5.0, 25.0, 15.0):
             await asyncio.sleep(wait_s)  # the measurement's schedule
             async with httpx.AsyncClient() as client:
                 status = (await client.get(base_url + "/statusz", timeout=5.0)).json()
             sessions = status["sessions"]["active"]
+            elapsed += wait_s
             figures.append(
-                f"+{wait_s:.0f} s: {sessions} sessions, {unsent_mb(port):.1f} MiB unsent, {fds(pid)} fds"
+                f"+{elapsed:.0f} s: {sessions} sessions, {unsent_mb(port):.1f} MiB unsent, {fds(pid)} fds"
             )
         for ws in clients:
             ws.transport.abort()

@@ -30,6 +30,7 @@ from ttsfleet.protocol import CloseReason, Closure
 log = structlog.get_logger(__name__)
 
 UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+REFUSAL_LINGER_S = 1.0  # a refused client's bytes in flight are read and dropped this long
 CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
 # Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
 # own buffer is watched.
@@ -165,6 +166,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
         self._output_moved = False
+        self._discarding = False
 
     # --- the request head ---------------------------------------------------------------------------
 
@@ -188,6 +190,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_timer = None
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         counted = self._in_head  # a head that starts mid-chunk is counted from the next chunk
         super().data_received(data)
         if counted and self._in_head and self._refusal is None and not self.transport.is_closing():
@@ -258,7 +262,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not (responding and self.cycle.response_started):
             self.transport.write(_answer(status, explanation))
         log.debug("connection refused", status=status, reason=explanation)
-        self.transport.close()
+        # Closing with the client's bytes unread would reset the connection, and the client would lose
+        # the answer: stop sending, discard what still comes for a moment, then close.
+        self._discarding = True
+        with contextlib.suppress(OSError, RuntimeError, NotImplementedError):
+            self.transport.write_eof()
+        self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
 
     def drop(self) -> None:
         """Close at once without an answer: one of too many connections that never sent a request."""
