@@ -262,8 +262,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not (responding and self.cycle.response_started):
             self.transport.write(_answer(status, explanation))
         log.debug("connection refused", status=status, reason=explanation)
-        # Closing with the client's bytes unread would reset the connection, and the client would lose
-        # the answer: stop sending, discard what still comes for a moment, then close.
+        self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """Close with the client possibly still sending: closing with its bytes unread would reset the
+        connection and lose our answer, so stop sending, drop what still comes for a moment, then close."""
         self._discarding = True
         with contextlib.suppress(OSError, RuntimeError, NotImplementedError):
             self.transport.write_eof()
@@ -287,7 +290,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._body_timer is not None and not self.transport.is_closing():
             # Answered before its body ended (413, 401 …): stop reading the rest, however long it is.
             self._cancel_body_timer()
-            self.transport.close()
+            self._close_after_answer()
 
     def _watch_output(self) -> None:
         """While a response cannot be written, watch the client: without progress for `write_stall_s`
