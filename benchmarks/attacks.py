@@ -75,11 +75,34 @@ async def flood(port: int, head: bytes, filler: bytes, limit: int) -> tuple[int,
     return sent, (first.split(b"\r\n", 1)[0].decode(errors="replace") or "no answer")
 
 
+async def settle(pid: int, resting_fds: int) -> None:
+    """Wait (15 s at most) until the previous attack's sockets are gone from the gateway."""
+    deadline = time.monotonic() + 15.0
+    while fds(pid) > resting_fds + 10 and time.monotonic() < deadline:  # noqa: ASYNC110 - /proc has no event
+        await asyncio.sleep(0.1)  # polling the condition, with a deadline
+
+
+RESTING_FDS: dict[int, int] = {}
+
+
 async def measured(name: str, pid: int, attack: Callable[[], Awaitable[str]]) -> None:
+    await settle(pid, RESTING_FDS.setdefault(pid, fds(pid)))
     before_rss, before_fds = rss_mb(pid), fds(pid)
-    detail = await attack()
+    highest = before_rss
+
+    async def sample() -> None:
+        nonlocal highest
+        while True:
+            highest = max(highest, rss_mb(pid))
+            await asyncio.sleep(0.05)  # the sampling period
+
+    sampler = asyncio.create_task(sample())
+    try:
+        detail = await attack()
+    finally:
+        sampler.cancel()
     print(
-        f"{name:<34} RSS {before_rss:6.0f} → {rss_mb(pid):6.0f} MiB (peak {processes.peak_rss_mb(pid):6.0f})"
+        f"{name:<32} RSS {before_rss:5.0f} → {rss_mb(pid):5.0f} MiB (highest {highest:5.0f})"
         f"  fds {before_fds:5d} → {fds(pid):5d}  {detail}",
         flush=True,
     )
@@ -172,12 +195,15 @@ async def slow_readers(base_url: str, ws_url: str, port: int, pid: int) -> None:
     async def attack() -> str:
         clients = []
         for _ in range(20):
-            ws = await websockets.connect(
-                ws_url + "?encoding=linear16&sample_rate=48000",
-                additional_headers={"Authorization": f"Token {TOKEN}"},
-                max_queue=1,
-                max_size=None,
-            )
+            try:
+                ws = await websockets.connect(
+                    ws_url + "?encoding=linear16&sample_rate=48000",
+                    additional_headers={"Authorization": f"Token {TOKEN}"},
+                    max_queue=1,
+                    max_size=None,
+                )
+            except (OSError, websockets.InvalidHandshake) as error:
+                return f"could not connect: {type(error).__name__}"
             ws.transport.pause_reading()
             await ws.send(json.dumps({"type": "Speak", "text": "A long story that nobody hears. " * 30}))
             await ws.send(json.dumps({"type": "Flush"}))
