@@ -78,6 +78,13 @@ def unsent_bytes(transport: asyncio.Transport) -> int:
     return pending
 
 
+def cancelled(timer: asyncio.TimerHandle | None) -> asyncio.TimerHandle | None:
+    """Cancel a timer if there is one; always None, so `self._timer = cancelled(self._timer)` forgets it."""
+    if timer is not None:
+        timer.cancel()
+    return None
+
+
 def reset(transport: asyncio.Transport) -> None:
     """Drop a connection now, with whatever is queued for it: a plain abort (or close) leaves the kernel an
     orphaned socket that keeps retrying a client that reads nothing, megabytes queued, for minutes."""
@@ -185,9 +192,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _head_done(self) -> None:
         self._in_head = False
         self.pending.discard(self)
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_timer = cancelled(self._head_timer)
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -322,14 +327,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _cancel_body_timer(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._body_timer = cancelled(self._body_timer)
 
     def _cancel_stall_timer(self) -> None:
-        if self._stall_timer is not None:
-            self._stall_timer.cancel()
-            self._stall_timer = None
+        self._stall_timer = cancelled(self._stall_timer)
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -395,9 +396,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
 
     def _cancel_fragment_timer(self) -> None:
-        if self._fragment_timer is not None:
-            self._fragment_timer.cancel()
-            self._fragment_timer = None
+        self._fragment_timer = cancelled(self._fragment_timer)
 
 
 def protocols(

@@ -24,6 +24,11 @@ from tests.support.servers import ServerProcess, eventually
 from tests.support.speaking import wait_closed
 
 ANSWER_DEADLINE_S = 10.0
+# A REST speak request with a valid token, up to its body's framing.
+SPEAK_HEAD = (
+    b"POST /v1/speak HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
+    b"authorization: Token " + FLEET_TOKEN.encode() + b"\r\n"
+)
 # Short deadlines so the tests wait seconds, not the defaults' tens of seconds.
 SHORT_DEADLINES = {
     "TTSFLEET_CONNECTIONS__HEAD_TIMEOUT_S": "1",
@@ -149,10 +154,7 @@ async def test_a_trickled_head_is_cut_at_the_head_deadline(guarded: RunningGatew
 
 async def test_an_endless_chunked_body_is_cut_at_the_body_deadline(guarded: RunningGateway) -> None:
     async with raw_connection(guarded) as (reader, writer):
-        writer.write(
-            b"POST /v1/speak HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
-            b"authorization: Token " + FLEET_TOKEN.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n"
-        )
+        writer.write(SPEAK_HEAD + b"transfer-encoding: chunked\r\n\r\n")
 
         async def trickle() -> None:
             with contextlib.suppress(ConnectionError):
@@ -212,10 +214,7 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit(
 
 async def test_a_declared_huge_body_is_refused_with_413_before_it_is_sent(guarded: RunningGateway) -> None:
     async with raw_connection(guarded) as (reader, writer):
-        writer.write(
-            b"POST /v1/speak HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
-            b"authorization: Token " + FLEET_TOKEN.encode() + b"\r\ncontent-length: 104857600\r\n\r\n"
-        )
+        writer.write(SPEAK_HEAD + b"content-length: 104857600\r\n\r\n")
         await writer.drain()
         answer = await answer_of(reader, deadline_s=5.0)
         assert status_of(answer) == 413
@@ -224,10 +223,7 @@ async def test_a_declared_huge_body_is_refused_with_413_before_it_is_sent(guarde
 
 async def test_a_chunked_body_past_the_limit_is_refused_while_it_streams(guarded: RunningGateway) -> None:
     async with raw_connection(guarded) as (reader, writer):
-        writer.write(
-            b"POST /v1/speak HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
-            b"authorization: Token " + FLEET_TOKEN.encode() + b"\r\ntransfer-encoding: chunked\r\n\r\n"
-        )
+        writer.write(SPEAK_HEAD + b"transfer-encoding: chunked\r\n\r\n")
         answer = asyncio.create_task(reader.read(65536))  # the first bytes of an answer
         sent = await send_until_answered(writer, b"4000\r\n" + b"a" * 16384 + b"\r\n", answer)
         assert status_of(await answer) == 413
@@ -236,10 +232,7 @@ async def test_a_chunked_body_past_the_limit_is_refused_while_it_streams(guarded
 
 async def test_a_client_leaving_mid_body_is_no_error(guarded: RunningGateway) -> None:
     async with raw_connection(guarded) as (_, writer):
-        writer.write(
-            b"POST /v1/speak HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
-            b"authorization: Token " + FLEET_TOKEN.encode() + b"\r\ncontent-length: 100\r\n\r\nhalf a body"
-        )
+        writer.write(SPEAK_HEAD + b"content-length: 100\r\n\r\nhalf a body")
         await writer.drain()
     await eventually(
         lambda: "client left before its request body ended" in guarded.process.logs(), 5.0, "the log"
