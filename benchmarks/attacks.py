@@ -64,6 +64,7 @@ async def flood(port: int, head: bytes, filler: bytes, limit: int) -> tuple[int,
             writer.write(filler)
             await writer.drain()
             sent += len(filler)
+            await asyncio.sleep(0)  # drain() need not yield: let the answer be read
     except ConnectionError:
         pass
     try:

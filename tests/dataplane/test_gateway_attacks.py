@@ -78,6 +78,7 @@ async def send_until_answered(writer: asyncio.StreamWriter, piece: bytes, answer
             writer.write(piece)
             await writer.drain()
             sent += len(piece)
+            await asyncio.sleep(0)  # drain() need not yield: let the answer be read
     return sent
 
 
