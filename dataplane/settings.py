@@ -204,7 +204,7 @@ class ConnectionSettings(_Group):
     """Bounds on what a connection may hold before and while the app reads it (docs/security.md)."""
 
     max_url_bytes: int = Field(
-        default=8192, ge=256, description="Request target (path and query) length; longer gets 414."
+        default=16384, ge=256, description="Request target (path and query) length; longer gets 414."
     )
     max_head_bytes: int = Field(
         default=32768, ge=1024, description="Request line and header fields together; larger gets 431."
