@@ -1,7 +1,9 @@
-"""The gateway's HTTP face: `/v1/speak` (WebSocket and REST), probes, `/statusz`, `/metrics`, `/drain`.
+"""The gateway's HTTP face: `/v1/speak` (WebSocket and REST), probes, `/statusz`, `/metrics`.
 
 Routes only admit requests and hand them to the gateway's parts; refused upgrades use the ASGI
 WebSocket denial-response extension, so clients see an HTTP status, `dg-error` and a JSON body.
+There is no drain route: only the kubelet's SIGTERM drains a pod (`serving.py`), so nobody on the
+network can take a backend down.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -78,17 +80,6 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.post("/drain")
-    async def start_drain() -> JSONResponse:
-        gateway.tasks.spawn("drain", gateway.drain())
-        return JSONResponse({"draining": True, "sessions": gateway.lifecycle.sessions}, status_code=202)
-
-    @app.get("/drain")
-    async def drain_and_wait() -> PlainTextResponse:
-        # preStop: the kubelet sends SIGTERM only after this returns, so it returns once drained.
-        clean = await gateway.drain()
-        return PlainTextResponse("drained\n" if clean else "drained at the deadline\n")
 
     return app
 

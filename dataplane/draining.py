@@ -1,7 +1,7 @@
 """The gateway's lifecycle and its drain: stop taking sessions, let utterances finish, close with 1012.
 
-Draining is started by `POST /drain`, `GET /drain` (preStop) or SIGTERM and happens once; every caller
-waits for the same outcome. Sessions still open at the deadline are cut with 1012.
+Draining is started by SIGTERM (or SIGINT) only, never over the network, and happens once; every caller
+waits for the same outcome. Sessions still open at the deadline are cut with 1012; then the process exits.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from ttsfleet.dataplane import admission, errors, limits
 from ttsfleet.dataplane.gateway import Gateway
@@ -57,6 +58,10 @@ async def serve(gateway: Gateway, request: Request) -> Response:
             options, text, _ = await _admit(gateway, request)
         except admission.Refusal as refusal:
             return refused(gateway, refusal, request_id, headers)
+        except ClientDisconnect:
+            # Not a fault of ours: nothing to answer, and the answer could not be written anyway.
+            log.info("client left before its request body ended")
+            return Response(status_code=400)
         sink = _StreamSink()
         producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink))
         gateway.metrics.utterance_started()
@@ -151,7 +156,8 @@ async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str,
     admission.check_serving(facts.draining, facts.fingerprint is not None, facts.credential_valid is False)
     auth = admission.check_auth(gateway.tokens, request.headers.get("authorization"), None)
     options = admission.resolve_options(dict(request.query_params), Transport.REST, gateway.settings.speak)
-    text = _read_text(request.headers.get("content-type", ""), await request.body())
+    body = await _read_body(request, gateway.settings.connections.max_body_bytes)
+    text = _read_text(request.headers.get("content-type", ""), body)
     if not text.strip():
         raise admission.Refusal(ErrorCode.EMPTY_TEXT, "Text must not be empty.")
     max_chars = gateway.settings.limits.max_speak_chars
@@ -165,6 +171,23 @@ async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str,
     except errors.ClientFault as fault:
         raise admission.Refusal(fault.err_code, str(fault)) from None
     return options, text, auth.token_id
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused by its declared length before reading, and as soon as it grows past the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _body_too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _body_too_large(max_bytes)
+    return bytes(body)
+
+
+def _body_too_large(max_bytes: int) -> admission.Refusal:
+    return admission.Refusal(ErrorCode.TEXT_TOO_LONG, f"Request body is larger than {max_bytes} bytes.")
 
 
 def _read_text(content_type: str, body: bytes) -> str:

@@ -1,7 +1,8 @@
 """What goes out to one client socket: a bounded queue drained by one task, and per-utterance sinks.
 
 Audio waits in the queue at most `max_bytes` deep; a client that does not drain it within the grace
-period is a slow client (1011 NET-0002), never buffered without limit. On Clear, queued audio is
+period, or does not take one frame off the socket within it, is a slow client (1011 NET-0002), never
+buffered without limit. On Clear, queued audio is
 dropped before Cleared is queued, so the client never receives audio after Cleared.
 """
 
@@ -85,10 +86,14 @@ class ClientSender:
     async def _send_one(self) -> None:
         frame = self._frames.popleft()
         try:
-            if isinstance(frame, bytes):
-                await self._socket.send_bytes(frame)
-            else:
-                await self._socket.send_text(frame)
+            # The socket's own flow control waits for as long as the client does not read: bound it.
+            async with asyncio.timeout(self._grace_s):
+                if isinstance(frame, bytes):
+                    await self._socket.send_bytes(frame)
+                else:
+                    await self._socket.send_text(frame)
+        except TimeoutError:
+            raise SlowClient(f"client did not read a frame within {self._grace_s} s") from None
         except Exception as error:  # starlette/uvicorn raise several types for a vanished peer
             self.gone = True
             raise ClientGone("client socket failed") from error
@@ -103,7 +108,7 @@ class ClientSender:
             async with asyncio.timeout(timeout_s):
                 while self._frames and not self.gone:
                     await self._send_one()
-        except (TimeoutError, ClientGone):
+        except (TimeoutError, ClientGone, SlowClient):
             return False
         return True
 

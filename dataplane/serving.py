@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import Iterator, Mapping
 
 import structlog
 import uvicorn
 
-from ttsfleet.dataplane import tracing
+from ttsfleet.dataplane import connections, tracing
 from ttsfleet.dataplane.app import create_app
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.dataplane.settings import LoadedSettings
@@ -25,6 +26,9 @@ log = structlog.get_logger(__name__)
 
 # Client frames larger than the protocol's own limit reach our rules (1009 BIG-0000) instead of uvicorn's.
 WS_MAX_FRAME_BYTES = 1 << 20
+# More descriptors than any pod uses (sessions, upstream sockets, pending connections); an unlimited hard
+# limit is not taken literally, as some libraries size tables by the soft limit.
+FD_LIMIT_CEILING = 1 << 20
 
 
 class _Server(uvicorn.Server):
@@ -47,12 +51,27 @@ def run(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
         logging.getLogger(library).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     tracing.configure(environ)
+    _raise_fd_limit()
     runner_factory = _loop_factory()
     try:
         with asyncio.Runner(loop_factory=runner_factory) as runner:
             runner.run(_serve(loaded))
     finally:
         tracing.shutdown()
+
+
+def _raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard limit: each client, upstream socket and pending
+    connection is a descriptor, and the usual soft limit (1,024) is below what one pod serves."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = FD_LIMIT_CEILING if hard == resource.RLIM_INFINITY else min(hard, FD_LIMIT_CEILING)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as error:
+            log.warning("open-file limit not raised", soft=soft, hard=hard, error=str(error))
+            return
+    log.info("open-file limit", soft=resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard=hard)
 
 
 def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
@@ -66,11 +85,13 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 async def _serve(loaded: LoadedSettings) -> None:
     settings = loaded.settings
     gateway = Gateway(loaded)
+    http_protocol, ws_protocol = connections.protocols(settings.connections, settings.timeouts.utterance_s)
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.server.host,
         port=settings.server.port,
-        ws="websockets-sansio",
+        http=http_protocol,
+        ws=ws_protocol,
         ws_max_size=WS_MAX_FRAME_BYTES,
         lifespan="on",
         log_config=None,

@@ -181,6 +181,9 @@ class Session:
             pass
         except* ClientGone:
             gone = True
+        except* errors.SlowClient as stalled:  # the sender gave up on a client that stopped reading
+            self._end(errors.SlowClient.closure)
+            log.info("client stopped reading", detail=str(stalled.exceptions[0]))
         finally:
             # Every way out, a crash included: an utterance cut here must not stay counted as active.
             self._finish_utterance("cut")

@@ -200,6 +200,46 @@ class LimitSettings(_Group):
     )
 
 
+class ConnectionSettings(_Group):
+    """Bounds on what a connection may hold before and while the app reads it (docs/security.md)."""
+
+    max_url_bytes: int = Field(
+        default=16384, ge=256, description="Request target (path and query) length; longer gets 414."
+    )
+    max_head_bytes: int = Field(
+        default=32768, ge=1024, description="Request line and header fields together; larger gets 431."
+    )
+    max_headers: int = Field(default=100, ge=8, description="Header fields in one request; more gets 431.")
+    max_body_bytes: int = Field(
+        default=65536,
+        ge=1024,
+        description="REST request body (Deepgram's 2,000 characters fit many times); larger gets 413.",
+    )
+    head_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        description="From connect (or the previous response) to a whole request head; then 408 and close.",
+    )
+    body_timeout_s: float = Field(
+        default=10, gt=0, description="From the request head to the end of its body; then 408 and close."
+    )
+    fragment_timeout_s: float = Field(
+        default=10, gt=0, description="An unfinished fragmented WebSocket message; then close 1008 DATA-0000."
+    )
+    close_timeout_s: float = Field(
+        default=5,
+        gt=0,
+        description="After our close frame, time for the client to read it and answer; then the socket is"
+        " dropped with whatever it still buffers.",
+    )
+    max_pending: int = Field(
+        default=512,
+        ge=1,
+        description="Connections that have not sent a whole request head (so are not yet authenticated);"
+        " beyond it the oldest is dropped, so new connections, probes included, are still served.",
+    )
+
+
 class DrainSettings(_Group):
     timeout_s: float = Field(default=60, gt=0, description="Longest drain before remaining sessions are cut.")
 
@@ -223,6 +263,7 @@ class GatewaySettings(_Group):
     breaker: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
     limits: LimitSettings = LimitSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     drain: DrainSettings = DrainSettings()
     logging: LoggingSettings = LoggingSettings()
 

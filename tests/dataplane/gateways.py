@@ -39,6 +39,11 @@ class RunningGateway:
     def upstream_stats(self) -> dict[str, Any]:
         return dict(httpx.get(self.upstream.base_url + "/_emulator/stats", timeout=5.0).json())
 
+    def open_fds(self) -> int:
+        """File descriptors the gateway process holds (sockets included)."""
+        assert self.process.process is not None
+        return sum(1 for _ in Path(f"/proc/{self.process.process.pid}/fd").iterdir())
+
     def is_ready(self) -> bool:
         return httpx.get(self.process.base_url + "/readyz", timeout=5.0).status_code == 200
 

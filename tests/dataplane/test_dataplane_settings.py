@@ -20,6 +20,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.timeouts.first_byte_s == 5 and settings.retry.max_attempts == 3
     assert settings.cache.max_bytes == 67108864 and settings.limits.max_sessions == 1000
     assert settings.upstream.effective_rest_url == "https://api.deepgram.com"
+    assert settings.connections.max_head_bytes == 32768 and settings.connections.max_pending == 512
     assert set(GatewaySettings.model_fields) == {
         "server",
         "upstream",
@@ -32,6 +33,7 @@ def test_defaults_match_the_contract() -> None:
         "breaker",
         "cache",
         "limits",
+        "connections",
         "drain",
         "logging",
     }

@@ -92,11 +92,7 @@ def gateway_deployment(name: str = "gw", replicas: int = 2, revision: str = "1")
                             "readinessProbe": probe,
                             "livenessProbe": {**probe, "httpGet": {"path": "/livez", "port": "http"}},
                             "lifecycle": {
-                                "preStop": {
-                                    "exec": {
-                                        "command": ["python3", "-c", draining.DRAIN_SCRIPT, "8080", "0", "20"]
-                                    }
-                                }
+                                "preStop": {"exec": {"command": ["python3", "-c", draining.WAIT_SCRIPT, "0"]}}
                             },
                             "volumeMounts": [
                                 {"name": "config", "mountPath": "/etc/ttsfleet"},

@@ -18,7 +18,7 @@ class ServiceProxy:
     endpoints: list[tuple[str, int]]
     port: int = 0
     connections: Counter[int] = field(default_factory=Counter)  # by endpoint port
-    refusals: Counter[int] = field(default_factory=Counter)
+    refusals: Counter[int] = field(default_factory=Counter)  # 503 answers and refused connects
     _current: int = 0
     _server: asyncio.Server | None = None
     _pipes: set[asyncio.Task[None]] = field(default_factory=set)
@@ -40,14 +40,20 @@ class ServiceProxy:
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        index = self._current
-        host, port = self.endpoints[index]
-        self.connections[port] += 1
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
-        except OSError:
-            client_writer.close()
-            return
+        while True:
+            index = self._current
+            host, port = self.endpoints[index]
+            self.connections[port] += 1
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+                break
+            except OSError:
+                # The endpoint's process is gone (a drained pod exits): like a Service, try the next one.
+                self.refusals[port] += 1
+                if index == len(self.endpoints) - 1:
+                    client_writer.close()
+                    return
+                self._current = index + 1
         up = asyncio.create_task(self._pipe(client_reader, upstream_writer, None))
         down = asyncio.create_task(self._pipe(upstream_reader, client_writer, index))
         self._pipes.update((up, down))

@@ -1,0 +1,413 @@
+"""The gateway's HTTP and WebSocket connections, bounded below the app.
+
+uvicorn's own protocols leave four gaps an attacker on the network can use without a token: httptools
+accumulates URLs and headers without limit, nothing times a connection out before its first request,
+a request body may trickle forever, and a WebSocket close waits until the client reads (so a client that
+stops reading is never closed and its kernel buffers stay). The subclasses here close them, with the
+answer each protocol has for it (414, 431, 408, close 1008 DATA-0000), before allocation grows with the
+input; the bounds are `connections` settings and docs/security.md lists them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import http
+import socket
+import struct
+import sys
+import termios
+from typing import Any, ClassVar, cast
+
+import structlog
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from ttsfleet.dataplane.settings import ConnectionSettings
+from ttsfleet.protocol import CloseReason, Closure
+
+log = structlog.get_logger(__name__)
+
+UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+REFUSAL_LINGER_S = 1.0  # a refused client's bytes in flight are read and dropped this long
+CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
+# Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
+# own buffer is watched.
+_OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
+
+
+class _Refused(Exception):
+    """Internal: stops httptools mid-chunk once a request is refused."""
+
+
+class PendingConnections:
+    """Connections without a whole request head yet, oldest first; beyond the cap the oldest is dropped.
+
+    Dropping the oldest rather than refusing the newest keeps the pod answering: a probe or a client
+    that sends its request at once always gets in, and an attacker's idle sockets are what is let go.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._waiting: dict[GuardedHttpProtocol, None] = {}
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, connection: GuardedHttpProtocol) -> None:
+        self._waiting[connection] = None
+        while len(self._waiting) > self._cap:
+            oldest = next(iter(self._waiting))
+            del self._waiting[oldest]
+            self.dropped += 1
+            oldest.drop()
+
+    def discard(self, connection: GuardedHttpProtocol) -> None:
+        self._waiting.pop(connection, None)
+
+
+def unsent_bytes(transport: asyncio.Transport) -> int:
+    """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's send queue."""
+    pending = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sock is not None and _OUTQ is not None:
+        with contextlib.suppress(OSError, ValueError):
+            pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+    return pending
+
+
+def cancelled(timer: asyncio.TimerHandle | None) -> asyncio.TimerHandle | None:
+    """Cancel a timer if there is one; always None, so `self._timer = cancelled(self._timer)` forgets it."""
+    if timer is not None:
+        timer.cancel()
+    return None
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Drop a connection now, with whatever is queued for it: a plain abort (or close) leaves the kernel an
+    orphaned socket that keeps retrying a client that reads nothing, megabytes queued, for minutes."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _answer(status: int, explanation: str) -> bytes:
+    body = explanation.encode()
+    phrase = http.HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class FlushingTransport:
+    """A transport whose close waits for the client to take what is still unsent, but not forever.
+
+    A plain close hands unsent bytes to the kernel, which keeps an orphaned socket with megabytes queued
+    for minutes when the client has stopped reading. Here the socket stays ours until the client has
+    taken everything (then a normal close) or has taken nothing for `stall_s` (then a reset).
+    Everything else is the real transport's.
+    """
+
+    def __init__(self, real: asyncio.Transport, loop: asyncio.AbstractEventLoop, stall_s: float) -> None:
+        self._real = real
+        self._loop = loop
+        self._stall_s = stall_s
+        self._closing = False
+        self._last_pending = 0
+        self._last_progress = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._real.write(data)  # every frame passes here: spared the __getattr__ detour
+
+    def is_closing(self) -> bool:
+        return self._closing or self._real.is_closing()
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._last_pending, self._last_progress = unsent_bytes(self._real), self._loop.time()
+        self._close_when_taken()
+
+    def _close_when_taken(self) -> None:
+        if self._real.is_closing():
+            return
+        pending = unsent_bytes(self._real)
+        if not pending:
+            self._real.close()
+            return
+        now = self._loop.time()
+        if pending < self._last_pending:
+            self._last_pending, self._last_progress = pending, now
+        elif now - self._last_progress >= self._stall_s:
+            log.info("client stopped reading; connection reset", unsent_bytes=pending)
+            reset(self._real)
+            return
+        self._loop.call_later(min(CLOSE_POLL_S, self._stall_s), self._close_when_taken)
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """httptools with bounded heads, head and body deadlines, and a deadline on stalled writes."""
+
+    settings: ClassVar[ConnectionSettings]
+    pending: ClassVar[PendingConnections]
+    write_stall_s: ClassVar[float]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = False
+        self._head_bytes = 0
+        self._url_bytes = 0
+        self._header_count = 0
+        self._refusal: tuple[int, str] | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._output_moved = False
+        self._discarding = False
+
+    # --- the request head ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        real = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
+        super().connection_made(FlushingTransport(real, self.loop, self.write_stall_s))  # type: ignore[arg-type]
+        self._await_head()
+
+    def _await_head(self) -> None:
+        self._in_head = True
+        self._head_bytes = self._url_bytes = self._header_count = 0
+        self.pending.add(self)
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.settings.head_timeout_s, self._head_late)
+
+    def _head_done(self) -> None:
+        self._in_head = False
+        self.pending.discard(self)
+        self._head_timer = cancelled(self._head_timer)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        counted = self._in_head  # a head that starts mid-chunk is counted from the next chunk
+        super().data_received(data)
+        if counted and self._in_head and self._refusal is None and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.settings.max_head_bytes:
+                self._refuse(431, "Request header fields too large.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # the next request on a kept-alive connection
+            self._await_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._url_bytes += len(url)
+        if self._url_bytes > self.settings.max_url_bytes:
+            self._refusal = (414, "URI too long.")
+            raise _Refused
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.settings.max_headers:
+            self._refusal = (431, "Too many header fields.")
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_done()
+        super().on_headers_complete()
+        if self._body_timer is None:
+            self._body_timer = self.loop.call_later(self.settings.body_timeout_s, self._body_late)
+
+    def on_message_complete(self) -> None:
+        self._cancel_body_timer()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # httptools reports an exception raised in our callbacks as a parser error: answer ours instead.
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
+        else:
+            super().send_400_response(msg)
+
+    def handle_websocket_upgrade(self) -> None:
+        self._head_done()
+        self._cancel_body_timer()
+        self._cancel_stall_timer()
+        super().handle_websocket_upgrade()
+
+    # --- deadlines ----------------------------------------------------------------------------------
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        self._refuse(408, "Request head not received in time.")
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        self._refuse(408, "Request body not received in time.")
+
+    def _refuse(self, status: int, explanation: str) -> None:
+        self._head_done()
+        self._cancel_body_timer()
+        if self.transport.is_closing():
+            return
+        responding = self.cycle is not None and not self.cycle.response_complete
+        if responding:
+            self.cycle.disconnected = True  # the app's reads end; its answer is not written
+        if not (responding and self.cycle.response_started):
+            self.transport.write(_answer(status, explanation))
+        log.debug("connection refused", status=status, reason=explanation)
+        self._close_after_answer()
+
+    def _close_after_answer(self) -> None:
+        """Close with the client possibly still sending: closing with its bytes unread would reset the
+        connection and lose our answer, so stop sending, drop what still comes for a moment, then close."""
+        self._discarding = True
+        with contextlib.suppress(OSError, RuntimeError, NotImplementedError):
+            self.transport.write_eof()
+        self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
+
+    def drop(self) -> None:
+        """Close at once without an answer: one of too many connections that never sent a request."""
+        self._head_done()
+        reset(self.transport)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._watch_output()
+
+    def resume_writing(self) -> None:
+        self._output_moved = True
+        super().resume_writing()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._body_timer is not None and not self.transport.is_closing():
+            # Answered before its body ended (413, 401 …): stop reading the rest, however long it is.
+            self._cancel_body_timer()
+            self._close_after_answer()
+
+    def _watch_output(self) -> None:
+        """While a response cannot be written, watch the client: without progress for `write_stall_s`
+        (our buffer drained below its low mark, or less left unsent), drop it. A client reading slowly,
+        like a player at real time, makes progress and keeps its connection."""
+        if self._stall_timer is None:
+            pending = unsent_bytes(self.transport)
+            if pending:
+                self._stall_timer = self.loop.call_later(self.write_stall_s, self._check_output, pending)
+
+    def _check_output(self, before: int) -> None:
+        self._stall_timer = None
+        pending = unsent_bytes(self.transport)
+        if not pending:
+            return
+        if self._output_moved or pending < before:
+            self._output_moved = False
+            self._stall_timer = self.loop.call_later(self.write_stall_s, self._check_output, pending)
+            return
+        log.info("client stopped reading its response; connection dropped", unsent_bytes=pending)
+        if self.cycle is not None:
+            self.cycle.disconnected = True
+        reset(self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_done()
+        self._cancel_body_timer()
+        self._cancel_stall_timer()
+        super().connection_lost(exc)
+
+    def _cancel_body_timer(self) -> None:
+        self._body_timer = cancelled(self._body_timer)
+
+    def _cancel_stall_timer(self) -> None:
+        self._stall_timer = cancelled(self._stall_timer)
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """WebSockets whose close never waits for the client to read, and whose fragments have a deadline."""
+
+    settings: ClassVar[ConnectionSettings]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_timeout = self.settings.close_timeout_s
+        self._fragment_timer: asyncio.TimerHandle | None = None
+
+    def handle_cont(self, event: Any) -> None:
+        super().handle_cont(event)
+        self._time_fragments()
+
+    def handle_text(self, event: Any) -> None:
+        super().handle_text(event)
+        self._time_fragments()
+
+    def handle_bytes(self, event: Any) -> None:
+        super().handle_bytes(event)
+        self._time_fragments()
+
+    def _time_fragments(self) -> None:
+        if not self.frames:
+            self._cancel_fragment_timer()
+        elif self._fragment_timer is None:
+            self._fragment_timer = self.loop.call_later(
+                self.settings.fragment_timeout_s, self._fragments_late
+            )
+
+    def _fragments_late(self) -> None:
+        self._fragment_timer = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        log.info("client left a fragmented message unfinished; closing")
+        closure = UNFINISHED_MESSAGE_CLOSURE
+        self.frames = []
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": int(closure.code)})
+        self.conn.send_close(int(closure.code), closure.reason.value)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self._drop_later()
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.close" and self.handshake_complete:
+            # A close frame is a few bytes: it goes out even when the client stopped reading (flow control
+            # would hold it back forever); the socket is dropped if the client does not answer in time.
+            self.writable.set()
+        await super().send(message)
+        if message["type"] == "websocket.close" and self.close_timer is not None:
+            self._drop_later()
+
+    def _drop_later(self) -> None:
+        # uvicorn's timer calls transport.close(), which waits for buffers a silent client never takes.
+        if self.close_timer is not None:
+            self.close_timer.cancel()
+        self.close_timer = self.loop.call_later(self.close_timeout, reset, self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_fragment_timer()
+        super().connection_lost(exc)
+
+    def _cancel_fragment_timer(self) -> None:
+        self._fragment_timer = cancelled(self._fragment_timer)
+
+
+def protocols(
+    settings: ConnectionSettings, write_stall_s: float
+) -> tuple[type[GuardedHttpProtocol], type[GuardedWebSocketProtocol]]:
+    """The protocol classes for one server, sharing its pending-connection count."""
+    pending = PendingConnections(settings.max_pending)
+    http_class = type(
+        "GatewayHttpProtocol",
+        (GuardedHttpProtocol,),
+        {"settings": settings, "pending": pending, "write_stall_s": write_stall_s},
+    )
+    ws_class = type("GatewayWebSocketProtocol", (GuardedWebSocketProtocol,), {"settings": settings})
+    return http_class, ws_class
