@@ -16,8 +16,8 @@ from tests.support.speaking import SpeakTarget
 
 EMULATOR_TOKEN = "conformance-key"
 SLOW_FRAMES = "slow:frame_delay_ms=30"
-# A gateway's default model is a fleet setting; for conformance it is Deepgram's own default.
-GATEWAY_ENV = {"TTSFLEET_SPEAK__DEFAULT_MODEL": "aura-asteria-en"}
+# A gateway's default model is Deepgram's own unless a backend sets one: no setting here.
+GATEWAY_ENV: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")

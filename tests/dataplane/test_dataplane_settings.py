@@ -64,6 +64,7 @@ def test_rest_url_is_derived_from_the_websocket_url_unless_given() -> None:
 
 def test_list_settings_come_from_comma_separated_or_json_environment() -> None:
     env = {
+        "TTSFLEET_SPEAK__DEFAULT_MODEL": "aura-2-thalia-en",
         "TTSFLEET_SPEAK__ALLOWED_MODELS": "aura-2-thalia-en, aura-2-luna-en",
         "TTSFLEET_SPEAK__ALLOWED_ENCODINGS": '["linear16"]',
     }
