@@ -52,6 +52,15 @@ def speak_target(request: pytest.FixtureRequest, emulator: ServerProcess) -> Spe
     return gateway.target
 
 
+@pytest.fixture
+def recorder_url(speak_target: SpeakTarget, emulator: ServerProcess, request: pytest.FixtureRequest) -> str:
+    """The emulator recording what reached Deepgram's place: the target itself, or the gateway's upstream."""
+    if speak_target.http_url == emulator.base_url:
+        return emulator.base_url
+    gateway: RunningGateway = request.getfixturevalue("conformance_gateway")
+    return gateway.upstream.base_url
+
+
 @pytest.fixture(params=["emulator", "gateway"])
 def slow_speak_target(request: pytest.FixtureRequest, emulator: ServerProcess) -> SpeakTarget:
     if request.param == "emulator":

@@ -145,11 +145,9 @@ class SpeakOptions:
         return AudioFormat(self.encoding, self.sample_rate, self.container)
 
     def _voice_and_format(self) -> list[tuple[str, str]]:
-        params = [
-            ("model", self.model),
-            ("encoding", self.encoding.value),
-            ("sample_rate", str(self.sample_rate)),
-        ]
+        # An empty model leaves the choice to the server: a backend's default, else Deepgram's.
+        params = [("model", self.model)] if self.model else []
+        params += [("encoding", self.encoding.value), ("sample_rate", str(self.sample_rate))]
         if self.speed != DEFAULT_SPEED:
             params.append(("speed", _format_speed(self.speed)))
         if self.mip_opt_out:
