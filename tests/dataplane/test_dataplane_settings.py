@@ -113,3 +113,13 @@ def test_a_broken_config_file_names_the_file(tmp_path: Path) -> None:
     config.write_text("pool: [unclosed")
     with pytest.raises(SettingsError, match=r"config\.yaml"):
         load_settings(NO_AUTH, {}, config)
+
+
+def test_the_default_voice_is_deepgrams_and_voices_are_checked_at_start() -> None:
+    assert load_settings(NO_AUTH, {}).settings.speak.default_model == "aura-asteria-en"
+    for env in (
+        {"TTSFLEET_SPEAK__DEFAULT_MODEL": "thalia"},
+        {"TTSFLEET_SPEAK__ALLOWED_MODELS": "aura-asteria-en, Aura-2-Luna-EN"},
+    ):
+        with pytest.raises(SettingsError, match="not a voice name"):
+            load_settings(NO_AUTH, env)
