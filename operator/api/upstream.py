@@ -144,6 +144,13 @@ class DeepgramSpec(ApiModel):
         le=48000,
         description="Sample rate in Hz used when a client names none; unset: the encoding's default.",
     )
+    tag_token_owner: bool = Field(
+        default=False,
+        description=(
+            "Add a usage tag naming the client's fleet token (its id, never the token) to REST requests, "
+            "so Deepgram's usage reports show who spent what."
+        ),
+    )
     pool: UpstreamPoolSpec = group(UpstreamPoolSpec, "Warm upstream connection pool of each pod.")
 
     @property
