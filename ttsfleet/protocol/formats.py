@@ -6,6 +6,7 @@ Parsing is pure: it takes the query as a mapping and returns validated options o
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -177,20 +178,7 @@ class SpeakOptions:
 
     def with_tag(self, tag: str) -> SpeakOptions:
         """These options with one more usage tag (kept once)."""
-        if tag in self.tags:
-            return self
-        return SpeakOptions(
-            self.model,
-            self.encoding,
-            self.sample_rate,
-            self.container,
-            self.speed,
-            self.mip_opt_out,
-            self.bit_rate,
-            (*self.tags, tag),
-            self.callback,
-            self.callback_method,
-        )
+        return self if tag in self.tags else dataclasses.replace(self, tags=(*self.tags, tag))
 
 
 QueryInput = Mapping[str, str] | Iterable[tuple[str, str]]
