@@ -127,7 +127,7 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
                 await websocket.send_denial_response(rest.relayed(gateway, details, headers))
                 return
             await websocket.accept(
-                subprotocol="token" if auth.select_subprotocol else None,
+                subprotocol=auth.subprotocol,
                 headers=[(k.encode(), v.encode()) for k, v in headers.items()],
             )
             metadata = _metadata(options, request_id, details)
@@ -149,6 +149,7 @@ async def _run_session(
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()
     gateway.lifecycle.add(session)
+    unwatch = gateway.revocations.watch(auth.token_id, session.revoke) if auth.token_id else None
     log.info("session opened", model=options.model, encoding=options.encoding.value, token=auth.token_id)
     try:
         traced = {"session_id": request_id, "client_request_id": client_id or "", "model": options.model}
@@ -160,6 +161,8 @@ async def _run_session(
         with contextlib.suppress(Exception):  # the socket may already be gone
             await websocket.close(int(closure.code), closure.reason.value)
     finally:
+        if unwatch is not None:
+            unwatch()
         gateway.lifecycle.remove(session)
         gateway.metrics.sessions_active.dec()
     log.info(
@@ -193,7 +196,6 @@ async def _model_details(gateway: Gateway, options: SpeakOptions) -> Metadata | 
     If upstream cannot be reached, the fields stay empty and the first utterance reports the failure.
     """
     key = PoolKey.of(options)
-    gateway.pool.prepare(key)
     known = gateway.pool.known_model(options.model)
     if known is not None:
         return known

@@ -16,7 +16,6 @@ from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext, SpeechRenderer
 from ttsfleet.emulator.settings import EmulatorSettings
 from ttsfleet.protocol import Closure, ErrorCode, Transport
-from ttsfleet.protocol.headers import SUBPROTOCOL_TOKEN
 from ttsfleet.protocol.routes import FLUX_SPEAK_PATH, FLUX_UNSUPPORTED_MESSAGE, UNSUPPORTED_ROUTE_STATUS
 
 
@@ -41,7 +40,7 @@ async def speak_websocket(websocket: WebSocket) -> None:
         return
     if ctx.latency.handshake_delay_s:
         await asyncio.sleep(ctx.latency.handshake_delay_s)  # the latency model: TLS and a round trip
-    subprotocol = SUBPROTOCOL_TOKEN if admission.credential.via_subprotocol else None
+    subprotocol = admission.credential.subprotocol
     await websocket.accept(subprotocol=subprotocol, headers=[(b"dg-request-id", request_id.encode())])
     secret = admission.credential.secret
     ctx.stats.socket_opened(secret)

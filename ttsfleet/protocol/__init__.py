@@ -36,8 +36,10 @@ from ttsfleet.protocol.formats import (
     parse_speak_options,
 )
 from ttsfleet.protocol.headers import (
+    MAX_CREDENTIAL_BYTES,
     REQUEST_ID_HEADERS,
     HeaderStyle,
+    credential_problem,
     read_credential,
     read_response_header,
 )
@@ -72,6 +74,7 @@ from ttsfleet.protocol.rules import (
     SynthesisRequested,
     TextBuffered,
 )
+from ttsfleet.protocol.untrusted import load_json, quoted
 from ttsfleet.protocol.voices import (
     DEFAULT_VOICE,
     KNOWN_VOICES,
@@ -89,6 +92,7 @@ __all__ = [
     "HTTP_STATUS_OF_ERROR",
     "KNOWN_MODELS",
     "KNOWN_VOICES",
+    "MAX_CREDENTIAL_BYTES",
     "NORMAL_CLOSURE",
     "PCM_ENCODINGS",
     "REQUEST_ID_HEADERS",
@@ -136,13 +140,16 @@ __all__ = [
     "Warning",
     "WarningCode",
     "WarningSpelling",
+    "credential_problem",
     "default_container",
     "error_code_for_status",
     "is_retryable_status",
     "is_well_formed_voice",
+    "load_json",
     "parse_client_message",
     "parse_server_message",
     "parse_speak_options",
+    "quoted",
     "read_credential",
     "read_response_header",
     "voice_language",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode, urlsplit
 
+from ttsfleet.protocol.untrusted import quoted
 from ttsfleet.protocol.voices import DEFAULT_VOICE, KNOWN_VOICES, voice_problem
 
 
@@ -210,7 +211,7 @@ def _parse_bool(parameter: str, raw: str) -> bool:
         return True
     if lowered in ("false", "0", "no", ""):
         return False
-    raise InvalidOptions(parameter, f"{parameter} must be true or false, not {raw!r}")
+    raise InvalidOptions(parameter, f"{parameter} must be true or false, not {quoted(raw)}")
 
 
 def parse_integral(parameter: str, raw: str) -> int:
@@ -218,9 +219,9 @@ def parse_integral(parameter: str, raw: str) -> int:
     try:
         number = Decimal(raw.strip())
     except InvalidOperation:
-        raise InvalidOptions(parameter, f"{parameter} must be an integer, not {raw!r}") from None
+        raise InvalidOptions(parameter, f"{parameter} must be an integer, not {quoted(raw)}") from None
     if not number.is_finite() or number != number.to_integral_value():
-        raise InvalidOptions(parameter, f"{parameter} must be an integer, not {raw!r}")
+        raise InvalidOptions(parameter, f"{parameter} must be an integer, not {quoted(raw)}")
     return int(number)
 
 
@@ -229,10 +230,10 @@ def parse_speed(raw: str) -> float:
     try:
         speed = float(raw)
     except ValueError:
-        raise InvalidOptions("speed", f"speed must be a number, not {raw!r}") from None
+        raise InvalidOptions("speed", f"speed must be a number, not {quoted(raw)}") from None
     low, high = SPEED_RANGE
     if not low <= speed <= high:
-        raise InvalidOptions("speed", f"speed must be between {low} and {high}, not {raw}")
+        raise InvalidOptions("speed", f"speed must be between {low} and {high}, not {quoted(raw)}")
     return speed
 
 
@@ -260,7 +261,7 @@ def parse_bit_rate(encoding: Encoding, raw: str | None) -> int | None:
     if encoding is Encoding.MP3 and bit_rate not in MP3_BIT_RATES:
         raise InvalidOptions("bit_rate", f"bit_rate {bit_rate} is not supported for mp3: use 32000 or 48000")
     if bit_rate <= 0:
-        raise InvalidOptions("bit_rate", f"bit_rate must be positive, not {raw!r}")
+        raise InvalidOptions("bit_rate", f"bit_rate must be positive, not {quoted(raw)}")
     return bit_rate
 
 
@@ -305,7 +306,7 @@ def parse_speak_options(
     try:
         encoding = Encoding(raw_encoding)
     except ValueError:
-        raise InvalidOptions("encoding", f"Unsupported encoding: {raw_encoding!r}") from None
+        raise InvalidOptions("encoding", f"Unsupported encoding: {quoted(raw_encoding)}") from None
     if transport is Transport.WEBSOCKET and encoding not in WEBSOCKET_ENCODINGS:
         raise InvalidOptions(
             "encoding", f"encoding {encoding} is not available on the WebSocket: use linear16, mulaw or alaw"
@@ -347,7 +348,7 @@ def _parse_container(raw: str | None, encoding: Encoding, transport: Transport) 
     if transport is Transport.WEBSOCKET:
         if raw not in (None, Container.NONE.value):
             raise InvalidOptions(
-                "container", f"container {raw!r} is not available on the WebSocket: use none"
+                "container", f"container {quoted(raw)} is not available on the WebSocket: use none"
             )
         return Container.NONE
     if raw is None:
@@ -355,7 +356,7 @@ def _parse_container(raw: str | None, encoding: Encoding, transport: Transport) 
     try:
         container = Container(raw)
     except ValueError:
-        raise InvalidOptions("container", f"Unsupported container: {raw!r}") from None
+        raise InvalidOptions("container", f"Unsupported container: {quoted(raw)}") from None
     if encoding in PCM_ENCODINGS and container is Container.OGG:
         raise InvalidOptions("container", f"container ogg is not available for {encoding}: use wav or none")
     if encoding is Encoding.OPUS and container is not Container.OGG:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from ttsfleet.protocol.untrusted import quoted
 from ttsfleet.protocol.voice_catalog import SPEC_DEFAULT_VOICE, SPEC_VOICES
 
 VOICE_PATTERN = r"^aura(-2)?-[a-z]+-[a-z]{2}$"
@@ -35,7 +36,7 @@ def voice_problem(name: str, allowed: Collection[str] | None) -> str | None:
     """Why `name` may not be used, or None: it must be well-formed and, when `allowed` is non-empty,
     one of `allowed`."""
     if not is_well_formed_voice(name):
-        return f"No such model: {name!r} (voices look like aura-asteria-en or aura-2-thalia-en)"
+        return f"No such model: {quoted(name)} (voices look like aura-asteria-en or aura-2-thalia-en)"
     if allowed and name not in allowed:
-        return f"No such model: {name!r}"
+        return f"No such model: {quoted(name)}"
     return None
