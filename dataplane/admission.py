@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ttsfleet.dataplane.settings import SpeakSettings
 from ttsfleet.dataplane.tokens import AuthOutcome, TokenStore, authenticate
 from ttsfleet.protocol import (
     HTTP_STATUS_OF_ERROR,
-    KNOWN_MODELS,
     ErrorBody,
     ErrorCode,
     InvalidOptions,
@@ -82,16 +81,22 @@ def check_auth(
     return outcome
 
 
-def resolve_options(query: Mapping[str, str], transport: Transport, speak: SpeakSettings) -> SpeakOptions:
-    """The query's options with this gateway's defaults and allow-lists applied; raises Refusal."""
-    filled = dict(query)
-    filled.setdefault("model", speak.default_model)
-    if transport is Transport.WEBSOCKET and "encoding" not in filled:
-        filled["encoding"] = speak.default_encoding.value
-        filled.setdefault("sample_rate", str(speak.default_sample_rate))
-    known = frozenset(speak.allowed_models) if speak.allowed_models else KNOWN_MODELS
+def resolve_options(
+    query: Iterable[tuple[str, str]], transport: Transport, speak: SpeakSettings
+) -> SpeakOptions:
+    """The query's options (as pairs: `tag` may repeat) with this gateway's defaults and allow-list
+    applied: an empty `allowed_models` lets any well-formed voice through, as Deepgram adds voices
+    without notice. Raises Refusal."""
+    pairs = list(query)
+    named = {name for name, value in pairs if value != ""}
+    if "model" not in named:
+        pairs.append(("model", speak.default_model))
+    if transport is Transport.WEBSOCKET and "encoding" not in named:
+        pairs.append(("encoding", speak.default_encoding.value))
+        if "sample_rate" not in named:
+            pairs.append(("sample_rate", str(speak.default_sample_rate)))
     try:
-        options = parse_speak_options(filled, transport, known)
+        options = parse_speak_options(pairs, transport, frozenset(speak.allowed_models) or None)
     except UnknownModel as error:
         raise Refusal(ErrorCode.UNKNOWN_MODEL, str(error)) from None
     except InvalidOptions as error:
@@ -103,6 +108,11 @@ def resolve_options(query: Mapping[str, str], transport: Transport, speak: Speak
     ):
         raise Refusal(ErrorCode.INVALID_QUERY_PARAMETER, f"encoding {options.encoding} is not offered here")
     return options
+
+
+def owner_tag(token_id: str | None) -> str | None:
+    """The usage tag naming who spent: the fleet token's id (a fingerprint, never the token)."""
+    return f"ttsfleet-token-{token_id}" if token_id else None
 
 
 def check_capacity(has_room: bool) -> None:

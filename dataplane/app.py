@@ -18,11 +18,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ttsfleet.dataplane import admission, rest, status, tracing
+from ttsfleet.dataplane import admission, errors, rest, status, tracing
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.dataplane.sessions import Session
+from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome
 from ttsfleet.dataplane.tokens import AuthOutcome
-from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport
+from ttsfleet.protocol import CloseReason, Closure, ErrorCode, Metadata, SpeakOptions, Transport
+from ttsfleet.protocol.routes import FLUX_SPEAK_PATH, FLUX_UNSUPPORTED_MESSAGE
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     async def speak_rest(request: Request) -> Response:
         return await rest.serve(gateway, request)
 
+    @app.websocket(FLUX_SPEAK_PATH)
+    async def flux_socket(websocket: WebSocket) -> None:
+        await websocket.send_denial_response(_flux_unsupported(gateway))
+
+    @app.post(FLUX_SPEAK_PATH)
+    async def flux_rest() -> Response:
+        return _flux_unsupported(gateway)
+
     @app.get("/livez")
     async def livez() -> JSONResponse:
         return JSONResponse({"live": True})
@@ -84,6 +94,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     return app
 
 
+def _flux_unsupported(gateway: Gateway) -> Response:
+    """Flux TTS is not served yet: 404 as for an unsupported route, saying so."""
+    request_id = admission.new_request_id()
+    headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
+    refusal = admission.Refusal(ErrorCode.NOT_FOUND, FLUX_UNSUPPORTED_MESSAGE)
+    return rest.refused(gateway, refusal, request_id, headers)
+
+
 async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
     request_id = admission.new_request_id()
     client_id = admission.client_request_id(websocket.headers.get("x-request-id"))
@@ -95,11 +113,16 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
             await websocket.send_denial_response(rest.refused(gateway, refusal, request_id, headers))
             return
         try:
+            details = await _model_details(gateway, options)
+            if isinstance(details, errors.UpstreamAnswer):  # Deepgram refused this voice or format
+                await websocket.send_denial_response(rest.relayed(gateway, details, headers))
+                return
             await websocket.accept(
                 subprotocol=auth.subprotocol,
                 headers=[(k.encode(), v.encode()) for k, v in headers.items()],
             )
-            await _run_session(gateway, websocket, options, auth, request_id, client_id)
+            metadata = _metadata(options, request_id, details)
+            await _run_session(gateway, websocket, options, auth, request_id, client_id, metadata)
         finally:
             gateway.sessions.close()
 
@@ -111,8 +134,8 @@ async def _run_session(
     auth: AuthOutcome,
     request_id: str,
     client_id: str | None,
+    metadata: str,
 ) -> None:
-    metadata = _metadata(gateway, options, request_id)
     session = Session(websocket, options, auth.token_id, gateway.session_context)
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()
@@ -147,20 +170,39 @@ def _admit(gateway: Gateway, websocket: WebSocket) -> tuple[SpeakOptions, AuthOu
     subprotocols = websocket.scope.get("subprotocols") or []
     auth = admission.check_auth(gateway.tokens, websocket.headers.get("authorization"), list(subprotocols))
     options = admission.resolve_options(
-        dict(websocket.query_params), Transport.WEBSOCKET, gateway.settings.speak
+        websocket.query_params.multi_items(), Transport.WEBSOCKET, gateway.settings.speak
     )
     admission.check_capacity(gateway.sessions.try_open())
     return options, auth
 
 
-def _metadata(gateway: Gateway, options: SpeakOptions, request_id: str) -> str:
-    """Our Metadata, at once: the gateway's request id and the model; version and uuid as the pool knows them.
+async def _model_details(gateway: Gateway, options: SpeakOptions) -> Metadata | errors.UpstreamAnswer | None:
+    """What upstream said about the session's model, for its Metadata; or upstream's refusal of it.
 
-    Never waits for upstream (a cold key would add a handshake to the session's first byte): before any
-    socket of the model opened, version and uuid are empty. A connect warms nothing: the session's key
-    is warmed at its first Speak, so idle sessions cannot fill the upstream pool.
+    The pool remembers what upstream's sockets said about each model. On a model's first session on
+    this pod nothing is known yet, so that one session waits for an upstream socket of its key (which
+    then serves its first utterance warm): Metadata is never sent with empty fields while upstream
+    answers, and a voice Deepgram does not know is refused at the upgrade, with Deepgram's own answer,
+    as Deepgram would. Later sessions never wait; the key is warmed behind the client's first Speak.
+    If upstream cannot be reached, the fields stay empty and the first utterance reports the failure.
     """
+    key = PoolKey.of(options)
     known = gateway.pool.known_model(options.model)
-    if known is None:
+    if known is not None:
+        return known
+    try:
+        pooled = await gateway.pool.lease(key, 0)
+    except errors.UpstreamRejected as refused:
+        return refused.answer
+    except errors.UpstreamError as error:
+        log.info("model details unavailable", model=key.model, error_class=error.error_class.value)
+        return None
+    gateway.pool.release(pooled, ReleaseOutcome.CLEAN)
+    return gateway.pool.known_model(key.model)
+
+
+def _metadata(options: SpeakOptions, request_id: str, details: Metadata | None) -> str:
+    """Our Metadata: the gateway's request id, the model, and upstream's version and uuid of the model."""
+    if details is None:
         return Metadata(request_id, options.model, "", "").to_json()
-    return Metadata(request_id, options.model, known.model_version, known.model_uuid).to_json()
+    return Metadata(request_id, options.model, details.model_version, details.model_uuid).to_json()

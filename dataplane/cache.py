@@ -23,11 +23,18 @@ class CacheKey:
     sample_rate: int
     speed: float
     container: Container = Container.NONE
+    bit_rate: int | None = None
 
     @classmethod
     def of(cls, options: SpeakOptions, text: str) -> CacheKey:
         return cls(
-            text, options.model, options.encoding, options.sample_rate, options.speed, options.container
+            text,
+            options.model,
+            options.encoding,
+            options.sample_rate,
+            options.speed,
+            options.container,
+            options.bit_rate,
         )
 
 

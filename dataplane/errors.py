@@ -19,6 +19,7 @@ GatewayError                      1011 NET-0000 / 500
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import ClassVar
 
 from ttsfleet.protocol import CloseCode, CloseReason, Closure, ErrorCode
@@ -112,19 +113,36 @@ class UpstreamAuthFailed(UpstreamError):
     err_code = ErrorCode.UNAVAILABLE
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamAnswer:
+    """An upstream REST refusal as it came: relayed to a REST client unchanged (clients branch on
+    Deepgram's own `err_code`)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    request_id: str  # upstream's `dg-request-id`, the one the body names
+    error_header: str  # upstream's `dg-error`
+
+
 class UpstreamRejected(UpstreamError):
     error_class = ErrorClass.CLIENT_ERROR
     closure = Closure.for_reason(CloseReason.INVALID_MESSAGE)
     http_status = 400
     err_code = ErrorCode.BAD_REQUEST
 
+    def __init__(self, message: str, answer: UpstreamAnswer | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
+
 
 class UpstreamProtocolError(UpstreamError):
     error_class = ErrorClass.UPSTREAM_PROTOCOL
 
 
-def error_for_status(status: int, detail: str) -> UpstreamError:
-    """The error for an upstream HTTP status (a refused upgrade or a REST answer)."""
+def error_for_status(status: int, detail: str, answer: UpstreamAnswer | None = None) -> UpstreamError:
+    """The error for an upstream HTTP status (a refused upgrade or a REST answer); a client error keeps
+    the upstream `answer` to relay."""
     if status in (401, 403):
         return UpstreamAuthFailed(f"upstream refused the key ({status}): {detail}")
     if status == 429:
@@ -132,7 +150,7 @@ def error_for_status(status: int, detail: str) -> UpstreamError:
     if status >= 500:
         return UpstreamUnavailable(f"upstream error {status}: {detail}")
     if 400 <= status < 500:
-        return UpstreamRejected(f"upstream rejected the request ({status}): {detail}")
+        return UpstreamRejected(f"upstream rejected the request ({status}): {detail}", answer)
     return UpstreamProtocolError(f"unexpected upstream status {status}: {detail}")
 
 

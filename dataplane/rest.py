@@ -77,6 +77,8 @@ async def serve(gateway: Gateway, request: Request) -> Response:
         if not sink.started.is_set():
             gateway.metrics.utterance_ended()
             failure = sink.error or errors.GatewayError("synthesis failed")
+            if isinstance(failure, errors.UpstreamRejected) and failure.answer is not None:
+                return relayed(gateway, failure.answer, headers)
             answer = admission.Refusal(failure.err_code, str(failure)[:200] or "synthesis failed")
             return Response(
                 answer.body(request_id), failure.http_status, answer.headers(headers), "application/json"
@@ -98,6 +100,18 @@ def refused(
     gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
     log.info("request refused", status=refusal.status, err_code=refusal.err_code.value)
     return Response(refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json")
+
+
+def relayed(gateway: Gateway, answer: errors.UpstreamAnswer, headers: dict[str, str]) -> Response:
+    """Deepgram's own refusal, status, body, `dg-error` and request id as they came (clients branch on
+    its `err_code`); the gateway's request id goes in `x-ttsfleet-request-id`."""
+    gateway.metrics.refusals.labels(status=str(answer.status)).inc()
+    log.info("upstream refusal relayed", status=answer.status, upstream_request_id=answer.request_id)
+    relayed_headers = {**headers, "x-ttsfleet-request-id": headers["dg-request-id"]}
+    relayed_headers["dg-request-id"] = answer.request_id or headers["dg-request-id"]
+    if answer.error_header:
+        relayed_headers["dg-error"] = admission.header_safe(answer.error_header)
+    return Response(answer.body, answer.status, relayed_headers, media_type=answer.content_type)
 
 
 async def _produce(gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink) -> None:
@@ -155,7 +169,11 @@ async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str,
     facts = gateway.facts()
     admission.check_serving(facts.draining, facts.fingerprint is not None, facts.credential_valid is False)
     auth = admission.check_auth(gateway.tokens, request.headers.get("authorization"), None)
-    options = admission.resolve_options(dict(request.query_params), Transport.REST, gateway.settings.speak)
+    speak = gateway.settings.speak
+    options = admission.resolve_options(request.query_params.multi_items(), Transport.REST, speak)
+    tag = admission.owner_tag(auth.token_id) if speak.tag_token_owner else None
+    if tag is not None:
+        options = options.with_tag(tag)
     body = await _read_body(request, gateway.settings.connections.max_body_bytes)
     text = _read_text(request.headers.get("content-type", ""), body)
     if not text.strip():

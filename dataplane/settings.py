@@ -16,7 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ttsfleet.fingerprints import hash_config
-from ttsfleet.protocol import SAMPLE_RATES, WEBSOCKET_ENCODINGS, Encoding
+from ttsfleet.protocol import (
+    DEFAULT_VOICE,
+    SAMPLE_RATES,
+    WEBSOCKET_ENCODINGS,
+    Encoding,
+    is_well_formed_voice,
+)
 
 ENV_PREFIX = "TTSFLEET_"
 CONFIG_ENV = "TTSFLEET_CONFIG"
@@ -85,8 +91,16 @@ class AuthSettings(_Group):
 
 
 class SpeakSettings(_Group):
-    default_model: str = Field(default="aura-2-thalia-en", description="Model when the client names none.")
-    allowed_models: list[str] = Field(default=[], description="Models clients may ask for; [] = any.")
+    default_model: str = Field(
+        default=DEFAULT_VOICE, description="Model when the client names none; Deepgram's default unless set."
+    )
+    allowed_models: list[str] = Field(
+        default=[], description="Models clients may ask for; [] = any well-formed voice."
+    )
+    tag_token_owner: bool = Field(
+        default=False,
+        description="Add a usage tag naming the fleet token (its id) to REST requests (Deepgram's reports).",
+    )
     default_encoding: Encoding = Field(default=Encoding.LINEAR16, description="Encoding when none is asked.")
     allowed_encodings: list[Encoding] = Field(
         default=[Encoding.LINEAR16, Encoding.MULAW, Encoding.ALAW],
@@ -104,6 +118,9 @@ class SpeakSettings(_Group):
             raise ValueError(
                 f"speak.default_sample_rate {self.default_sample_rate} not for {self.default_encoding}"
             )
+        for voice in (self.default_model, *self.allowed_models):
+            if not is_well_formed_voice(voice):
+                raise ValueError(f"speak: {voice!r} is not a voice name (aura-<voice>-<lang>)")
         if self.allowed_models and self.default_model not in self.allowed_models:
             raise ValueError("speak.default_model must be one of speak.allowed_models")
         if self.allowed_encodings and self.default_encoding not in self.allowed_encodings:

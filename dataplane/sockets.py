@@ -22,21 +22,27 @@ from ttsfleet.protocol import Encoding, SlidingWindow, SocketLimits, SpeakOption
 
 @dataclass(frozen=True, slots=True)
 class PoolKey:
-    """What fixes an upstream socket's voice and format (PROTOCOL.md: fixed for the socket)."""
+    """Every option fixed for an upstream socket's life (asyncapi.yml `/v1/speak` query): two utterances
+    share a socket only when Deepgram would treat and bill them alike (`mip_opt_out` included)."""
 
     model: str
     encoding: Encoding
     sample_rate: int
     speed: float
+    mip_opt_out: bool = False
 
     @classmethod
     def of(cls, options: SpeakOptions) -> PoolKey:
-        return cls(options.model, options.encoding, options.sample_rate, options.speed)
+        return cls(options.model, options.encoding, options.sample_rate, options.speed, options.mip_opt_out)
 
     @property
     def options(self) -> SpeakOptions:
         return SpeakOptions(
-            model=self.model, encoding=self.encoding, sample_rate=self.sample_rate, speed=self.speed
+            model=self.model,
+            encoding=self.encoding,
+            sample_rate=self.sample_rate,
+            speed=self.speed,
+            mip_opt_out=self.mip_opt_out,
         )
 
 

@@ -17,7 +17,15 @@ from websockets.protocol import State
 
 from ttsfleet.dataplane import errors
 from ttsfleet.dataplane.seams import UpstreamSocket
-from ttsfleet.protocol import REQUEST_ID_HEADERS, ErrorBody, Metadata, SpeakOptions, parse_server_message
+from ttsfleet.protocol import (
+    REQUEST_ID_HEADERS,
+    ErrorBody,
+    Metadata,
+    SpeakOptions,
+    parse_server_message,
+    read_response_header,
+)
+from ttsfleet.protocol.headers import ERROR_HEADER
 
 SPEAK_PATH = "/v1/speak"
 # Audio frames are a few KiB; a megabyte-sized frame from upstream means something is wrong.
@@ -34,9 +42,17 @@ def translated_errors() -> Iterator[None]:
         raise errors.error_for_close(frame.code if frame else None, frame.reason if frame else "") from error
     except InvalidStatus as error:
         response = error.response
-        body = ErrorBody.parse(bytes(response.body or b""))
+        raw = bytes(response.body or b"")
+        body = ErrorBody.parse(raw)
         detail = (body.err_msg if body else "") or response.headers.get("dg-error", "")
-        raise errors.error_for_status(response.status_code, detail[:200]) from error
+        answer = errors.UpstreamAnswer(
+            response.status_code,
+            raw,
+            response.headers.get("content-type", "application/json"),
+            read_response_header(response.headers, REQUEST_ID_HEADERS) or (body.request_id if body else ""),
+            response.headers.get(ERROR_HEADER, ""),
+        )
+        raise errors.error_for_status(response.status_code, detail[:200], answer) from error
     except (InvalidHandshake, WebSocketException) as error:
         raise errors.UpstreamProtocolError(
             f"upstream handshake or framing failed: {type(error).__name__}"

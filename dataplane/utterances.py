@@ -119,8 +119,11 @@ class Synthesizer:
         self, options: SpeakOptions, text: str, sink: AudioSink, websocket: bool, started: float
     ) -> UtteranceResult:
         key = CacheKey.of(options, text)
-        if self._cache is not None:
-            hit = self._cache.get(key)
+        # With a callback, Deepgram answers with a request id and delivers the audio elsewhere: no audio
+        # to keep, and each such request must reach Deepgram.
+        cache = self._cache if options.callback is None else None
+        if cache is not None:
+            hit = cache.get(key)
             if hit is not None:
                 self._metrics.cache_hits.inc()
                 await self._replay(hit[0], hit[1], sink, started)
@@ -149,8 +152,8 @@ class Synthesizer:
             raise errors.UpstreamTimeout(
                 f"utterance took longer than {self._timeouts.utterance_s:g} s"
             ) from None
-        if self._cache is not None and recorder.kept is not None:
-            self._cache.put(key, bytes(recorder.kept), recorder.content_type)
+        if cache is not None and recorder.kept is not None:
+            cache.put(key, bytes(recorder.kept), recorder.content_type)
         return UtteranceResult(source, recorder.bytes_sent, attempts, request_id)
 
     async def _attempt(

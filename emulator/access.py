@@ -6,7 +6,6 @@ first failure becomes a `Refusal` with the HTTP status, err_code and message to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ttsfleet.emulator.context import EmulatorContext
@@ -22,6 +21,7 @@ from ttsfleet.protocol import (
     parse_speak_options,
     read_credential,
 )
+from ttsfleet.protocol.formats import QueryInput
 from ttsfleet.protocol.headers import Credential
 
 _REFUSAL_MESSAGES = {
@@ -62,7 +62,7 @@ def collect_faults(ctx: EmulatorContext, scope: Scope, specs: list[str]) -> Conn
 def admit(
     ctx: EmulatorContext,
     transport: Transport,
-    query: Mapping[str, str],
+    query: QueryInput,
     fault_specs: list[str],
     authorization: str | None,
     subprotocols: list[str] | None,

@@ -1,4 +1,6 @@
-"""Admin endpoints (`/_emulator/…`) and Deepgram's key-management API (`/v1/projects/{id}/keys`).
+"""Admin endpoints (`/_emulator/…`) and Deepgram's management API: the project a key belongs to
+(`GET /v1/projects`, `GET /v1/projects/{id}`, which Deepgram's clients read before speaking) and keys
+(`/v1/projects/{id}/keys`).
 
 The admin endpoints are unauthenticated: the emulator is a local development and test tool that
 listens on loopback by default.
@@ -59,6 +61,16 @@ async def faults(request: Request) -> Response:
     return JSONResponse({"faults": ctx.faults.specs})
 
 
+async def recent_requests(request: Request) -> Response:
+    """The queries of the latest speak requests, oldest first: what a client or gateway forwarded."""
+    return JSONResponse({"requests": list(_ctx(request).stats.recent_requests)})
+
+
+async def callbacks(request: Request) -> Response:
+    """Callbacks REST requests asked for; recorded, never made."""
+    return JSONResponse({"callbacks": list(_ctx(request).stats.callbacks)})
+
+
 async def reset(request: Request) -> Response:
     _ctx(request).reset()
     return JSONResponse({"status": "reset"})
@@ -71,6 +83,26 @@ def _authorize(request: Request, ctx: EmulatorContext) -> None:
     credential = read_credential(request.headers.get("authorization"))
     if credential is None or not ctx.keys.is_accepted(credential.secret, ctx.now()):
         raise Refusal(401, ErrorCode.INVALID_AUTH, "Invalid credentials.")
+
+
+def _project(ctx: EmulatorContext) -> dict[str, Any]:
+    # GetProjectV1Response (openapi.yml): the one project every accepted key belongs to.
+    return {"project_id": ctx.settings.project_id, "name": "ttsfleet emulator", "mip_opt_out": False}
+
+
+async def projects(request: Request) -> Response:
+    ctx = _ctx(request)
+    request_id = ctx.new_request_id()
+    project_id = request.path_params.get("project_id")
+    try:
+        _authorize(request, ctx)
+        if project_id is None:
+            return JSONResponse({"projects": [_project(ctx)]})
+        if project_id != ctx.settings.project_id:
+            raise Refusal(404, ErrorCode.NOT_FOUND, f"No project {project_id!r}.")
+        return JSONResponse(_project(ctx))
+    except Refusal as refusal:
+        return error_response(refusal, request_id)
 
 
 async def keys(request: Request) -> Response:

@@ -13,7 +13,7 @@ from ttsfleet.emulator.keys import KeyStore
 from ttsfleet.emulator.latency import LatencyModel
 from ttsfleet.emulator.settings import EmulatorSettings
 from ttsfleet.emulator.stats import Stats
-from ttsfleet.protocol import Encoding
+from ttsfleet.protocol import DEFAULT_MODEL, Encoding
 
 MODEL_VERSION = "2025-01-01.0"
 
@@ -21,7 +21,9 @@ MODEL_VERSION = "2025-01-01.0"
 class SpeechRenderer(Protocol):
     """Turns text into encoded audio (eSpeak NG in production, see `synthesis`)."""
 
-    async def render_async(self, text: str, speed: float, encoding: Encoding, sample_rate: int) -> bytes: ...
+    async def render_async(
+        self, text: str, speed: float, encoding: Encoding, sample_rate: int, model: str = DEFAULT_MODEL
+    ) -> bytes: ...
 
     @property
     def backend(self) -> str: ...

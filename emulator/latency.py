@@ -22,7 +22,8 @@ class LatencyModel:
     def frame_bytes(self, encoding: Encoding, sample_rate: int) -> int:
         """Bytes of one frame, a whole number of samples and never zero."""
         samples = max(1, round(sample_rate * self.frame_ms / 1000.0))
-        return samples * BYTES_PER_SAMPLE[encoding]
+        # Compressed files (REST mp3, opus, flac) are cut into frames the size of linear16 ones.
+        return samples * BYTES_PER_SAMPLE.get(encoding, 2)
 
     def frame_offset_s(self, index: int, extra_delay_s: float = 0.0) -> float:
         """Seconds from the flush to frame `index` (0-based), before jitter."""

@@ -1,7 +1,9 @@
-"""REST `POST /v1/speak`: the whole text in, streamed audio out (PROTOCOL.md, "REST").
+"""REST `POST /v1/speak`: the whole text in, streamed audio out (PROTOCOL.md, "REST"; openapi.yml).
 
-The emulator produces PCM only (linear16, mulaw, alaw, bare or in a WAV container); a request for
-mp3, opus, flac or aac gets a 400 that says so rather than bytes that are not what was asked for.
+PCM (linear16, mulaw, alaw, bare or in WAV), mp3 (the REST default), opus in ogg and flac are produced;
+aac gets a 400 that says so rather than bytes that are not what was asked for. A request with a
+`callback` is answered with its request id, as Deepgram does, and the callback is recorded
+(`GET /_emulator/callbacks`) instead of made: the emulator never calls out.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ttsfleet import audio
 from ttsfleet.emulator.access import Refusal, admit
@@ -18,7 +20,15 @@ from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext
 from ttsfleet.emulator.faults import ConnectionFaults
 from ttsfleet.emulator.latency import split_frames
-from ttsfleet.protocol import PCM_ENCODINGS, Container, ErrorCode, SpeakOptions, Transport, load_json
+from ttsfleet.protocol import (
+    CallbackMethod,
+    Container,
+    Encoding,
+    ErrorCode,
+    SpeakOptions,
+    Transport,
+    load_json,
+)
 from ttsfleet.protocol.headers import ERROR_HEADER, rest_metadata_headers
 
 
@@ -57,21 +67,23 @@ async def speak_rest(request: Request) -> Response:
     request_id = ctx.new_request_id()
     ctx.stats.requests_total += 1
     ctx.stats.rest_requests_total += 1
+    query = request.query_params.multi_items()
+    ctx.stats.request_seen("rest", query, request_id)
     try:
         admission = admit(
             ctx,
             Transport.REST,
-            request.query_params,
+            query,
             request.query_params.getlist("emulator_fault"),
             request.headers.get("authorization"),
             None,
         )
         options = admission.options
-        if options.encoding not in PCM_ENCODINGS:
+        if options.encoding is Encoding.AAC:
             raise Refusal(
                 400,
                 ErrorCode.INVALID_QUERY_PARAMETER,
-                f"The emulator does not produce {options.encoding}: ask for linear16, mulaw or alaw.",
+                "The emulator does not produce aac: ask for mp3, opus, flac, linear16, mulaw or alaw.",
             )
         text = await read_text(request)
         if not text.strip():
@@ -86,10 +98,13 @@ async def speak_rest(request: Request) -> Response:
         ctx.stats.refused_total[refusal.status] += 1
         return error_response(refusal, request_id)
     ctx.stats.bill(admission.credential.secret, len(text))
-    pcm = await ctx.renderer.render_async(text, options.speed, options.encoding, options.sample_rate)
-    body = pcm
+    if options.callback is not None:
+        return _callback_accepted(ctx, options, request_id, len(text))
+    body = await ctx.renderer.render_async(
+        text, options.speed, options.encoding, options.sample_rate, options.model
+    )
     if options.container is Container.WAV:
-        body = audio.wav_header(options.encoding, options.sample_rate, len(pcm)) + pcm
+        body = audio.wav_header(options.encoding, options.sample_rate, len(body)) + body
     headers = rest_metadata_headers(ctx.settings.rest_header_style, request_id, options.model, len(text))
     headers["dg-request-id"] = request_id  # always present, whatever the metadata spelling
     return StreamingResponse(
@@ -97,6 +112,22 @@ async def speak_rest(request: Request) -> Response:
         media_type=options.audio_format.content_type,
         headers=headers,
     )
+
+
+def _callback_accepted(ctx: EmulatorContext, options: SpeakOptions, request_id: str, chars: int) -> Response:
+    """Deepgram answers a callback request with its id and posts the audio later; the emulator records
+    where it would have posted and never calls the URL."""
+    ctx.stats.callbacks.append(
+        {
+            "request_id": request_id,
+            "url": options.callback,
+            "method": (options.callback_method or CallbackMethod.POST).value,
+            "model": options.model,
+            "encoding": options.encoding.value,
+            "characters": chars,
+        }
+    )
+    return JSONResponse({"request_id": request_id}, headers={"dg-request-id": request_id})
 
 
 class _AbortResponse(Exception):

@@ -5,11 +5,13 @@ Billed characters are kept per key fingerprint, never per key.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from ttsfleet.fingerprints import fingerprint_secret
+
+RECENT_REQUESTS = 512
 
 
 @dataclass(slots=True)
@@ -27,6 +29,13 @@ class Stats:
     clears_total: int = 0
     audio_bytes_total: int = 0
     faults_applied: Counter[str] = field(default_factory=Counter)
+    # What reached the emulator, for tests that check what a client or gateway forwarded.
+    recent_requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    callbacks: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+
+    def request_seen(self, transport: str, query: list[tuple[str, str]], request_id: str) -> None:
+        """Remember a speak request's query (never its text or credentials)."""
+        self.recent_requests.append({"transport": transport, "query": query, "request_id": request_id})
 
     def socket_opened(self, secret: str) -> None:
         self.open_sockets += 1

@@ -210,7 +210,9 @@ class SpeakSocket:
     async def _stream(self, job: _FlushJob) -> None:
         encoding, rate = self.options.encoding, self.options.sample_rate
         audio = (
-            await self.ctx.renderer.render_async(job.text, self.options.speed, encoding, rate)
+            await self.ctx.renderer.render_async(
+                job.text, self.options.speed, encoding, rate, self.options.model
+            )
             if job.text
             else b""
         )

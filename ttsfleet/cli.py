@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 import ttsfleet
+from ttsfleet.protocol.voices import DEFAULT_VOICE
 
 app = typer.Typer(
     name="ttsfleet",
@@ -122,7 +123,13 @@ def say(
             envvar="TTSFLEET_TOKEN", help="Fleet token (a Deepgram key for Deepgram or the emulator)."
         ),
     ] = "",
-    model: Annotated[str, typer.Option(help="Voice model.")] = "aura-2-thalia-en",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Voice (aura-<voice>-<lang>); left out, the server's default: the backend's, else "
+            f"Deepgram's {DEFAULT_VOICE}."
+        ),
+    ] = "",
     sample_rate: Annotated[int, typer.Option(help="Sample rate of the linear16 audio.")] = 24000,
     backend: Annotated[
         str | None,
@@ -139,8 +146,12 @@ def say(
     import asyncio
 
     from ttsfleet import audio, client
-    from ttsfleet.protocol import Encoding, SpeakOptions
+    from ttsfleet.protocol import Encoding, SpeakOptions, voice_problem
 
+    problem = voice_problem(model, None) if model else None
+    if problem is not None:
+        console.print(f"[red]--model:[/red] {problem}")
+        raise typer.Exit(2)
     if backend is not None:
         from ttsfleet.devcluster import fleet
 

@@ -10,13 +10,12 @@ from pydantic import Field, StringConstraints
 from ttsfleet import protocol
 from ttsfleet.operator.api.base import ApiModel, CelRule, group
 
-# Deepgram model names are `aura-<voice>-<lang>` or `aura-2-<voice>-<lang>` (PROTOCOL.md); new voices
-# appear without notice, so the shape is checked, not a list.
-MODEL_PATTERN = r"^aura(-2)?-[a-z]+-[a-z]{2}$"
+# Deepgram voices appear without notice, so the shape is checked, not a list (protocol.voices).
+MODEL_PATTERN = protocol.VOICE_PATTERN
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_PATTERN, max_length=64)]
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_PATTERN, max_length=protocol.VOICE_MAX_LENGTH)]
 
 
 class SpeakEncoding(enum.StrEnum):
@@ -127,7 +126,8 @@ class DeepgramSpec(ApiModel):
         description="The Secret key holding the Deepgram API key, mounted as a file and re-read on change."
     )
     model: ModelName = Field(
-        default="aura-2-thalia-en", description="Voice used when a client does not name one (aura-… name)."
+        default=protocol.DEFAULT_VOICE,
+        description="Voice used when a client does not name one (aura-… name); Deepgram's default if unset.",
     )
     allowed_models: list[ModelName] = Field(
         default_factory=list,
@@ -143,6 +143,13 @@ class DeepgramSpec(ApiModel):
         ge=8000,
         le=48000,
         description="Sample rate in Hz used when a client names none; unset: the encoding's default.",
+    )
+    tag_token_owner: bool = Field(
+        default=False,
+        description=(
+            "Add a usage tag naming the client's fleet token (its id, never the token) to REST requests, "
+            "so Deepgram's usage reports show who spent what."
+        ),
     )
     pool: UpstreamPoolSpec = group(UpstreamPoolSpec, "Warm upstream connection pool of each pod.")
 

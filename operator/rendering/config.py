@@ -43,6 +43,7 @@ def render_gateway_config(spec: api.TTSBackendSpec) -> dict[str, Any]:
             "default_encoding": deepgram.encoding.value,
             "allowed_encodings": [encoding.value for encoding in api.SpeakEncoding],
             "default_sample_rate": deepgram.effective_sample_rate,
+            "tag_token_owner": deepgram.tag_token_owner,
         },
         "pool": {
             "warm_min_per_key": deepgram.pool.warm_sockets_per_key,

@@ -16,8 +16,8 @@ from tests.support.speaking import SpeakTarget
 
 EMULATOR_TOKEN = "conformance-key"
 SLOW_FRAMES = "slow:frame_delay_ms=30"
-# A gateway's default model is a fleet setting; for conformance it is Deepgram's own default.
-GATEWAY_ENV = {"TTSFLEET_SPEAK__DEFAULT_MODEL": "aura-asteria-en"}
+# A gateway's default model is Deepgram's own unless a backend sets one: no setting here.
+GATEWAY_ENV: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +50,15 @@ def speak_target(request: pytest.FixtureRequest, emulator: ServerProcess) -> Spe
         return SpeakTarget(ws_url=emulator.ws_url, http_url=emulator.base_url, token=EMULATOR_TOKEN)
     gateway: RunningGateway = request.getfixturevalue("conformance_gateway")
     return gateway.target
+
+
+@pytest.fixture
+def recorder_url(speak_target: SpeakTarget, emulator: ServerProcess, request: pytest.FixtureRequest) -> str:
+    """The emulator recording what reached Deepgram's place: the target itself, or the gateway's upstream."""
+    if speak_target.http_url == emulator.base_url:
+        return emulator.base_url
+    gateway: RunningGateway = request.getfixturevalue("conformance_gateway")
+    return gateway.upstream.base_url
 
 
 @pytest.fixture(params=["emulator", "gateway"])

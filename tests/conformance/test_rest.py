@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
+import soundfile
 
 from tests.support.speaking import SpeakTarget
 from ttsfleet import audio
@@ -78,21 +81,32 @@ def test_every_pcm_encoding_and_rate_in_a_wav(
     assert 0.8 < len(pcm) / bytes_per_sample / sample_rate < 3.0
 
 
-@pytest.mark.parametrize("encoding", ["mp3", "opus", "flac", "aac"])
-def test_compressed_encodings_get_a_400_that_says_the_emulator_does_not_produce_them(
-    speak_target: SpeakTarget, encoding: str
+@pytest.mark.parametrize(
+    ("params", "content_type", "sample_rate", "file_format"),
+    [
+        pytest.param({}, "audio/mpeg", 22050, "MP3", id="default-mp3"),
+        pytest.param({"encoding": "mp3", "bit_rate": "32000"}, "audio/mpeg", 22050, "MP3", id="mp3-32k"),
+        pytest.param({"encoding": "opus"}, "audio/ogg", 48000, "OGG", id="opus-in-ogg"),
+        pytest.param({"encoding": "flac", "sample_rate": "16000.0"}, "audio/flac", 16000, "FLAC", id="flac"),
+    ],
+)
+def test_compressed_encodings_answer_real_files(
+    speak_target: SpeakTarget, params: dict[str, str], content_type: str, sample_rate: int, file_format: str
 ) -> None:
-    response = _post(speak_target, {"encoding": encoding}, json={"text": SENTENCE})
+    response = _post(speak_target, params, json={"text": SENTENCE})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == content_type
+    info = soundfile.info(io.BytesIO(response.content))
+    assert (info.format, info.samplerate, info.channels) == (file_format, sample_rate, 1)
+    assert 0.8 < info.duration < 3.0
+
+
+def test_aac_gets_a_400_that_says_the_emulator_does_not_produce_it(speak_target: SpeakTarget) -> None:
+    response = _post(speak_target, {"encoding": "aac"}, json={"text": SENTENCE})
     assert response.status_code == 400
     body = ErrorBody.parse(response.content)
     assert body is not None
-    assert f"does not produce {encoding}" in body.err_msg
-
-
-def test_rest_default_encoding_is_mp3_and_so_refused(speak_target: SpeakTarget) -> None:
-    response = _post(speak_target, {}, json={"text": SENTENCE})
-    assert response.status_code == 400
-    assert "mp3" in response.headers["dg-error"]
+    assert "does not produce aac" in body.err_msg
 
 
 @pytest.mark.parametrize(

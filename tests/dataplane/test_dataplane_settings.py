@@ -66,6 +66,7 @@ def test_rest_url_is_derived_from_the_websocket_url_unless_given() -> None:
 
 def test_list_settings_come_from_comma_separated_or_json_environment() -> None:
     env = {
+        "TTSFLEET_SPEAK__DEFAULT_MODEL": "aura-2-thalia-en",
         "TTSFLEET_SPEAK__ALLOWED_MODELS": "aura-2-thalia-en, aura-2-luna-en",
         "TTSFLEET_SPEAK__ALLOWED_ENCODINGS": '["linear16"]',
     }
@@ -114,3 +115,13 @@ def test_a_broken_config_file_names_the_file(tmp_path: Path) -> None:
     config.write_text("pool: [unclosed")
     with pytest.raises(SettingsError, match=r"config\.yaml"):
         load_settings(NO_AUTH, {}, config)
+
+
+def test_the_default_voice_is_deepgrams_and_voices_are_checked_at_start() -> None:
+    assert load_settings(NO_AUTH, {}).settings.speak.default_model == "aura-asteria-en"
+    for env in (
+        {"TTSFLEET_SPEAK__DEFAULT_MODEL": "thalia"},
+        {"TTSFLEET_SPEAK__ALLOWED_MODELS": "aura-asteria-en, Aura-2-Luna-EN"},
+    ):
+        with pytest.raises(SettingsError, match="not a voice name"):
+            load_settings(NO_AUTH, env)

@@ -19,7 +19,7 @@ def test_minimal_spec_takes_documented_defaults(spec_of: SpecOf) -> None:
     spec = api.parse_spec(spec_of())
     assert spec.deepgram.url == "wss://api.deepgram.com"
     assert spec.deepgram.api_key_secret_ref.key == "api-key"
-    assert spec.deepgram.model == "aura-2-thalia-en"
+    assert spec.deepgram.model == protocol.DEFAULT_VOICE == "aura-asteria-en"
     assert spec.deepgram.encoding is api.SpeakEncoding.LINEAR16
     assert spec.deepgram.effective_sample_rate == 24000
     assert spec.auth.client_tokens_secret_ref is not None
@@ -184,7 +184,12 @@ def test_every_broken_rule_of_one_object_is_reported(spec_of: SpecOf) -> None:
 def test_a_valid_spec_has_no_problems(spec_of: SpecOf) -> None:
     spec = spec_of(
         autoscaling={"minReplicas": 2, "maxReplicas": 4, "targetActiveStreamsPerPod": 30},
-        deepgram={"encoding": "mulaw", "sampleRate": 16000, "allowedModels": ["aura-2-thalia-en"]},
+        deepgram={
+            "encoding": "mulaw",
+            "sampleRate": 16000,
+            "model": "aura-2-thalia-en",
+            "allowedModels": ["aura-2-thalia-en"],
+        },
         auth={"enabled": False, "clientTokensSecretRef": None},
         rollout={"maxSurge": 2},
         resources={"requests": {"memory": "1Gi"}},

@@ -52,6 +52,7 @@ def test_spec_values_reach_the_settings(backend_of: BackendOf) -> None:
             "model": "aura-2-zeus-en",
             "allowedModels": ["aura-2-zeus-en"],
             "encoding": "mulaw",
+            "tagTokenOwner": True,
             "pool": {"warmSocketsPerKey": 2, "maxSockets": 8},
         },
         cache={"enabled": False, "maxBytes": 1024, "ttlSeconds": 60},
@@ -74,6 +75,7 @@ def test_spec_values_reach_the_settings(backend_of: BackendOf) -> None:
     assert rendered["speak"]["allowed_models"] == ["aura-2-zeus-en"]
     assert rendered["speak"]["default_encoding"] == "mulaw"
     assert rendered["speak"]["default_sample_rate"] == 8000
+    assert rendered["speak"]["tag_token_owner"] is True
     assert rendered["pool"] == {"warm_min_per_key": 2, "max_sockets": 8}
     assert rendered["cache"] == {"enabled": False, "max_bytes": 1024, "ttl_s": 60}
     assert rendered["limits"]["max_speak_chars"] == 100

@@ -25,12 +25,14 @@ from ttsfleet.protocol.formats import (
     SAMPLE_RATES,
     WEBSOCKET_ENCODINGS,
     AudioFormat,
+    CallbackMethod,
     Container,
     Encoding,
     InvalidOptions,
     SpeakOptions,
     Transport,
     UnknownModel,
+    default_container,
     parse_speak_options,
 )
 from ttsfleet.protocol.headers import (
@@ -73,20 +75,34 @@ from ttsfleet.protocol.rules import (
     TextBuffered,
 )
 from ttsfleet.protocol.untrusted import load_json, quoted
+from ttsfleet.protocol.voices import (
+    DEFAULT_VOICE,
+    KNOWN_VOICES,
+    VOICE_MAX_LENGTH,
+    VOICE_PATTERN,
+    is_well_formed_voice,
+    voice_language,
+    voice_problem,
+)
 
 __all__ = [
     "BYTES_PER_SAMPLE",
     "DEFAULT_MODEL",
+    "DEFAULT_VOICE",
     "HTTP_STATUS_OF_ERROR",
     "KNOWN_MODELS",
+    "KNOWN_VOICES",
     "MAX_CREDENTIAL_BYTES",
     "NORMAL_CLOSURE",
     "PCM_ENCODINGS",
     "REQUEST_ID_HEADERS",
     "RETRYABLE_REASONS",
     "SAMPLE_RATES",
+    "VOICE_MAX_LENGTH",
+    "VOICE_PATTERN",
     "WEBSOCKET_ENCODINGS",
     "AudioFormat",
+    "CallbackMethod",
     "Clear",
     "ClearRequested",
     "Cleared",
@@ -125,8 +141,10 @@ __all__ = [
     "WarningCode",
     "WarningSpelling",
     "credential_problem",
+    "default_container",
     "error_code_for_status",
     "is_retryable_status",
+    "is_well_formed_voice",
     "load_json",
     "parse_client_message",
     "parse_server_message",
@@ -134,4 +152,6 @@ __all__ = [
     "quoted",
     "read_credential",
     "read_response_header",
+    "voice_language",
+    "voice_problem",
 ]
