@@ -10,6 +10,7 @@ import pytest
 from tests.controlplane.conftest import NAMESPACE
 from tests.operator.integration.conftest import backend  # type: ignore[import-not-found]
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
+from ttsfleet.protocol.voices import DEFAULT_VOICE
 
 BACKENDS = f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends"
 MERGE = {"Content-Type": "application/merge-patch+json"}
@@ -36,7 +37,7 @@ def test_defaults_are_filled_and_unknown_fields_pruned(control_plane: ControlPla
     status, created = create(control_plane, body)
     assert status == 201, created
     assert "notAField" not in created["spec"], "the structural schema prunes unknown fields"
-    assert created["spec"]["deepgram"]["model"] == "aura-2-thalia-en"
+    assert created["spec"]["deepgram"]["model"] == DEFAULT_VOICE
     assert created["spec"]["deepgram"]["apiKeySecretRef"]["key"] == "api-key"
 
 
