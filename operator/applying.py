@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ttsfleet.operator import kube, rendering
+from ttsfleet.operator import errors, kube, rendering
 from ttsfleet.operator.rendering import meta
 
 APPLIED_HASH_ANNOTATION = "ttsfleet.io/applied-hash"
@@ -35,6 +35,12 @@ REMOVABLE: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
 }
 
 
+# Kinds from add-ons a cluster may lack (the Prometheus Operator) or the chart may not grant
+# (`rbac.serviceMonitors=false`): a 404 or 403 on them skips that child and the rest of the backend
+# reconciles; the skip is reported on the Degraded condition instead of failing the reconcile.
+OPTIONAL_KINDS: frozenset[tuple[str, str]] = frozenset({("monitoring.coreos.com/v1", "ServiceMonitor")})
+
+
 class Outcome(enum.StrEnum):
     """What applying one child did."""
 
@@ -42,16 +48,33 @@ class Outcome(enum.StrEnum):
     PATCHED = "patched"
     UNCHANGED = "unchanged"
     DELETED = "deleted"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """One child after applying: what happened and the object as the API returned it (None if deleted)."""
+    """One child after applying: what happened and the object as the API returned it (None if deleted).
+
+    `problem` says why a SKIPPED optional child could not be written (for the status and an Event).
+    """
 
     kind: str
     name: str
     outcome: Outcome
     body: dict[str, Any] | None
+    problem: str | None = None
+
+
+def is_optional(manifest: Mapping[str, Any]) -> bool:
+    """The manifest is of a kind the cluster may lack or the operator may not be granted."""
+    return (str(manifest["apiVersion"]), str(manifest["kind"])) in OPTIONAL_KINDS
+
+
+def unavailable_reason(error: errors.ApiError) -> str:
+    """Why an optional kind cannot be written, in words an operator of the cluster acts on."""
+    if isinstance(error, errors.ApiNotFound):
+        return "its CustomResourceDefinition is not installed (404)"
+    return "the operator's RBAC does not grant it (403; see the chart's rbac values)"
 
 
 def manifest_hash(manifest: Mapping[str, Any]) -> str:
@@ -103,7 +126,21 @@ def is_controlled_by(body: Mapping[str, Any], owner_uid: str) -> bool:
 
 
 async def apply_child(client: kube.KubeClient, manifest: Mapping[str, Any]) -> Applied:
-    """Create the child, patch it if its rendered form changed, or leave it alone."""
+    """Create the child, patch it if its rendered form changed, or leave it alone.
+
+    An optional kind the API does not serve (404) or lets the operator write (403) is SKIPPED.
+    """
+    try:
+        return await _apply_child(client, manifest)
+    except (errors.ApiNotFound, errors.ApiForbidden) as exc:
+        if not is_optional(manifest):
+            raise
+        kind, name = str(manifest["kind"]), str(manifest["metadata"]["name"])
+        problem = f"{kind} {name} not written: {unavailable_reason(exc)}"
+        return Applied(kind, name, Outcome.SKIPPED, None, problem)
+
+
+async def _apply_child(client: kube.KubeClient, manifest: Mapping[str, Any]) -> Applied:
     desired = stamped(manifest)
     resource = kube.resource_of(desired)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
@@ -140,7 +177,12 @@ async def prune_children(
         if kind_key in wanted:
             continue
         resource = kube.BY_KIND[kind_key]
-        live = await client.get_or_none(resource, namespace, name)
+        try:
+            live = await client.get_or_none(resource, namespace, name)
+        except errors.ApiForbidden:
+            if kind_key not in OPTIONAL_KINDS:
+                raise
+            continue  # an optional kind the operator may not read: it cannot have made one either
         # Only what we control: a same-named object someone else made is not ours to delete.
         if live is not None and is_controlled_by(live, owner_uid):
             await client.delete(resource, namespace, name)

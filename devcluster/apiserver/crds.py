@@ -58,6 +58,8 @@ def served_resources(crd: Body) -> tuple[ResourceSpec, ...]:
             scale=_scale(version.get("subresources") or {}),
             storage=bool(version.get("storage", len(versions) == 1)),
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+            custom=True,
+            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
         )
         for version in versions
     )

@@ -15,7 +15,16 @@ import kmock
 # kmock 0.8 exports neither its Response (status + headers + payload) nor its mid-stream error wrapper.
 from kmock._internal import rendering
 
-from ttsfleet.devcluster.apiserver import discovery, errors, matching, paths, tables, watching
+from ttsfleet.devcluster.apiserver import (
+    audit,
+    authorization,
+    discovery,
+    errors,
+    matching,
+    paths,
+    tables,
+    watching,
+)
 from ttsfleet.devcluster.apiserver.audit import AuditLog
 from ttsfleet.devcluster.apiserver.operations import ObjectApi
 from ttsfleet.devcluster.apiserver.resources import NAMESPACE_RESOURCE, ResourceRegistry
@@ -36,6 +45,10 @@ class ApiServer(kmock.KubernetesEmulator):
     # kmock keeps every request for assertions; a long-running server keeps at most this many.
     request_history_limit: int | None = None
     audit: AuditLog = attrs.field(factory=AuditLog)
+    # Callers held to RBAC, by User-Agent prefix (see `authorization`); everyone else is an admin.
+    identities: authorization.Identities = attrs.field(
+        factory=lambda: authorization.Identities(by_agent_prefix={})
+    )
     store: Store = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     api: ObjectApi = attrs.field(init=False)
@@ -94,7 +107,7 @@ class ApiServer(kmock.KubernetesEmulator):
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if request.url.path != AUDIT_PATH:
-            self.audit.record(request)
+            self._authorize(request, self.audit.record(request))
         # Instead of KubernetesEmulator._handle (its object tracking is replaced by `ObjectApi`) and
         # RawHandler._handle (which scans the request history per reaction, see `matching`).
         for reaction in matching.candidates(self._payloads, request, self):
@@ -106,6 +119,38 @@ class ApiServer(kmock.KubernetesEmulator):
             except NotImplementedError:  # it saw the request but has nothing to answer with
                 pass
         raise NotImplementedError(f"no reaction answers {request.method} {request.url.path}")
+
+    # -- authorization -----------------------------------------------------------------------------
+
+    def _authorize(self, request: kmock.Request, record: audit.AuditRecord) -> None:
+        user = self.identities.user_of(record.user_agent)
+        if user is None or not record.is_resource_request:
+            return
+        resource = f"{record.resource}/{record.subresource}" if record.subresource else record.resource
+        asked = authorization.Attributes(
+            record.verb, record.api_group, resource, record.namespace, record.name
+        )
+        checks = [asked]
+        if record.verb in ("create", "update", "patch"):
+            checks += authorization.owner_finalizer_checks(request.data, record.namespace, self._plural_of)
+        bindings = [
+            *self.store.objects_of(authorization.RBAC_GROUP, "clusterrolebindings"),
+            *self.store.objects_of(authorization.RBAC_GROUP, "rolebindings"),
+        ]
+        for check in checks:
+            if not authorization.is_allowed(user, check, bindings, self._role):
+                group = check.api_group
+                qualified = f"{check.resource.split('/')[0]}.{group}" if group else check.resource.split("/")[0]
+                message = authorization.forbidden_message(user, check, qualified)
+                raise errors.forbidden(message, check.name, group, check.resource.split("/")[0])
+
+    def _role(self, kind: str, namespace: str, name: str) -> Body | None:
+        plural = "clusterroles" if kind == "ClusterRole" else "roles"
+        return self.store.get((authorization.RBAC_GROUP, plural, namespace, name))
+
+    def _plural_of(self, api_version: str, kind: str) -> tuple[str, str] | None:
+        spec = self.registry.find_kind(api_version, kind)
+        return None if spec is None else (spec.group, spec.plural)
 
     # -- resources ---------------------------------------------------------------------------------
 

@@ -161,6 +161,9 @@ class ObjectApi:
                 patched = patching.json_patch(view, data)
             elif media == "application/merge-patch+json":
                 patched = patching.merge_patch(view, data)
+            elif media == "application/strategic-merge-patch+json" and spec.custom:
+                # As the apiserver: strategic merge needs patch strategies, which CRDs do not declare.
+                raise errors.unsupported_media_type(content_type)
             elif media in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
                 patched = patching.strategic_merge_patch(view, data)
             else:

@@ -6,13 +6,15 @@ import enum
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
-from ttsfleet.operator.api.base import ApiModel, CelRule, free_form, group
+from ttsfleet.operator.api import podchecks
+from ttsfleet.operator.api.base import RULE_SEPARATOR, ApiModel, CelRule, free_form, group
 
-# Kubernetes resource.Quantity, as the apiserver's own OpenAPI spells it.
+# Kubernetes resource.Quantity as the apiserver's own OpenAPI spells it, without the minus sign: a
+# container's requests and limits must not be negative, and the apiserver refuses the Deployment if so.
 _DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-QUANTITY_PATTERN = rf"^(\+|-)?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
+QUANTITY_PATTERN = rf"^\+?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
 # maxSurge: a positive count or a positive percentage; 0 would stall a rollout with maxUnavailable 0.
 SURGE_PERCENT_PATTERN = r"^[1-9][0-9]*%$"
 
@@ -201,6 +203,17 @@ class ResourcesSpec(ApiModel):
         description="Hard caps; a memory limit is advised, a CPU limit is not (throttling hurts latency).",
     )
 
+    @model_validator(mode="after")
+    def _check_requests_within_limits(self) -> ResourcesSpec:
+        _raise_problems(podchecks.resource_problems(self.requests, self.limits))
+        return self
+
+
+def _raise_problems(problems: list[str]) -> None:
+    # Checks the schema cannot express (no CEL here: the apiserver refuses the Deployment instead).
+    if problems:
+        raise ValueError(RULE_SEPARATOR.join(problems))
+
 
 class WhenUnsatisfiable(enum.StrEnum):
     """What the scheduler does when spreading is impossible."""
@@ -236,3 +249,12 @@ class SchedulingSpec(ApiModel):
         max_length=253,
         description="PriorityClass of the pods; voice traffic is often critical.",
     )
+
+    @model_validator(mode="after")
+    def _check_pod_fields(self) -> SchedulingSpec:
+        _raise_problems(
+            podchecks.node_selector_problems(self.node_selector)
+            + podchecks.toleration_problems(self.tolerations)
+            + podchecks.affinity_problems(self.affinity)
+        )
+        return self
