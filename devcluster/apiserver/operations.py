@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ttsfleet.devcluster.apiserver import crds, errors, gc, lifecycle, patching, scale, selectors
+from ttsfleet.devcluster.apiserver import admission, crds, errors, gc, lifecycle, patching, scale, selectors
 from ttsfleet.devcluster.apiserver.resources import (
     CRD_RESOURCE,
     NAMESPACE_RESOURCE,
@@ -119,6 +119,7 @@ class ObjectApi:
         key = self.key(spec, new["metadata"].get("namespace"), new["metadata"]["name"])
         if self.store.get(key) is not None:
             raise errors.already_exists(spec.qualified_name, key[3], spec.group)
+        admission.check(spec, new)
         if spec.storage_key == CRD_RESOURCE.storage_key:
             new["status"] = crds.established_status(new, lifecycle.timestamp(self._clock()))
             self.registry.replace_crd(new["metadata"]["name"], crds.served_resources(new))
@@ -190,6 +191,7 @@ class ObjectApi:
         return self.present(spec, self._update(spec, key, old, new_body))
 
     def _update(self, spec: ResourceSpec, key: ObjectKey, old: Body, new: Body) -> Body:
+        admission.check(spec, new)
         if spec.storage_key == CRD_RESOURCE.storage_key:
             served = crds.served_resources(new)  # validate before storing
             same_names = (old.get("status") or {}).get("acceptedNames") == (new.get("spec") or {}).get(

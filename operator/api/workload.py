@@ -165,11 +165,20 @@ class RolloutSpec(ApiModel):
         le=3600,
         description="Seconds a stopping pod may spend finishing in-flight utterances before closing sockets.",
     )
+    # Removing a terminating pod's endpoint is not instant: the EndpointSlice update must reach every
+    # node's kube-proxy (usually 1-2 s, more on large or busy clusters) and any cloud load balancer
+    # must deregister the target (AWS, GCP and Azure take 10 s or more). Until then new connections
+    # still arrive, and a pod that stopped accepting would refuse them.
     pre_stop_delay_seconds: int = Field(
-        default=5,
+        default=15,
         ge=0,
-        le=60,
-        description="Seconds a stopping pod keeps serving while its endpoint is removed everywhere.",
+        le=120,
+        description=(
+            "Seconds a stopping pod keeps accepting connections while its endpoint is removed everywhere. "
+            "The default covers EndpointSlice and kube-proxy propagation (seconds) and cloud load "
+            "balancers' target deregistration (often 10 s or more); lower it only where nothing but "
+            "kube-proxy routes to the pods."
+        ),
     )
     min_ready_seconds: int = Field(
         default=5,

@@ -2,7 +2,7 @@
 
 404 for an add-on group whose CRD is not applied, 403 for what RBAC does not grant (and for blocking
 ownerReferences without `update` on the owner's finalizers), 415 for strategic-merge patches on custom
-resources. (`kubectl create namespace`, which posts protobuf, is in test_apiserver_kubectl.py.)
+resources, 422 for what a CRD's schema or CEL rules refuse (/scale included). (`kubectl create namespace`, which posts protobuf, is in test_apiserver_kubectl.py.)
 """
 
 from __future__ import annotations
@@ -11,9 +11,16 @@ from typing import Any
 
 import httpx
 
-from tests.devcluster.conftest import CRD_PATH, STRATEGIC, WIDGETS, widget_crd  # type: ignore[import-not-found]
+from tests.devcluster.conftest import (  # type: ignore[import-not-found]
+    CRD_PATH,
+    MERGE,
+    STRATEGIC,
+    WIDGETS,
+    widget_crd,
+)
 from tests.support.monitoring import PROMETHEUS_RULE_CRD, SERVICE_MONITOR_CRD
 from ttsfleet.devcluster.apiserver import ApiServer, authorization
+from ttsfleet.operator import crd
 
 AGENT = "robot/1.0"
 USER = authorization.service_account_user("ops", "robot")
@@ -99,3 +106,22 @@ async def test_strategic_merge_patches_on_custom_resources_are_unsupported(clien
     patched = await client.patch(f"{WIDGETS}/w", json={"spec": {"size": 2}}, headers=STRATEGIC)
     assert patched.status_code == 415
     assert patched.json()["reason"] == "UnsupportedMediaType"
+
+
+async def test_scale_writes_are_checked_against_the_crds_rules(client: httpx.AsyncClient) -> None:
+    assert (await client.post(CRD_PATH, json=crd.build_crd())).status_code == 201
+    backends = "/apis/ttsfleet.io/v1alpha1/namespaces/default/ttsbackends"
+    spec = {"image": "i", "deepgram": {"apiKeySecretRef": {"name": "k"}}, "auth": {"enabled": False}}
+    autoscaled = {"metadata": {"name": "auto"}, "spec": {**spec, "autoscaling": {"maxReplicas": 4}}}
+    assert (await client.post(backends, json=autoscaled)).status_code == 201
+    # What `kubectl scale ttsb/auto --replicas=3` sends: the HPA owns the count, so the CEL rule refuses it.
+    scaled = await client.patch(f"{backends}/auto/scale", json={"spec": {"replicas": 3}}, headers=MERGE)
+    assert scaled.status_code == 422
+    assert "replicas or autoscaling" in scaled.json()["message"]
+    fixed = {"metadata": {"name": "fixed"}, "spec": {**spec, "replicas": 1}}
+    assert (await client.post(backends, json=fixed)).status_code == 201
+    scaled = await client.patch(f"{backends}/fixed/scale", json={"spec": {"replicas": 3}}, headers=MERGE)
+    assert scaled.status_code == 200 and scaled.json()["spec"]["replicas"] == 3
+    # The schema is enforced too: a negative quantity does not match the Quantity pattern.
+    negative = {"metadata": {"name": "neg"}, "spec": {**spec, "resources": {"requests": {"cpu": "-1"}}}}
+    assert (await client.post(backends, json=negative)).status_code == 422

@@ -80,10 +80,10 @@ def python_messages(spec: dict[str, Any]) -> set[str]:
         pytest.param({"deepgram": {"allowedModels": ["aura-2-zeus-en"]}}, id="model-not-allowed"),
         pytest.param({"deepgram": {"allowedModels": []}}, id="empty-allow-list"),
         pytest.param(
-            {"autoscaling": {}, "resources": {"requests": {"memory": "1Gi"}}}, id="cpu-without-request"
+            {"autoscaling": {}, "resources": {"requests": {"memory": "256Mi"}}}, id="cpu-without-request"
         ),
         pytest.param(
-            {"autoscaling": {"targetActiveStreamsPerPod": 9}, "resources": {"requests": {"memory": "1Gi"}}},
+            {"autoscaling": {"targetActiveStreamsPerPod": 9}, "resources": {"requests": {"memory": "256Mi"}}},
             id="streams-without-cpu-request",
         ),
     ],
