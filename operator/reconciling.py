@@ -178,7 +178,9 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
     backend = api.TTSBackend.from_body(dict(body))
     owner = rendering.OwnerRef.of(backend)
     key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref)
-    manifests = rendering.render_children(backend, owner, key.fingerprint)
+    manifests = rendering.render_children(
+        backend, owner, key.fingerprint, runtime.settings.cluster_network
+    )
     applied = []
     for manifest in manifests:
         try:

@@ -7,12 +7,13 @@ here harden it for a cluster (watch timeouts, worker limits, backoff, Event post
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
 from pydantic import BaseModel, Field
 
 from ttsfleet.operator import errors
-from ttsfleet.operator.rendering import meta
+from ttsfleet.operator.rendering import exposure, meta
 
 
 class OperatorSettings(BaseModel, frozen=True):
@@ -83,11 +84,36 @@ class OperatorSettings(BaseModel, frozen=True):
     )
     priority: int = Field(default=100, description="This operator's kopf peering priority (higher wins).")
     log_level: str = Field(default="INFO", description="Log level of the operator process.")
+    operator_namespace: str | None = Field(
+        default=None,
+        description="The operator's namespace: backends' NetworkPolicies admit its /statusz probes from there.",
+    )
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="The operator pods' labels, for the same NetworkPolicy rule."
+    )
+    dns_peers: tuple[dict[str, Any], ...] = Field(
+        default=exposure.DEFAULT_DNS_PEERS,
+        description="NetworkPolicy peers where pods resolve names (kube-dns, OpenShift DNS, NodeLocal DNSCache).",
+    )
+    dns_ports: tuple[int, ...] = Field(
+        default=exposure.DEFAULT_DNS_PORTS, description="DNS ports those peers answer on (UDP and TCP)."
+    )
     max_retry_delay_s: float = Field(
         default=errors.MAX_RETRY_AFTER_S,
         gt=0,
         description="Longest wait before retrying a failed reconcile (429 Retry-After is clamped to it).",
     )
+
+    @property
+    def cluster_network(self) -> exposure.ClusterNetwork:
+        """What backends' NetworkPolicies must admit besides what their spec says."""
+        return exposure.ClusterNetwork(
+            operator_namespace=self.operator_namespace,
+            operator_pod_labels=dict(self.operator_pod_labels),
+            probe_port=self.statusz_port,
+            dns_peers=self.dns_peers,
+            dns_ports=self.dns_ports,
+        )
 
 
 # kopf re-tries failed watch connections after these many seconds; the last repeats.
