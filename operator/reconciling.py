@@ -281,11 +281,11 @@ async def _write_status(
     )
     current = api.TTSBackendStatus.model_validate(computed)
     stored = dict(body.get("status") or {})
-    written = any(stored.get(k) != v for k, v in computed.items())
-    if written:
-        await runtime.kube.merge_patch(
-            kube.TTSBACKENDS, namespace, name, {"status": computed}, subresource="status"
-        )
+    stored.pop("kopf", None)  # not ours to remove
+    patch = status.merge_patch(stored, computed)
+    written = patch is not None
+    if patch is not None:
+        await runtime.kube.merge_patch(kube.TTSBACKENDS, namespace, name, {"status": patch}, subresource="status")
         runtime.metrics.status_writes.inc()
     runtime.last_status[(namespace, name)] = current
     ready = status.condition_of(current, api.ConditionType.READY)
