@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 logger = logging.getLogger(__name__)
 
 BUFFER_BYTES = 64 * 1024
+_RANDOM = random.SystemRandom()
 # kube-proxy applies an EndpointSlice change about a second after it happens on a small, quiet cluster.
 DEFAULT_PROPAGATION_DELAY_S = 1.0
 Backends = Callable[[], Sequence[int]]
@@ -35,7 +36,7 @@ class Balancer:
         port: int = 0,
         *,
         propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S,
-        choose: Callable[[Sequence[int]], int] = random.SystemRandom().choice,
+        choose: Callable[[Sequence[int]], int] = _RANDOM.choice,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name

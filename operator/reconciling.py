@@ -178,9 +178,7 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
     backend = api.TTSBackend.from_body(dict(body))
     owner = rendering.OwnerRef.of(backend)
     key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref)
-    manifests = rendering.render_children(
-        backend, owner, key.fingerprint, runtime.settings.cluster_network
-    )
+    manifests = rendering.render_children(backend, owner, key.fingerprint, runtime.settings.cluster_network)
     applied = []
     for manifest in manifests:
         try:
@@ -285,7 +283,9 @@ async def _write_status(
     patch = status.merge_patch(stored, computed)
     written = patch is not None
     if patch is not None:
-        await runtime.kube.merge_patch(kube.TTSBACKENDS, namespace, name, {"status": patch}, subresource="status")
+        await runtime.kube.merge_patch(
+            kube.TTSBACKENDS, namespace, name, {"status": patch}, subresource="status"
+        )
         runtime.metrics.status_writes.inc()
     runtime.last_status[(namespace, name)] = current
     ready = status.condition_of(current, api.ConditionType.READY)

@@ -86,14 +86,14 @@ class OperatorSettings(BaseModel, frozen=True):
     log_level: str = Field(default="INFO", description="Log level of the operator process.")
     operator_namespace: str | None = Field(
         default=None,
-        description="The operator's namespace: backends' NetworkPolicies admit its /statusz probes from there.",
+        description="The operator's namespace: backends' NetworkPolicies admit its /statusz probes from it.",
     )
     operator_pod_labels: dict[str, str] = Field(
         default_factory=dict, description="The operator pods' labels, for the same NetworkPolicy rule."
     )
     dns_peers: tuple[dict[str, Any], ...] = Field(
         default=exposure.DEFAULT_DNS_PEERS,
-        description="NetworkPolicy peers where pods resolve names (kube-dns, OpenShift DNS, NodeLocal DNSCache).",
+        description="NetworkPolicy peers serving DNS to pods (kube-dns, OpenShift DNS, NodeLocal DNSCache).",
     )
     dns_ports: tuple[int, ...] = Field(
         default=exposure.DEFAULT_DNS_PORTS, description="DNS ports those peers answer on (UDP and TCP)."

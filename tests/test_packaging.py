@@ -50,8 +50,8 @@ def test_the_kind_workflow_runs_when_anything_baked_into_the_images_changes() ->
     # PyYAML reads the bare `on:` key as True.
     filters = set(workflow[True]["pull_request"]["paths"])
     missing = {
-        source
-        for source in _copied_into_images()
-        if source not in filters and f"{source}/**" not in filters
+        source for source in _copied_into_images() if source not in filters and f"{source}/**" not in filters
     }
-    assert not missing, f"e2e-kind.yml's paths filter misses what the images are built from: {sorted(missing)}"
+    assert not missing, (
+        f"e2e-kind.yml's paths filter misses what the images are built from: {sorted(missing)}"
+    )

@@ -271,7 +271,9 @@ def operator(
     ] = None,
     dns_peers: Annotated[
         str | None,
-        typer.Option(help="JSON list of NetworkPolicy peers serving DNS. [default: kube-dns, OpenShift, NodeLocal]"),
+        typer.Option(
+            help="JSON list of NetworkPolicy peers serving DNS. [default: kube-dns, OpenShift, NodeLocal]"
+        ),
     ] = None,
     dns_port: Annotated[
         list[int] | None, typer.Option(help="A port DNS peers answer on (repeatable). [default: 53, 5353]")

@@ -15,13 +15,13 @@ import copy
 import functools
 import re
 from collections.abc import Iterator, Mapping
-from decimal import Decimal
 from typing import Any
 
 import celpy
 import jsonschema
 import referencing
-from kubernetes.utils.quantity import parse_quantity
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 from kubernetes_validate import utils as schemas
 
 from ttsfleet.devcluster.apiserver import errors
@@ -98,10 +98,8 @@ def _path(parts: Any) -> str:
 
 
 def _negative(value: Any) -> bool:
-    try:
-        return bool(Decimal(parse_quantity(value)) < 0)
-    except (ValueError, TypeError):
-        return False
+    amount = podchecks.quantity_amount(value)
+    return amount is not None and amount < 0
 
 
 def pod_problems(pod: Mapping[str, Any], where: str) -> list[str]:
@@ -118,8 +116,12 @@ def pod_problems(pod: Mapping[str, Any], where: str) -> list[str]:
                 if _negative(value)
             ]
         problems += [f"{prefix}{problem}" for problem in podchecks.resource_problems(requests, limits)]
-    problems += [f"{where}{problem}" for problem in podchecks.node_selector_problems(pod.get("nodeSelector") or {})]
-    problems += [f"{where}{problem}" for problem in podchecks.toleration_problems(pod.get("tolerations") or [])]
+    problems += [
+        f"{where}{problem}" for problem in podchecks.node_selector_problems(pod.get("nodeSelector") or {})
+    ]
+    problems += [
+        f"{where}{problem}" for problem in podchecks.toleration_problems(pod.get("tolerations") or [])
+    ]
     problems += [f"{where}{problem}" for problem in podchecks.affinity_problems(pod.get("affinity") or {})]
     return problems
 
@@ -139,7 +141,9 @@ def custom_problems(schema: Mapping[str, Any], body: Body) -> list[str]:
     for rule, node, path in _rules(schema, defaulted, ""):
         if not _holds(rule["rule"], node):
             field = path + str(rule.get("fieldPath") or "")
-            problems.append(f"{field.lstrip('.') or '<root>'}: Invalid value: {rule.get('message') or rule['rule']}")
+            problems.append(
+                f"{field.lstrip('.') or '<root>'}: Invalid value: {rule.get('message') or rule['rule']}"
+            )
     return problems
 
 
@@ -179,6 +183,6 @@ def _program(rule: str) -> Any:
 
 def _holds(rule: str, node: Any) -> bool:
     try:
-        return bool(_program(rule).evaluate({"self": celpy.json_to_cel(node)}))
-    except celpy.CELEvalError:
+        return bool(_program(rule).evaluate({"self": json_to_cel(node)}))
+    except CELEvalError:
         return False

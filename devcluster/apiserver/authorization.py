@@ -84,9 +84,7 @@ def _rule_allows(rule: Mapping[str, Any], request: Attributes) -> bool:
 RoleLookup = Callable[[str, str, str], Body | None]  # (kind, namespace, name) → the role, if stored
 
 
-def is_allowed(
-    user: str, request: Attributes, bindings: Iterable[Body], role_of: RoleLookup
-) -> bool:
+def is_allowed(user: str, request: Attributes, bindings: Iterable[Body], role_of: RoleLookup) -> bool:
     """Some binding of `user` (cluster-wide, or in the request's namespace) has a rule allowing it."""
     for binding in bindings:
         metadata = binding.get("metadata") or {}
@@ -96,7 +94,9 @@ def is_allowed(
         if not any(_is_subject(s, user, namespace) for s in binding.get("subjects") or ()):
             continue
         ref = binding.get("roleRef") or {}
-        role = role_of(str(ref.get("kind")), namespace if ref.get("kind") == "Role" else "", str(ref.get("name")))
+        role = role_of(
+            str(ref.get("kind")), namespace if ref.get("kind") == "Role" else "", str(ref.get("name"))
+        )
         if role is not None and any(_rule_allows(rule, request) for rule in role.get("rules") or ()):
             return True
     return False
@@ -127,5 +127,7 @@ def owner_finalizer_checks(
         found = plural_of(str(ref.get("apiVersion")), str(ref.get("kind")))
         if found is not None:
             group, plural = found
-            checks.append(Attributes("update", group, f"{plural}/finalizers", namespace, str(ref.get("name"))))
+            checks.append(
+                Attributes("update", group, f"{plural}/finalizers", namespace, str(ref.get("name")))
+            )
     return checks

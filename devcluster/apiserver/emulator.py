@@ -16,7 +16,6 @@ import kmock
 from kmock._internal import rendering
 
 from ttsfleet.devcluster.apiserver import (
-    audit,
     authorization,
     discovery,
     errors,
@@ -25,7 +24,7 @@ from ttsfleet.devcluster.apiserver import (
     tables,
     watching,
 )
-from ttsfleet.devcluster.apiserver.audit import AuditLog
+from ttsfleet.devcluster.apiserver.audit import AuditLog, AuditRecord
 from ttsfleet.devcluster.apiserver.operations import ObjectApi
 from ttsfleet.devcluster.apiserver.resources import NAMESPACE_RESOURCE, ResourceRegistry
 from ttsfleet.devcluster.apiserver.storage import Body, Store
@@ -122,7 +121,7 @@ class ApiServer(kmock.KubernetesEmulator):
 
     # -- authorization -----------------------------------------------------------------------------
 
-    def _authorize(self, request: kmock.Request, record: audit.AuditRecord) -> None:
+    def _authorize(self, request: kmock.Request, record: AuditRecord) -> None:
         user = self.identities.user_of(record.user_agent)
         if user is None or not record.is_resource_request:
             return
@@ -140,7 +139,9 @@ class ApiServer(kmock.KubernetesEmulator):
         for check in checks:
             if not authorization.is_allowed(user, check, bindings, self._role):
                 group = check.api_group
-                qualified = f"{check.resource.split('/')[0]}.{group}" if group else check.resource.split("/")[0]
+                qualified = (
+                    f"{check.resource.split('/')[0]}.{group}" if group else check.resource.split("/")[0]
+                )
                 message = authorization.forbidden_message(user, check, qualified)
                 raise errors.forbidden(message, check.name, group, check.resource.split("/")[0])
 

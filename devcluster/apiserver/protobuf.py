@@ -64,7 +64,7 @@ def _text(value: int | bytes) -> str:
 def _entry(value: int | bytes) -> tuple[str, bytes]:
     if not isinstance(value, bytes):
         raise ProtobufError("expected a map entry")
-    parts = {number: item for number, item in fields(value)}
+    parts = dict(fields(value))
     key, item = parts.get(1, b""), parts.get(2, b"")
     if not isinstance(key, bytes) or not isinstance(item, bytes):
         raise ProtobufError("malformed map entry")
@@ -116,7 +116,7 @@ def decode(body: bytes) -> dict[str, Any]:
     """The JSON form of a protobuf-encoded object of a kind listed above."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing the k8s protobuf magic")
-    envelope = {number: value for number, value in fields(body[len(MAGIC) :])}
+    envelope = dict(fields(body[len(MAGIC) :]))
     type_meta, raw = envelope.get(1, b""), envelope.get(2, b"")
     if not isinstance(type_meta, bytes) or not isinstance(raw, bytes):
         raise ProtobufError("malformed envelope")

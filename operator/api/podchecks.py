@@ -37,11 +37,13 @@ def is_label_value(value: str) -> bool:
     return len(value) <= 63 and re.fullmatch(_LABEL_VALUE, value) is not None
 
 
-def _amount(value: int | str) -> Decimal | None:
+def quantity_amount(value: object) -> Decimal | None:
+    """A Kubernetes quantity as a number (250m → 0.25), or None when it is not one."""
     try:
-        return Decimal(parse_quantity(value))
-    except ValueError:
+        amount: Decimal = parse_quantity(value)  # type: ignore[no-untyped-call]  # kubernetes is untyped
+    except (ValueError, TypeError):
         return None
+    return amount
 
 
 def resource_problems(requests: Mapping[str, int | str], limits: Mapping[str, int | str]) -> list[str]:
@@ -49,7 +51,8 @@ def resource_problems(requests: Mapping[str, int | str], limits: Mapping[str, in
     problems = []
     for name, limit in sorted(limits.items()):
         request = requests.get(name)
-        wanted, cap = _amount(request) if request is not None else None, _amount(limit)
+        wanted = quantity_amount(request) if request is not None else None
+        cap = quantity_amount(limit)
         if wanted is not None and cap is not None and wanted > cap:
             problems.append(f".requests.{name}: must be less than or equal to {name} limit of {limit}")
     return problems
@@ -72,7 +75,11 @@ def toleration_problems(tolerations: Sequence[Mapping[str, Any]]) -> list[str]:
     for index, toleration in enumerate(tolerations):
         where = f".tolerations[{index}]"
         operator = toleration.get("operator") or "Equal"
-        key, value, effect = toleration.get("key") or "", toleration.get("value") or "", toleration.get("effect")
+        key, value, effect = (
+            toleration.get("key") or "",
+            toleration.get("value") or "",
+            toleration.get("effect"),
+        )
         if operator not in TOLERATION_OPERATORS:
             problems.append(f"{where}.operator: must be Exists or Equal, not {operator!r}")
         if operator == "Exists" and value:

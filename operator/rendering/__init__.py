@@ -39,7 +39,7 @@ def render_children(
     backend: api.TTSBackend,
     owner: OwnerRef,
     secret_hash: str | None,
-    network: ClusterNetwork = ClusterNetwork(),
+    network: ClusterNetwork = exposure.NO_CLUSTER_FACTS,
 ) -> list[dict[str, Any]]:
     """The whole desired set of children, in MANAGED_KINDS order (optional ones only when wanted)."""
     rendered = [

@@ -17,7 +17,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set on every namespace s
 # Where pods find DNS, by default: CoreDNS/kube-dns pods (label k8s-app: kube-dns, any namespace),
 # OpenShift's resolvers (namespace openshift-dns, port 5353) and NodeLocal DNSCache, which answers on a
 # link-local address from the host network, so only an ipBlock can match it.
-DEFAULT_DNS_PEERS: tuple[Mapping[str, Any], ...] = (
+DEFAULT_DNS_PEERS: tuple[dict[str, Any], ...] = (
     {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
     {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "openshift-dns"}}},
     {"ipBlock": {"cidr": "169.254.20.10/32"}},
@@ -39,6 +39,10 @@ class ClusterNetwork:
     probe_port: int = config.CONTAINER_PORT
     dns_peers: tuple[Mapping[str, Any], ...] = DEFAULT_DNS_PEERS
     dns_ports: tuple[int, ...] = DEFAULT_DNS_PORTS
+
+
+# What a backend's NetworkPolicy admits when nothing is said about the cluster (tests, the local fleet).
+NO_CLUSTER_FACTS = ClusterNetwork()
 
 
 def render_service(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict[str, Any]:
@@ -111,9 +115,9 @@ def _dns_egress(network: ClusterNetwork) -> dict[str, Any]:
 
 
 def render_network_policy(
-    backend: api.TTSBackend, owner: meta.OwnerRef, network: ClusterNetwork = ClusterNetwork()
+    backend: api.TTSBackend, owner: meta.OwnerRef, network: ClusterNetwork = NO_CLUSTER_FACTS
 ) -> dict[str, Any] | None:
-    """Ingress from agents, Prometheus and the operator's probes; egress to DNS and Deepgram; None when off."""
+    """Ingress from agents, Prometheus and the operator's probes; egress to DNS and Deepgram (None: off)."""
     policy = backend.spec.network_policy
     if not policy.enabled:
         return None

@@ -54,9 +54,12 @@ def _admits(policy: dict, namespace_labels: dict, pod_labels: dict, port: int) -
         if not any(entry["port"] == port for entry in rule.get("ports") or [{"port": port}]):
             continue
         for peer in rule["from"]:
-            if "namespaceSelector" in peer and _selects(peer["namespaceSelector"], namespace_labels):
-                if _selects(peer.get("podSelector") or {}, pod_labels):
-                    return True
+            if (
+                "namespaceSelector" in peer
+                and _selects(peer["namespaceSelector"], namespace_labels)
+                and _selects(peer.get("podSelector") or {}, pod_labels)
+            ):
+                return True
     return False
 
 
@@ -86,7 +89,9 @@ def test_backends_network_policies_admit_the_operators_probes(
     assert policy is not None
     operator_namespace = {"kubernetes.io/metadata.name": RELEASE_NAMESPACE}
     assert _admits(policy, operator_namespace, pod_labels, settings.statusz_port)
-    assert not _admits(policy, {"kubernetes.io/metadata.name": "elsewhere"}, pod_labels, settings.statusz_port)
+    assert not _admits(
+        policy, {"kubernetes.io/metadata.name": "elsewhere"}, pod_labels, settings.statusz_port
+    )
     dns = policy["spec"]["egress"][0]
     assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns["to"]
     assert {port["port"] for port in dns["ports"]} == {53, 5353}

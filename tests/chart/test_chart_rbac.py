@@ -71,9 +71,7 @@ def test_cluster_mode_grants_exactly_what_the_operator_uses(default_manifests: l
 
 
 def test_cluster_mode_without_peering_drops_the_peering_grant(cluster_manifests: list[Manifest]) -> None:
-    assert operator_grants(cluster_manifests, SERVICE_ACCOUNT) == {
-        "": IN_SERVED_NAMESPACES | CRD_DISCOVERY
-    }
+    assert operator_grants(cluster_manifests, SERVICE_ACCOUNT) == {"": IN_SERVED_NAMESPACES | CRD_DISCOVERY}
 
 
 def test_namespaced_mode_grants_only_inside_the_listed_namespaces(

@@ -2,7 +2,8 @@
 
 404 for an add-on group whose CRD is not applied, 403 for what RBAC does not grant (and for blocking
 ownerReferences without `update` on the owner's finalizers), 415 for strategic-merge patches on custom
-resources, 422 for what a CRD's schema or CEL rules refuse (/scale included). (`kubectl create namespace`, which posts protobuf, is in test_apiserver_kubectl.py.)
+resources, 422 for what a CRD's schema or CEL rules refuse (/scale included). `kubectl create
+namespace`, which posts protobuf, is in test_apiserver_kubectl.py.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ async def test_monitoring_kinds_are_served_only_once_their_crds_exist(client: ht
     smons = "/apis/monitoring.coreos.com/v1/namespaces/default/servicemonitors"
     assert (await client.post(smons, json={"metadata": {"name": "m"}})).status_code == 404
     assert (await client.get("/apis/monitoring.coreos.com/v1")).status_code == 404
-    for crd in (SERVICE_MONITOR_CRD, PROMETHEUS_RULE_CRD):
-        assert (await client.post(CRD_PATH, json=crd)).status_code == 201
+    for definition in (SERVICE_MONITOR_CRD, PROMETHEUS_RULE_CRD):
+        assert (await client.post(CRD_PATH, json=definition)).status_code == 201
     assert (await client.post(smons, json={"metadata": {"name": "m"}})).status_code == 201
     rules = "/apis/monitoring.coreos.com/v1/namespaces/default/prometheusrules"
     assert (await client.get(rules)).status_code == 200

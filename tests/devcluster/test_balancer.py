@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 from ttsfleet.devcluster.balancer import DEFAULT_PROPAGATION_DELAY_S, Balancer
@@ -23,7 +24,7 @@ def test_each_connection_goes_to_a_random_endpoint_not_in_turn() -> None:
     assert set(counts) == {8001, 8002, 8003}
     assert all(count > 50 for count in counts.values()), counts
     # Round-robin would repeat the same three ports in the same order; random picks repeat a port.
-    assert any(a == b for a, b in zip(picks, picks[1:], strict=False)), "picks look round-robin"
+    assert any(a == b for a, b in itertools.pairwise(picks)), "picks look round-robin"
 
 
 def test_a_departed_endpoint_keeps_getting_connections_for_the_propagation_delay() -> None:

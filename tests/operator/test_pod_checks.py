@@ -18,7 +18,9 @@ from ttsfleet.operator.rendering import OwnerRef
 SpecOf = Callable[..., dict[str, Any]]
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 CASES = [
-    pytest.param({"resources": {"requests": {"cpu": "-1"}}}, "spec.resources.requests.cpu", id="negative-cpu"),
+    pytest.param(
+        {"resources": {"requests": {"cpu": "-1"}}}, "spec.resources.requests.cpu", id="negative-cpu"
+    ),
     pytest.param(
         {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "512Mi"}}},
         "spec.resources.requests.memory: must be less than or equal to memory limit",
@@ -64,9 +66,7 @@ def test_the_api_refuses_the_deployment_it_would_render(
 
 def _unchecked(raw: dict[str, Any]) -> api.TTSBackendSpec:
     """The spec as a model without running the checks under test (what an unchecked operator renders)."""
-    checked = api.TTSBackendSpec.model_validate(
-        {**raw, "resources": {}, "scheduling": {}}
-    )
+    checked = api.TTSBackendSpec.model_validate({**raw, "resources": {}, "scheduling": {}})
     resources = raw.get("resources") or {}
     scheduling = raw.get("scheduling") or {}
     return checked.model_copy(

@@ -47,7 +47,9 @@ def test_egress_to_dns_and_deepgram_only(backend_of: BackendOf, owner: OwnerRef)
     dns, upstream = policy_of(backend, owner)["spec"]["egress"]
     assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
     # OpenShift's resolvers answer on 5353, NodeLocal DNSCache on a link-local address.
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}}} in dns["to"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}}} in dns[
+        "to"
+    ]
     assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns["to"]
     assert {(port["protocol"], port["port"]) for port in dns["ports"]} == {
         (protocol, port) for protocol in ("UDP", "TCP") for port in (53, 5353)

@@ -87,7 +87,9 @@ async def test_a_forbidden_service_monitor_kind_skips_it_and_pruning(
         body = await wait_until(lambda: ready_with(api, "Degraded", "AsExpected"), what="Ready")
         assert condition(body, "Degraded")["status"] == "False"
         # Asked for: reported, the rest still reconciles.
-        (await api.patch(f"{BACKENDS}/aura-en", json={"spec": WITH_MONITOR}, headers=MERGE)).raise_for_status()
+        (
+            await api.patch(f"{BACKENDS}/aura-en", json={"spec": WITH_MONITOR}, headers=MERGE)
+        ).raise_for_status()
         body = await wait_until(
             lambda: ready_with(api, "Degraded", "OptionalKindUnavailable"), what="the forbidden monitor"
         )

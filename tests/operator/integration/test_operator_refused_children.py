@@ -1,4 +1,4 @@
-"""A child the API refuses (422) becomes Degraded/InvalidSpec with the server's words, not a silent failure."""
+"""A child the API refuses (422) becomes Degraded/InvalidSpec in the server's words, not a silent failure."""
 
 from __future__ import annotations
 

@@ -45,7 +45,9 @@ async def test_a_backend_deleted_while_the_operator_is_down_waits_for_its_return
     waiting = await get(api, f"{BACKENDS}/aura-en")
     assert waiting is not None and waiting["metadata"].get("deletionTimestamp"), "deleted at once"
     async with operator_running():
-        await wait_until(lambda: absent(api, f"{BACKENDS}/aura-en"), what="deletion once the operator is back")
+        await wait_until(
+            lambda: absent(api, f"{BACKENDS}/aura-en"), what="deletion once the operator is back"
+        )
 
 
 async def test_the_documented_uninstall_order_leaves_nothing_behind(
