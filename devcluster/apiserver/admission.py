@@ -133,7 +133,7 @@ def custom_problems(schema: Mapping[str, Any], body: Body) -> list[str]:
     """Violations of a CRD's schema, then of its CEL rules on the defaulted object."""
     problems = [
         f"{_path(error.absolute_path)}: Invalid value: {error.message}"
-        for error in jsonschema.Draft202012Validator(dict(schema)).iter_errors(body)
+        for error in _crd_validator(schema).iter_errors(body)
     ]
     if problems:
         return problems
@@ -145,6 +145,18 @@ def custom_problems(schema: Mapping[str, Any], body: Body) -> list[str]:
                 f"{field.lstrip('.') or '<root>'}: Invalid value: {rule.get('message') or rule['rule']}"
             )
     return problems
+
+
+# Validators by the identity of the schema a CRD version holds (a changed CRD brings a new schema).
+_CRD_VALIDATORS: dict[int, tuple[Mapping[str, Any], jsonschema.protocols.Validator]] = {}
+
+
+def _crd_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    cached = _CRD_VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = (schema, jsonschema.Draft202012Validator(dict(schema)))
+        _CRD_VALIDATORS[id(schema)] = cached
+    return cached[1]
 
 
 def with_defaults(schema: Mapping[str, Any], value: Any) -> Any:
