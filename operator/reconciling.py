@@ -1,7 +1,7 @@
 """One backend's reconcile and status refresh: gather facts, call the pure functions, apply the results.
 
 Everything here goes through `kube.KubeClient` and `probing.Prober`; the decisions are made by
-`rendering`, `applying.patch_for`, `status.compute_status` and `events.transitions`. A status patch is
+`rendering`, `applying.apply_child`, `status.compute_status` and `events.transitions`. A status patch is
 written only when the computed status differs from the stored one, so an idle backend writes nothing.
 """
 

@@ -116,6 +116,8 @@ class OperatorSettings(BaseModel, frozen=True):
         )
 
 
+# How often a deletion re-checks whether a running probe tick has finished.
+TIMER_STOP_POLL_S = 1.0
 # kopf re-tries failed watch connections after these many seconds; the last repeats.
 RECONNECT_BACKOFF_S = 1.0
 # API errors kopf itself meets (watches, patches, Events) are retried this many times with these delays.
@@ -152,7 +154,11 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     # "handler succeeded" lines do not write to the API on every reconcile.
     kopf_settings.posting.level = logging.WARNING
     kopf_settings.posting.reporting_component = "ttsfleet-operator"
-    # No finalizer is needed (children go by ownerReferences), and state lives in our own annotations.
+    # A deletion waits for the probe timer to stop (kopf's finalizer). A tick in flight then (API calls,
+    # /statusz requests) is not an "instant exit", and kopf would look again only after its default
+    # 60 s: a deleted backend, and a namespace being deleted, would hang that long.
+    kopf_settings.background.cancellation_polling = TIMER_STOP_POLL_S
+    # Our own handlers need no finalizer (children go by ownerReferences); state lives in annotations.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PROGRESS_PREFIX)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PROGRESS_PREFIX, key="last-handled-configuration"

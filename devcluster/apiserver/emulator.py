@@ -17,6 +17,7 @@ from kmock._internal import rendering
 
 from ttsfleet.devcluster.apiserver import (
     authorization,
+    fieldsets,
     discovery,
     errors,
     matching,
@@ -190,6 +191,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 status=200, headers={"Content-Type": "application/json"}, payload=events
             )
         status, body = 200, None
+        manager = fieldsets.manager_of(dict(request.params), request.headers.get("User-Agent", ""))
         if method == "GET":
             body = (
                 self.api.get(spec, namespace, name, subresource)
@@ -201,13 +203,21 @@ class ApiServer(kmock.KubernetesEmulator):
                 version = str(self.store.resource_version)
                 body = tables.table(spec, objects, version, self.api.now())
         elif method == "POST" and name is None:
-            status, body = 201, self.api.create(spec, namespace, request.data)
+            status, body = 201, self.api.create(spec, namespace, request.data, manager)
         elif method == "PUT" and name:
-            body = self.api.replace(spec, namespace, name, subresource, request.data)
+            body = self.api.replace(spec, namespace, name, subresource, request.data, manager)
         elif method == "PATCH" and name:
             content_type = request.headers.get("Content-Type", "")
             body = self.api.patch(
-                spec, namespace, name, subresource, content_type, request.data, request.text
+                spec,
+                namespace,
+                name,
+                subresource,
+                content_type,
+                request.data,
+                request.text,
+                params=dict(request.params),
+                manager=manager,
             )
         elif method == "DELETE":
             body = (

@@ -126,3 +126,52 @@ async def test_scale_writes_are_checked_against_the_crds_rules(client: httpx.Asy
     # The schema is enforced too: a negative quantity does not match the Quantity pattern.
     negative = {"metadata": {"name": "neg"}, "spec": {**spec, "resources": {"requests": {"cpu": "-1"}}}}
     assert (await client.post(backends, json=negative)).status_code == 422
+
+
+APPLY = {"Content-Type": "application/apply-patch+yaml"}
+
+
+def service(annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "svc", "annotations": annotations},
+        "spec": {"selector": {"app": "a"}, "ports": [{"name": "http", "port": 80}]},
+    }
+
+
+async def test_server_side_apply_removes_what_a_manager_dropped_and_keeps_what_others_set(
+    client: httpx.AsyncClient,
+) -> None:
+    services = "/api/v1/namespaces/default/services"
+    applied = await client.patch(
+        f"{services}/svc?fieldManager=op&force=true", json=service({"a": "1", "b": "2"}), headers=APPLY
+    )
+    assert applied.is_success, applied.text
+    other = {"metadata": {"annotations": {"mesh.example/inject": "true"}}}
+    (await client.patch(f"{services}/svc?fieldManager=mesh", json=other, headers=MERGE)).raise_for_status()
+    again = await client.patch(
+        f"{services}/svc?fieldManager=op&force=true", json=service({"a": "1"}), headers=APPLY
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["metadata"]["annotations"] == {"a": "1", "mesh.example/inject": "true"}
+    managers = {entry["manager"] for entry in again.json()["metadata"]["managedFields"]}
+    assert managers == {"op", "mesh"}
+    version = again.json()["metadata"]["resourceVersion"]
+    same = await client.patch(
+        f"{services}/svc?fieldManager=op&force=true", json=service({"a": "1"}), headers=APPLY
+    )
+    assert same.json()["metadata"]["resourceVersion"] == version, "a no-op apply wrote"
+
+
+async def test_applying_a_field_another_manager_owns_conflicts_unless_forced(client: httpx.AsyncClient) -> None:
+    services = "/api/v1/namespaces/default/services"
+    first = service({"team": "a"})
+    (await client.patch(f"{services}/svc?fieldManager=op", json=first, headers=APPLY)).raise_for_status()
+    taken = {"metadata": {"annotations": {"team": "b"}}}
+    (await client.patch(f"{services}/svc?fieldManager=edit", json=taken, headers=MERGE)).raise_for_status()
+    refused = await client.patch(f"{services}/svc?fieldManager=op", json=first, headers=APPLY)
+    assert refused.status_code == 409
+    assert 'conflict with "edit"' in refused.json()["message"]
+    forced = await client.patch(f"{services}/svc?fieldManager=op&force=true", json=first, headers=APPLY)
+    assert forced.status_code == 200 and forced.json()["metadata"]["annotations"] == {"team": "a"}
