@@ -254,3 +254,35 @@ async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(
         fix = {"spec": {"autoscaling": None}}
         (await api.patch(f"{BACKENDS}/aura-en", json=fix, headers=MERGE)).raise_for_status()
         await wait_until(lambda: get(api, CHILDREN["deployments"]), what="Deployment after the fix")
+
+
+async def test_fields_the_spec_drops_go_away_and_other_controllers_fields_stay(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    service_path = CHILDREN["services"]
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    annotated = {"annotations": {"example.com/lb": "internal", "example.com/team": "voice"}}
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2, service=annotated))).raise_for_status()
+        await wait_until(lambda: get(api, service_path), what="the Service")
+        mesh = {"metadata": {"annotations": {"mesh.example/inject": "true"}}}
+        patched = await api.patch(f"{service_path}?fieldManager=mesh", json=mesh, headers=MERGE)
+        patched.raise_for_status()
+        smaller = {"spec": {"service": {"annotations": {"example.com/team": None}}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=smaller, headers=MERGE)).raise_for_status()
+
+        async def dropped() -> dict[str, Any] | None:
+            body = await get(api, service_path)
+            annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
+            return annotations if "example.com/team" not in annotations else None
+
+        annotations = await wait_until(dropped, what="the dropped annotation removed")
+        assert annotations["example.com/lb"] == "internal"
+        assert annotations["mesh.example/inject"] == "true", "another manager's field was removed"
+
+        # Switching to autoscaling leaves the Deployment's replicas alone until the HPA acts.
+        autoscale = {"spec": {"replicas": None, "autoscaling": {"minReplicas": 2, "maxReplicas": 4}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=autoscale, headers=MERGE)).raise_for_status()
+        await wait_until(lambda: get(api, CHILDREN["hpa"]), what="the HPA")
+        deployment = await get(api, CHILDREN["deployments"])
+        assert deployment is not None and deployment["spec"].get("replicas") == 2
