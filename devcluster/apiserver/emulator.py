@@ -17,9 +17,9 @@ from kmock._internal import rendering
 
 from ttsfleet.devcluster.apiserver import (
     authorization,
-    fieldsets,
     discovery,
     errors,
+    fieldsets,
     matching,
     paths,
     tables,

@@ -114,7 +114,7 @@ def remove(body: Body, path: FieldPath) -> None:
     """Delete the field (or keyed item) at `path` in place, and containers it leaves empty."""
     if path and path[-1] == ITEM:
         path = path[:-1]
-    trail = [body]
+    trail: list[Any] = [body]
     for part in path[:-1]:
         node = _child(trail[-1], part)
         if node is _MISSING or not isinstance(node, dict | list):
@@ -185,9 +185,7 @@ def serialize(managed: Managed, api_version: str, now: str) -> list[dict[str, An
     ]
 
 
-def apply(
-    live: Body | None, config: Mapping[str, Any], manager: str, *, force: bool
-) -> tuple[Body, Managed]:
+def apply(live: Body | None, config: Mapping[str, Any], manager: str, *, force: bool) -> tuple[Body, Managed]:
     """The object after `manager` applies `config` to `live`, and the new field sets."""
     managed = parse(live)
     mine = (manager, "Apply")

@@ -254,7 +254,9 @@ class ObjectApi:
         )
         lifecycle.check_resource_version(spec, old, requested_version)
         if subresource == "scale":
-            scaled = lifecycle.updated_object(spec, old, scale.with_replicas(spec, old, new), subresource=None)
+            scaled = lifecycle.updated_object(
+                spec, old, scale.with_replicas(spec, old, new), subresource=None
+            )
             self._stamp_managed(spec, scaled, fieldsets.record_update(old, scaled, manager), old)
             return scale.scale_of(spec, self._update(spec, key, old, scaled))
         self._check_subresource(spec, subresource)

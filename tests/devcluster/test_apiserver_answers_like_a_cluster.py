@@ -164,7 +164,9 @@ async def test_server_side_apply_removes_what_a_manager_dropped_and_keeps_what_o
     assert same.json()["metadata"]["resourceVersion"] == version, "a no-op apply wrote"
 
 
-async def test_applying_a_field_another_manager_owns_conflicts_unless_forced(client: httpx.AsyncClient) -> None:
+async def test_applying_a_field_another_manager_owns_conflicts_unless_forced(
+    client: httpx.AsyncClient,
+) -> None:
     services = "/api/v1/namespaces/default/services"
     first = service({"team": "a"})
     (await client.patch(f"{services}/svc?fieldManager=op", json=first, headers=APPLY)).raise_for_status()
