@@ -27,21 +27,13 @@ from kubernetes_validate import utils as schemas
 from ttsfleet.devcluster.apiserver import errors
 from ttsfleet.devcluster.apiserver.resources import ResourceSpec
 from ttsfleet.devcluster.apiserver.storage import Body
+from ttsfleet.operator import rendering
 from ttsfleet.operator.api import podchecks
 
 UPSTREAM_VERSION = "1.33"
-# The kinds checked against upstream schemas: what the operator renders (other built-ins, written by
-# kopf, kubectl and the local fleet's controllers, are stored as sent).
-VALIDATED_BUILTINS = frozenset(
-    {
-        ("v1", "ConfigMap"),
-        ("v1", "Service"),
-        ("apps/v1", "Deployment"),
-        ("autoscaling/v2", "HorizontalPodAutoscaler"),
-        ("policy/v1", "PodDisruptionBudget"),
-        ("networking.k8s.io/v1", "NetworkPolicy"),
-    }
-)
+# Built-in kinds are checked against upstream schemas when the operator renders them (other built-ins,
+# written by kopf, kubectl and the local fleet's controllers, are stored as sent).
+VALIDATED_BUILTINS = frozenset(rendering.MANAGED_KINDS)
 CEL_RULES_KEY = "x-kubernetes-validations"
 _CEL = celpy.Environment()
 
@@ -51,7 +43,7 @@ def check(spec: ResourceSpec, body: Body) -> None:
     name = str((body.get("metadata") or {}).get("name") or "")
     if spec.custom:
         problems = custom_problems(spec.schema, body) if spec.schema is not None else []
-    elif (spec.api_version, spec.kind) in VALIDATED_BUILTINS:
+    elif (spec.api_version, spec.kind) in VALIDATED_BUILTINS:  # custom ones (ServiceMonitor) are above
         problems = builtin_problems(body)
     else:
         problems = []
