@@ -8,9 +8,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench bench-quick clean crd
+.PHONY: install promtool test lint format demo bench bench-quick dr-drill clean crd
 
 install: $(STAMP)
+
+# promtool checks and unit-tests the chart's alert and recording rules (tests/chart); Debian ships it in
+# the `prometheus` package. Installed only when missing (CI is a fresh machine, as root); `make test` needs
+# it, `make demo` does not, so the demo still needs no root.
+promtool:
+	@command -v promtool >/dev/null || { apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
 
 $(STAMP): pyproject.toml scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +28,7 @@ $(STAMP): pyproject.toml scripts/install_helm.py
 	$(PY) scripts/install_helm.py $(VENV)/bin
 	touch $(STAMP)
 
-test: install
+test: install promtool
 	$(PY) -m pytest -q
 
 # mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.
@@ -42,13 +49,18 @@ demo: install
 	$(PY) -m ttsfleet.demo
 
 # Benchmarks live outside the package: the repository root goes at the *end* of sys.path, after the stdlib.
-RUN_BENCH := $(PY) -c 'import runpy, sys; sys.path.append("."); runpy.run_module("benchmarks.run", run_name="__main__", alter_sys=True)'
+run_module = $(PY) -c 'import runpy, sys; sys.path.append("."); runpy.run_module("$(1)", run_name="__main__", alter_sys=True)'
+RUN_BENCH := $(call run_module,benchmarks.run)
 
 bench: install
 	$(RUN_BENCH)
 
 bench-quick: install
 	$(RUN_BENCH) --quick
+
+# The disaster-recovery procedures on a local fleet, each step timed (docs/disaster-recovery.md).
+dr-drill: install
+	$(call run_module,benchmarks.disaster_recovery)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -19,7 +19,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from ttsfleet.dataplane import admission, rest, status, tracing
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.dataplane.sessions import Session
-from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.tokens import AuthOutcome
 from ttsfleet.protocol import CloseReason, Closure, Metadata, SpeakOptions, Transport
 
@@ -106,7 +105,7 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
             return
         try:
             await websocket.accept(
-                subprotocol="token" if auth.select_subprotocol else None,
+                subprotocol=auth.subprotocol,
                 headers=[(k.encode(), v.encode()) for k, v in headers.items()],
             )
             await _run_session(gateway, websocket, options, auth, request_id, client_id)
@@ -127,6 +126,7 @@ async def _run_session(
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()
     gateway.lifecycle.add(session)
+    unwatch = gateway.revocations.watch(auth.token_id, session.revoke) if auth.token_id else None
     log.info("session opened", model=options.model, encoding=options.encoding.value, token=auth.token_id)
     try:
         traced = {"session_id": request_id, "client_request_id": client_id or "", "model": options.model}
@@ -138,6 +138,8 @@ async def _run_session(
         with contextlib.suppress(Exception):  # the socket may already be gone
             await websocket.close(int(closure.code), closure.reason.value)
     finally:
+        if unwatch is not None:
+            unwatch()
         gateway.lifecycle.remove(session)
         gateway.metrics.sessions_active.dec()
     log.info(
@@ -164,10 +166,9 @@ def _metadata(gateway: Gateway, options: SpeakOptions, request_id: str) -> str:
     """Our Metadata, at once: the gateway's request id and the model; version and uuid as the pool knows them.
 
     Never waits for upstream (a cold key would add a handshake to the session's first byte): before any
-    socket of the model opened, version and uuid are empty. The key is warmed now, behind the client's
-    first Speak.
+    socket of the model opened, version and uuid are empty. A connect warms nothing: the session's key
+    is warmed at its first Speak, so idle sessions cannot fill the upstream pool.
     """
-    gateway.pool.prepare(PoolKey.of(options))
     known = gateway.pool.known_model(options.model)
     if known is None:
         return Metadata(request_id, options.model, "", "").to_json()

@@ -25,7 +25,7 @@ from ttsfleet.dataplane.sessions import SessionContext
 from ttsfleet.dataplane.settings import LoadedSettings
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.supervision import Supervisor
-from ttsfleet.dataplane.tokens import TokenStore
+from ttsfleet.dataplane.tokens import Revocations, TokenStore
 from ttsfleet.dataplane.upstream import WebSocketConnector
 from ttsfleet.dataplane.utterances import Synthesizer
 from ttsfleet.protocol import SocketLimits, SpeakOptions
@@ -52,6 +52,7 @@ class Gateway:
         self.lifecycle = Lifecycle()
         self.credentials = KeyFile(settings.credentials.deepgram_key_file)
         self.tokens = TokenStore(settings.auth.client_tokens_file) if settings.auth.enabled else None
+        self.revocations = Revocations()
         breaker = settings.breaker
         self.ws_breaker = CircuitBreaker(
             self.clock, breaker.failure_threshold, breaker.open_s, breaker.half_open_max_probes
@@ -153,7 +154,8 @@ class Gateway:
         while True:
             await asyncio.sleep(interval_s)
             if await asyncio.to_thread(self.tokens.reload):
-                log.info("client tokens reloaded", tokens=self.tokens.count)
+                revoked = self.revocations.tokens_changed(self.tokens)
+                log.info("client tokens reloaded", tokens=self.tokens.count, sessions_revoked=revoked)
 
     def facts(self) -> status.StatusFacts:
         return status.StatusFacts(
@@ -172,4 +174,5 @@ class Gateway:
             credential_reloads=self.credentials.reloads,
             config_hash=self.config_hash,
             upstream_warmed=self.pool.warmed,
+            credential_problem=self.credentials.problem,
         )

@@ -1,5 +1,7 @@
 """Prometheus metrics of one gateway, all prefixed `ttsfleet_`, on the gateway's own registry.
 
+The registry also carries the standard process series (`process_*`, `python_*`): memory, CPU, fds, GC.
+
 Event counts and latencies are recorded as they happen; state (sockets, breaker, credential reloads)
 is read from the components at scrape time, so it can never drift from what /statusz says.
 """
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from ttsfleet.process_metrics import register_process_collectors
 
 # TTFB of a warm socket is ~100 ms; a cold path with a handshake ~300 ms; anything over 2 s is an incident.
 TTFB_BUCKETS_S = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
@@ -64,6 +68,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        register_process_collectors(r)
         self.ttfb = Histogram(
             "ttsfleet_ttfb_seconds",
             "From Flush (or REST request) to the first audio byte sent.",
@@ -88,7 +93,7 @@ class Metrics:
         self.retries = Counter("ttsfleet_retries", "Utterance attempts after the first.", registry=r)
         self.fallbacks = Counter(
             "ttsfleet_fallbacks",
-            "Attempts sent to the REST fallback (an utterance may make several).",
+            "REST fallback requests sent upstream (an utterance may make several); breaker refusals are not.",
             registry=r,
         )
         self.cache_hits = Counter("ttsfleet_cache_hits", "Utterances served from the cache.", registry=r)

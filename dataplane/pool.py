@@ -17,7 +17,7 @@ import itertools
 
 import structlog
 
-from ttsfleet.dataplane import errors, sockets
+from ttsfleet.dataplane import credentials, errors, sockets
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.seams import Clock, CredentialSource, UpstreamConnector, UpstreamSocket
 from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
@@ -64,6 +64,8 @@ class Pool:
         self._wakeup = asyncio.Event()
         self._tasks = Supervisor("pool")
         self._models: dict[str, Metadata] = {}  # model → the Metadata of its latest socket
+        self._rechecking = False
+        self._recheck_at = 0.0
         self.opened_total = 0
 
     # --- figures ----------------------------------------------------------------------------------
@@ -89,7 +91,8 @@ class Pool:
     # --- leasing ----------------------------------------------------------------------------------
 
     def prepare(self, key: PoolKey) -> None:
-        """An utterance for `key` is coming: give the key its warm minimum now, to hide the handshake."""
+        """An utterance for `key` has begun (its first text): give the key its warm minimum now, to hide
+        the handshake. Called for utterances only, never for a connect: an idle session costs no socket."""
         self._keys_used[key] = self._clock.monotonic()
         self._wakeup.set()
 
@@ -193,7 +196,7 @@ class Pool:
         try:
             socket, metadata = await self._connector.connect(key.options, api_key)
         except errors.UpstreamError as error:
-            self._record_connect_failure(error)
+            self._record_connect_failure(error, generation)
             raise
         except BaseException:
             self._breaker.release_probe()
@@ -203,7 +206,7 @@ class Pool:
             self._notify()
         self._breaker.record_success()
         if generation == self._credentials.generation:
-            self._credentials.report(True)
+            self._credentials.report(True, fresh_handshake=True)
         pooled = PooledSocket(
             next(self._ids), key, socket, self._clock.monotonic(), generation, self._limits.window_s
         )
@@ -220,10 +223,10 @@ class Pool:
         )
         return pooled
 
-    def _record_connect_failure(self, error: errors.UpstreamError) -> None:
+    def _record_connect_failure(self, error: errors.UpstreamError, generation: int) -> None:
         self._warmed = True  # readiness now follows the key and breaker, not the warm minimum
-        if error.error_class is errors.ErrorClass.AUTH:
-            self._credentials.report(False)
+        if error.error_class is errors.ErrorClass.AUTH and generation == self._credentials.generation:
+            self._credentials.report(False, fresh_handshake=True)
         self._breaker.record_error(error)
         log.warning("upstream connect failed", error_class=error.error_class.value, error=str(error))
 
@@ -295,6 +298,7 @@ class Pool:
 
     def _maintain(self) -> None:
         now = self._clock.monotonic()
+        self._maybe_recheck_key(now)
         for pooled in list(self._sockets.values()):
             if pooled.state is not SocketState.IDLE:
                 continue
@@ -326,9 +330,34 @@ class Pool:
                 self._close(pooled)
         log.debug("idle pool key forgotten", model=key.model, encoding=key.encoding.value)
 
+    def _maybe_recheck_key(self, now: float) -> None:
+        """A refused key is re-checked with a fresh handshake on a bounded schedule (seconds), not only
+        when some socket happens to be recycled; the handshake's answer judges it (credentials.py)."""
+        if (
+            not self._credentials.doubted
+            or self._rechecking
+            or self._credentials.key is None
+            or now < self._recheck_at
+        ):
+            return
+        self._rechecking = True
+        self._tasks.spawn("key-recheck", self._recheck_key())
+
+    async def _recheck_key(self) -> None:
+        try:
+            pooled = await self._open(self._default_key, leased=False)
+        except errors.UpstreamError:
+            return  # judged and logged by _open; the schedule tries again
+        finally:
+            self._rechecking = False
+            delay_s = credentials.recheck_delay_s(self._credentials.refusals)
+            self._recheck_at = self._clock.monotonic() + delay_s
+        pooled.last_used_at = self._clock.monotonic()  # a spare like any other
+
     def _can_warm(self) -> bool:
         return (
             self._credentials.key is not None
+            and self._credentials.valid is not False  # a refused key is only re-checked, on its schedule
             and self.open_sockets + self.connecting < self._settings.max_sockets
             and self._breaker.state.value != "open"
         )

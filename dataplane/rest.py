@@ -7,7 +7,6 @@ error statuses; a failure after it ends the stream early. `x-ttsfleet-cache` say
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ttsfleet.dataplane import admission, errors, limits
 from ttsfleet.dataplane.gateway import Gateway
-from ttsfleet.protocol import ErrorCode, SpeakOptions, Transport
+from ttsfleet.protocol import ErrorCode, SpeakOptions, Transport, load_json
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +82,8 @@ async def serve(gateway: Gateway, request: Request) -> Response:
             "x-ttsfleet-cache": "hit" if sink.source == "cache" else "miss",
         }
         content_type = sink.content_type or options.audio_format.content_type
-        return StreamingResponse(_body(gateway, sink, producer), headers=headers, media_type=content_type)
+        ending = _Ending(gateway, producer)
+        return _CountedStream(ending, _body(sink), headers=headers, media_type=content_type)
 
 
 def refused(
@@ -105,18 +105,45 @@ async def _produce(gateway: Gateway, options: SpeakOptions, text: str, sink: _St
             await sink.queue.put(_DONE)
 
 
-async def _body(gateway: Gateway, sink: _StreamSink, producer: asyncio.Task[Any]) -> AsyncIterator[bytes]:
-    try:
-        while True:
-            item = await sink.queue.get()
-            if item is _DONE:
-                return
-            assert isinstance(item, bytes)
-            yield item
-    finally:
-        gateway.metrics.utterance_ended()
-        if not producer.done():
-            producer.cancel()
+async def _body(sink: _StreamSink) -> AsyncIterator[bytes]:
+    while True:
+        item = await sink.queue.get()
+        if item is _DONE:
+            return
+        assert isinstance(item, bytes)
+        yield item
+
+
+class _Ending:
+    """Ends a streamed utterance once: its count released, its producer stopped."""
+
+    def __init__(self, gateway: Gateway, producer: asyncio.Task[Any]) -> None:
+        self._gateway = gateway
+        self._producer = producer
+        self._ended = False
+
+    def __call__(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._gateway.metrics.utterance_ended()
+        if not self._producer.done():
+            self._producer.cancel()
+
+
+class _CountedStream(StreamingResponse):
+    """A streamed answer whose utterance ends however the response does: sent, failed, or the client
+    gone before the body began (then the body's generator never runs, and its `finally` neither)."""
+
+    def __init__(self, ending: _Ending, body: AsyncIterator[bytes], **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self._ending = ending
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._ending()
 
 
 async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str, str | None]:
@@ -144,7 +171,7 @@ def _read_text(content_type: str, body: bytes) -> str:
     media = content_type.split(";")[0].strip().lower()
     try:
         if media == "application/json":
-            data = json.loads(body)
+            data = load_json(body)
             if not isinstance(data, dict) or not isinstance(data.get("text"), str):
                 raise admission.Refusal(
                     ErrorCode.BAD_REQUEST, 'Body must be a JSON object with a string "text".'

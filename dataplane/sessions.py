@@ -43,6 +43,7 @@ log = structlog.get_logger(__name__)
 
 CLOSE_FLUSH_S = 2.0  # time to send what is queued before a graceful close
 DRAIN_CLOSURE = Closure.for_reason(CloseReason.DRAINING)
+REVOKED_CLOSURE = Closure.for_reason(CloseReason.TOKEN_REVOKED)
 
 
 class SessionState(enum.Enum):
@@ -120,6 +121,7 @@ class Session:
         self._current: asyncio.Task[Any] | None = None
         self._in_utterance = False
         self._closure: Closure | None = None
+        self._closure_when_idle: Closure | None = None  # a drain's or a revocation's, due between utterances
         self._ended = asyncio.Event()
         self.utterances = 0
 
@@ -137,8 +139,23 @@ class Session:
         """Close with 1012 now if idle, else once the utterance in flight is done."""
         if self.state is SessionState.OPEN:
             self.transition(SessionState.DRAINING)
-            if self.is_idle:
-                self._end(DRAIN_CLOSURE)
+            self._close_when_idle(DRAIN_CLOSURE)
+
+    def revoke(self) -> None:
+        """The session's token left the tokens file: close with 1008 TOKEN-REVOKED now if idle, else once
+        the utterance in flight is done (never inside one: its audio was already paid for)."""
+        if self.state in (SessionState.OPEN, SessionState.DRAINING):
+            log.info("session token revoked", idle=self.is_idle)
+            self._close_when_idle(REVOKED_CLOSURE)
+
+    def _close_when_idle(self, closure: Closure) -> None:
+        if self._closure_when_idle is None:
+            self._closure_when_idle = closure
+        self._maybe_close_when_idle()
+
+    def _maybe_close_when_idle(self) -> None:
+        if self._closure_when_idle is not None and self.is_idle:
+            self._end(self._closure_when_idle)
 
     def cut(self) -> None:
         """The drain deadline passed: close with 1012 whatever is in flight."""
@@ -164,9 +181,11 @@ class Session:
             pass
         except* ClientGone:
             gone = True
+        finally:
+            # Every way out, a crash included: an utterance cut here must not stay counted as active.
+            self._finish_utterance("cut")
         if self.state is not SessionState.CLOSING:
             self.transition(SessionState.CLOSING)
-        self._finish_utterance("cut")
         closure = None if gone else self._closure
         if closure is not None and closure.reason is not CloseReason.SEND_FAILED:
             await self._sender.flush(CLOSE_FLUSH_S)
@@ -244,11 +263,7 @@ class Session:
         self._sender.discard_audio()
         self._sender.push_text(Cleared(sequence_id).to_json())
         self._finish_utterance("cleared")
-        self._maybe_close_for_drain()
-
-    def _maybe_close_for_drain(self) -> None:
-        if self.state is SessionState.DRAINING and self.is_idle:
-            self._end(DRAIN_CLOSURE)
+        self._maybe_close_when_idle()
 
     # --- synthesizing -----------------------------------------------------------------------------
 
@@ -280,7 +295,7 @@ class Session:
                     self._sender.push_text(Flushed(item.sequence_id).to_json())
             if self._queue.empty() and not self._rules.buffer:
                 self._finish_utterance("flushed")
-                self._maybe_close_for_drain()
+                self._maybe_close_when_idle()
 
     async def _utter(self, text: str, sink: SegmentSink) -> errors.GatewayError | None:
         """One utterance; a failure is returned, so it ends the session with its close, not the group."""

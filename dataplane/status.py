@@ -29,6 +29,7 @@ class StatusFacts:
     credential_reloads: int
     config_hash: str | None
     upstream_warmed: bool  # the default key's warm minimum opened, or upstream is known unreachable
+    credential_problem: str | None = None  # why the key file holds no usable key
 
 
 def is_ready(facts: StatusFacts) -> bool:
@@ -45,7 +46,8 @@ def not_ready_reason(facts: StatusFacts) -> str | None:
     if not facts.serving:
         return "starting"
     if facts.fingerprint is None:
-        return "no Deepgram key loaded"
+        problem = facts.credential_problem
+        return f"no Deepgram key loaded: {problem}" if problem else "no Deepgram key loaded"
     if facts.credential_valid is False:
         return "Deepgram refused the key"
     if not facts.upstream_warmed:

@@ -1,13 +1,16 @@
 """Fleet tokens: read from a mounted file, kept only as SHA-256 digests, compared in constant time.
 
-The file holds one token per line (blank lines and `#` comments ignored). A token's id for limits and
-logs is its fingerprint, never the token.
+The file holds one token per line (blank lines and `#` comments ignored; a UTF-8 byte-order mark, as
+some editors write, is not part of the first token). A token's id for limits and logs is its
+fingerprint, never the token; the store knows the ids of the tokens it holds, so sessions opened with
+a token that left the file can be found and closed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 
 from ttsfleet.fingerprints import fingerprint_secret
@@ -18,10 +21,15 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.strip().encode()).digest()
 
 
+def read_tokens(content: str) -> list[str]:
+    """The tokens in a tokens file's content."""
+    lines = (line.strip() for line in content.removeprefix("\ufeff").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def parse_tokens(content: str) -> frozenset[bytes]:
     """Digests of the tokens in a tokens file's content."""
-    lines = (line.strip() for line in content.splitlines())
-    return frozenset(_digest(line) for line in lines if line and not line.startswith("#"))
+    return frozenset(_digest(token) for token in read_tokens(content))
 
 
 class TokenStore:
@@ -31,6 +39,7 @@ class TokenStore:
         self._path = path
         self._content: str | None = None
         self._digests: frozenset[bytes] = frozenset()
+        self._ids: frozenset[str] = frozenset()
         self.reloads = 0
 
     @property
@@ -47,9 +56,15 @@ class TokenStore:
             return False
         changed = self._content is not None
         self._content = content
-        self._digests = parse_tokens(content)
+        tokens = read_tokens(content)
+        self._digests = frozenset(_digest(token) for token in tokens)
+        self._ids = frozenset(fingerprint_secret(token) for token in tokens)
         self.reloads += int(changed)
         return True
+
+    def holds(self, token_id: str) -> bool:
+        """Whether the token with this id (its fingerprint) is still in the file."""
+        return token_id in self._ids
 
     def identify(self, token: str) -> str | None:
         """The token's id (its fingerprint) when it is accepted, else None; constant time per digest."""
@@ -61,13 +76,13 @@ class TokenStore:
 
 
 class AuthOutcome:
-    """Who a request is: `token_id` (None with auth off), and whether to select the `token` subprotocol."""
+    """Who a request is: `token_id` (None with auth off), and the subprotocol to select (as offered)."""
 
-    __slots__ = ("select_subprotocol", "token_id")
+    __slots__ = ("subprotocol", "token_id")
 
-    def __init__(self, token_id: str | None, select_subprotocol: bool) -> None:
+    def __init__(self, token_id: str | None, subprotocol: str | None) -> None:
         self.token_id = token_id
-        self.select_subprotocol = select_subprotocol
+        self.subprotocol = subprotocol
 
 
 def authenticate(
@@ -76,10 +91,39 @@ def authenticate(
     """The caller's identity from the protocol's credential forms, or None when refused."""
     credential = read_credential(authorization, subprotocols)
     if store is None:
-        return AuthOutcome(None, credential is not None and credential.via_subprotocol)
+        return AuthOutcome(None, credential.subprotocol if credential is not None else None)
     if credential is None:
         return None
     token_id = store.identify(credential.secret)
     if token_id is None:
         return None
-    return AuthOutcome(token_id, credential.via_subprotocol)
+    return AuthOutcome(token_id, credential.subprotocol)
+
+
+class Revocations:
+    """Who to tell when a token leaves the tokens file: the sessions opened with it, by token id."""
+
+    def __init__(self) -> None:
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
+
+    def watch(self, token_id: str, on_revoked: Callable[[], None]) -> Callable[[], None]:
+        """Call `on_revoked` when the token `token_id` is gone; returns the function that stops watching."""
+        watchers = self._watchers.setdefault(token_id, set())
+        watchers.add(on_revoked)
+
+        def unwatch() -> None:
+            watchers.discard(on_revoked)
+            if not watchers and self._watchers.get(token_id) is watchers:
+                del self._watchers[token_id]
+
+        return unwatch
+
+    def tokens_changed(self, store: TokenStore) -> int:
+        """Tell the watchers of every token `store` no longer holds; the number of watchers told."""
+        told = 0
+        for token_id, watchers in list(self._watchers.items()):
+            if not store.holds(token_id):
+                for on_revoked in list(watchers):
+                    on_revoked()
+                    told += 1
+        return told

@@ -159,7 +159,6 @@ class Synthesizer:
         if not websocket:
             return "rest", await self._over_rest(options, text, recorder, "rest")
         if last:
-            self._metrics.fallbacks.inc()
             return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
         try:
             pooled = await self._pool.lease(PoolKey.of(options), len(text))
@@ -167,7 +166,6 @@ class Synthesizer:
             if recorder.bytes_sent:
                 raise
             log.info("falling back to REST", error_class=error.error_class.value, detail=str(error))
-            self._metrics.fallbacks.inc()
             return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
         recorder.source = "websocket"
         return "websocket", await self._over_socket(pooled, text, recorder)
@@ -215,6 +213,9 @@ class Synthesizer:
             raise errors.UpstreamAuthFailed("no Deepgram key is loaded")
         if not self._rest_breaker.allow():
             raise errors.CircuitOpen("the REST upstream circuit breaker is open")
+        if source == "rest_fallback":
+            self._metrics.fallbacks.inc()  # counted once the request goes upstream, not when refused
+        generation = self._credentials.generation
         recorder.source = source
         try:
             async with self._rest.speak(options, text, key) as answer:
@@ -229,14 +230,16 @@ class Synthesizer:
                         got_audio = True
                         await recorder.audio(chunk)
         except errors.UpstreamError as error:
-            if error.error_class is errors.ErrorClass.AUTH:
-                self._credentials.report(False)
+            if error.error_class is errors.ErrorClass.AUTH and generation == self._credentials.generation:
+                self._credentials.report(False, fresh_handshake=False)  # one REST 401 is only a doubt
             self._rest_breaker.record_error(error)
             raise
         except BaseException:
             self._rest_breaker.release_probe()
             raise
         self._rest_breaker.record_success()
+        if generation == self._credentials.generation:
+            self._credentials.report(True, fresh_handshake=False)
         return answer.request_id
 
     @contextlib.asynccontextmanager

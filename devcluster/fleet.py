@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -130,6 +131,22 @@ def operator_command(api_url: str) -> list[str]:
         "--statusz-port-annotation",
         endpoints.PORT_ANNOTATION,
     ]
+
+
+def spawn_beside(state: FleetState, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A process next to a running fleet, on its kubeconfig, in its own session; the caller stops it.
+
+    What restarts a replacement operator or emulator, as a cluster would restart a failed one.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as stream:
+        return subprocess.Popen(
+            argv,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONSAFEPATH": "1", "KUBECONFIG": state.kubeconfig},
+            start_new_session=True,
+        )
 
 
 async def _spawn(argv: list[str], log: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
@@ -265,8 +282,6 @@ def start_detached(state_dir: Path, extra_args: list[str], log: Path) -> FleetSt
     state_dir.mkdir(parents=True, exist_ok=True)
     FleetState.path(state_dir).unlink(missing_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
-    import subprocess
-
     with log.open("ab") as stream:
         process = subprocess.Popen(
             [sys.executable, "-m", "ttsfleet", "dev", "up", "--state-dir", str(state_dir), *extra_args],

@@ -426,7 +426,7 @@ class Runner:
             if key not in services:
                 await self._balancers.pop(key).close()
         desired_slices: dict[Key, dict[str, Any]] = {}
-        for key, service in services.items():
+        for key, service in list(services.items()):  # the watches change it while we await
             if key not in self._balancers:
                 lb = balancer.Balancer(
                     f"{key[1]}.{key[0]}",

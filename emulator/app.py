@@ -14,7 +14,6 @@ from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext, SpeechRenderer
 from ttsfleet.emulator.settings import EmulatorSettings
 from ttsfleet.protocol import Closure, Transport
-from ttsfleet.protocol.headers import SUBPROTOCOL_TOKEN
 
 
 async def speak_websocket(websocket: WebSocket) -> None:
@@ -36,7 +35,7 @@ async def speak_websocket(websocket: WebSocket) -> None:
         return
     if ctx.latency.handshake_delay_s:
         await asyncio.sleep(ctx.latency.handshake_delay_s)  # the latency model: TLS and a round trip
-    subprotocol = SUBPROTOCOL_TOKEN if admission.credential.via_subprotocol else None
+    subprotocol = admission.credential.subprotocol
     await websocket.accept(subprotocol=subprotocol, headers=[(b"dg-request-id", request_id.encode())])
     secret = admission.credential.secret
     ctx.stats.socket_opened(secret)

@@ -7,7 +7,6 @@ mp3, opus, flac or aac gets a 400 that says so rather than bytes that are not wh
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -19,7 +18,7 @@ from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext
 from ttsfleet.emulator.faults import ConnectionFaults
 from ttsfleet.emulator.latency import split_frames
-from ttsfleet.protocol import PCM_ENCODINGS, Container, ErrorCode, SpeakOptions, Transport
+from ttsfleet.protocol import PCM_ENCODINGS, Container, ErrorCode, SpeakOptions, Transport, load_json
 from ttsfleet.protocol.headers import ERROR_HEADER, rest_metadata_headers
 
 
@@ -39,7 +38,7 @@ async def read_text(request: Request) -> str:
     raw = await request.body()
     if content_type == "application/json":
         try:
-            body = json.loads(raw)
+            body = load_json(raw)
         except ValueError:
             raise Refusal(400, ErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):

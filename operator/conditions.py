@@ -17,6 +17,7 @@ import pydantic
 
 from ttsfleet.operator import api, fleet
 from ttsfleet.operator.facts import FleetFacts, SecretFacts, SecretState
+from ttsfleet.operator.settings import WATCHED_SECRETS
 
 _TRUE, _FALSE, _UNKNOWN = api.ConditionStatus.TRUE, api.ConditionStatus.FALSE, api.ConditionStatus.UNKNOWN
 # Messages are for people; a long list of spec problems is cut so status stays small.
@@ -79,11 +80,18 @@ def _stamp(
 
 
 def _secret_problem(secret: SecretFacts, what: str) -> tuple[str, str] | None:
+    """The reason (`{what}{state}`, e.g. DeepgramKeySecretMissing) and message for an unusable Secret."""
+    if secret.state is SecretState.PRESENT:
+        return None
+    reason = f"{what}{secret.state.value}"
     if secret.state is SecretState.SECRET_MISSING:
-        return f"{what}SecretNotFound", f"Secret {secret.name} not found"
-    if secret.state is SecretState.KEY_MISSING:
-        return f"{what}KeyMissing", f"Secret {secret.name} has no non-empty key {secret.key!r}"
-    return None
+        return reason, (
+            f"Secret {secret.name} not found among the Secrets labelled {WATCHED_SECRETS}: create it, or add"
+            f" the label (kubectl label secret {secret.name} {WATCHED_SECRETS})"
+        )
+    if secret.state is SecretState.KEY_MALFORMED:
+        return reason, f"key {secret.key!r} of Secret {secret.name} is not a Deepgram key: {secret.problem}"
+    return reason, f"Secret {secret.name} has no non-empty key {secret.key!r}"
 
 
 def observe_credentials(facts: FleetFacts) -> Observation:

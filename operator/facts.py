@@ -12,60 +12,85 @@ import binascii
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ttsfleet import fingerprints
+from ttsfleet.protocol import credential_problem
 
 
 class SecretState(enum.StrEnum):
-    """Whether a referenced Secret key can be used."""
+    """Whether a referenced Secret key can be used; the value names the condition reason's tail
+    (`DeepgramKeySecretMissing`, `ClientTokensKeyMissing`, `DeepgramKeyKeyMalformed`)."""
 
     PRESENT = "Present"
-    SECRET_MISSING = "SecretMissing"
+    SECRET_MISSING = "SecretMissing"  # not found among the Secrets labelled for watching
     KEY_MISSING = "KeyMissing"
+    KEY_MALFORMED = "KeyMalformed"  # a value that cannot be a key (a megabyte, spaces inside)
+
+
+class KeyDigest(NamedTuple):
+    """What the operator keeps of one Secret value: its fingerprint (None when empty or unreadable),
+    and why it could not be a single key or token (None when it could)."""
+
+    fingerprint: str | None
+    credential_problem: str | None = None
+
+    @classmethod
+    def of(cls, value: str | None) -> KeyDigest:
+        if not value or not value.strip():
+            return cls(None)
+        stripped = value.strip()
+        return cls(fingerprints.fingerprint_secret(stripped), credential_problem(stripped))
 
 
 @dataclass(frozen=True, slots=True)
 class SecretFacts:
-    """A referenced Secret key: found or not, and the fingerprint of its value."""
+    """A referenced Secret key: found or not, and the fingerprint of its value.
+
+    `single` Secret keys hold one credential (the Deepgram key), so a value no header can carry is
+    KEY_MALFORMED; a client-tokens file holds many, one per line.
+    """
 
     name: str
     key: str
     state: SecretState
     fingerprint: str | None = None
+    problem: str | None = None  # for KEY_MALFORMED: why
 
     @classmethod
-    def from_secret(cls, name: str, key: str, body: Mapping[str, Any] | None) -> SecretFacts:
+    def from_secret(
+        cls, name: str, key: str, body: Mapping[str, Any] | None, *, single: bool = False
+    ) -> SecretFacts:
         """Read `key` of a Secret object (None when the Secret does not exist)."""
         if body is None:
             return cls(name, key, SecretState.SECRET_MISSING)
-        value = _secret_value(body, key)
-        if not value or not value.strip():
-            return cls(name, key, SecretState.KEY_MISSING)
-        return cls(name, key, SecretState.PRESENT, fingerprints.fingerprint_secret(value))
+        return cls._of_digest(name, key, KeyDigest.of(_secret_value(body, key)), single)
 
     @classmethod
-    def from_fingerprints(cls, name: str, key: str, keys: Mapping[str, str | None] | None) -> SecretFacts:
+    def from_fingerprints(
+        cls, name: str, key: str, keys: Mapping[str, KeyDigest] | None, *, single: bool = False
+    ) -> SecretFacts:
         """Read `key` from `secret_fingerprints` of a Secret (None when the Secret does not exist)."""
         if keys is None:
             return cls(name, key, SecretState.SECRET_MISSING)
-        fingerprint = keys.get(key)
-        if fingerprint is None:
+        return cls._of_digest(name, key, keys.get(key) or KeyDigest(None), single)
+
+    @classmethod
+    def _of_digest(cls, name: str, key: str, digest: KeyDigest, single: bool) -> SecretFacts:
+        if digest.fingerprint is None:
             return cls(name, key, SecretState.KEY_MISSING)
-        return cls(name, key, SecretState.PRESENT, fingerprint)
+        if single and digest.credential_problem is not None:
+            return cls(name, key, SecretState.KEY_MALFORMED, problem=digest.credential_problem)
+        return cls(name, key, SecretState.PRESENT, digest.fingerprint)
 
 
-def secret_fingerprints(body: Mapping[str, Any]) -> dict[str, str | None]:
-    """Every key of a Secret with its value's fingerprint (None when empty or unreadable).
+def secret_fingerprints(body: Mapping[str, Any]) -> dict[str, KeyDigest]:
+    """Every key of a Secret with its value's digest: a fingerprint and a shape verdict.
 
     What the operator keeps of a watched Secret: fingerprints, never values.
     """
     keys = sorted({*(body.get("data") or {}), *(body.get("stringData") or {})})
-    found = {}
-    for key in keys:
-        value = _secret_value(body, key)
-        found[key] = fingerprints.fingerprint_secret(value) if value and value.strip() else None
-    return found
+    return {key: KeyDigest.of(_secret_value(body, key)) for key in keys}
 
 
 def _secret_value(body: Mapping[str, Any], key: str) -> str | None:

@@ -151,7 +151,9 @@ async def _reconcile(
     try:
         outcome = await reconciling.reconcile(runtime, body, watched=watched)
     except errors.ApiError as exc:
-        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        runtime.metrics.reconcile_failed(
+            str(body.metadata.namespace), str(body.metadata.name), type(exc).__name__
+        )
         raise errors.to_kopf(exc) from exc
     if outcome.spec_problems:
         runtime.metrics.reconciles.labels("invalid_spec").inc()
@@ -176,7 +178,7 @@ async def _rotate(
     secret_body = dict(secret) if secret is not None else None
     if (
         secret_name == applied.name
-        and SecretFacts.from_secret(applied.name, applied.key, secret_body) == applied
+        and SecretFacts.from_secret(applied.name, applied.key, secret_body, single=True) == applied
     ):
         return  # the key this backend uses did not move (a restart's replay, another key): no reads
     backend_body = await runtime.kube.get_or_none(kube.TTSBACKENDS, namespace, name)
@@ -184,13 +186,13 @@ async def _rotate(
         return
     backend = api.TTSBackend.from_body(backend_body)
     ref = backend.spec.deepgram.api_key_secret_ref
-    key = SecretFacts.from_secret(ref.name, ref.key, secret_body)
+    key = SecretFacts.from_secret(ref.name, ref.key, secret_body, single=True)
     if applied.fingerprint == key.fingerprint:
         return  # an unrelated change to the Secret (labels, another key)
     try:
         outcome = await reconciling.reconcile(runtime, backend_body, watched=watched)
     except errors.ApiError as exc:
-        runtime.metrics.reconcile_errors.labels(type(exc).__name__).inc()
+        runtime.metrics.reconcile_failed(namespace, name, type(exc).__name__)
         raise errors.to_kopf(exc) from exc
     strategy = backend.spec.rotation.strategy
     action = (

@@ -158,10 +158,12 @@ class KubeClient:
             return None
 
     async def list(
-        self, resource: Resource, namespace: str | None, *, label_selector: str = ""
+        self, resource: Resource, namespace: str | None, *, label_selector: str = "", field_selector: str = ""
     ) -> list[Body]:
-        """Objects of a resource in a namespace, filtered by a label selector."""
+        """Objects of a resource in a namespace, filtered by label and field selectors."""
         params = {"labelSelector": label_selector} if label_selector else {}
+        if field_selector:
+            params["fieldSelector"] = field_selector
         listing = await self._request("GET", resource.path(namespace), params=params)
         return list(listing.get("items") or [])
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ttsfleet.operator import api, applying, conditions, errors, events, kube, probing, rendering, status
-from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, SecretFacts, SecretState
+from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
-from ttsfleet.operator.settings import OperatorSettings
+from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
 
 Body = Mapping[str, Any]
 Clock = Callable[[], datetime.datetime]
@@ -89,7 +89,7 @@ class Watched:
     the API instead (not watched, or its watch event has not arrived yet). Pods are by backend name.
     """
 
-    secrets: Mapping[Key, Collection[Mapping[str, str | None]]]
+    secrets: Mapping[Key, Collection[Mapping[str, KeyDigest]]]
     deployments: Mapping[Key, Collection[DeploymentFacts]]
     pods: Mapping[Key, Collection[Mapping[str, Any]]]
 
@@ -128,18 +128,35 @@ def stored_status(body: Body) -> api.TTSBackendStatus | None:
         return None
 
 
-async def read_secret(client: kube.KubeClient, namespace: str, ref: api.SecretKeyRef) -> SecretFacts:
-    """A referenced Secret key as facts: only its fingerprint is kept."""
-    body = await client.get_or_none(kube.SECRETS, namespace, ref.name)
-    return SecretFacts.from_secret(ref.name, ref.key, body)
+async def read_secret(
+    client: kube.KubeClient, namespace: str, ref: api.SecretKeyRef, *, single: bool = False
+) -> SecretFacts:
+    """A referenced Secret key as facts: only its fingerprint is kept.
+
+    Listed by name within the Secrets labelled for watching, never fetched by name: a Secret without
+    the label stays invisible to the operator, as its watch and the docs promise (SecretMissing).
+    """
+    listed = await client.list(
+        kube.SECRETS,
+        namespace,
+        label_selector=WATCHED_SECRETS,
+        field_selector=f"metadata.name={ref.name}",
+    )
+    body = next((item for item in listed if item.get("metadata", {}).get("name") == ref.name), None)
+    return SecretFacts.from_secret(ref.name, ref.key, body, single=single)
 
 
 async def _secret(
-    client: kube.KubeClient, namespace: str, ref: api.SecretKeyRef, watched: Watched | None
+    client: kube.KubeClient,
+    namespace: str,
+    ref: api.SecretKeyRef,
+    watched: Watched | None,
+    *,
+    single: bool = False,
 ) -> SecretFacts:
     for keys in watched.secrets.get((namespace, ref.name), ()) if watched is not None else ():
-        return SecretFacts.from_fingerprints(ref.name, ref.key, keys)
-    return await read_secret(client, namespace, ref)
+        return SecretFacts.from_fingerprints(ref.name, ref.key, keys, single=single)
+    return await read_secret(client, namespace, ref, single=single)
 
 
 async def _deployment(
@@ -177,7 +194,7 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
         return await _write_invalid(runtime, body, problems)
     backend = api.TTSBackend.from_body(dict(body))
     owner = rendering.OwnerRef.of(backend)
-    key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref)
+    key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref, single=True)
     manifests = rendering.render_children(backend, owner, key.fingerprint, runtime.settings.cluster_network)
     applied = []
     for manifest in manifests:
@@ -229,7 +246,7 @@ async def refresh_status(
         backend = api.TTSBackend.from_body(dict(body))
     client = runtime.kube
     if key is None:
-        key = await _secret(client, namespace, backend.spec.deepgram.api_key_secret_ref, watched)
+        key = await _secret(client, namespace, backend.spec.deepgram.api_key_secret_ref, watched, single=True)
     tokens_ref = backend.spec.auth.client_tokens_secret_ref if backend.spec.auth.enabled else None
     tokens = await _secret(client, namespace, tokens_ref, watched) if tokens_ref is not None else None
     if deployment is not None:
@@ -291,5 +308,9 @@ async def _write_status(
     ready = status.condition_of(current, api.ConditionType.READY)
     runtime.metrics.set_ready(
         namespace, name, ready.status.value if ready else "Unknown", status.is_converged(current, generation)
+    )
+    rollout = current.credentials
+    runtime.metrics.set_credential_rollout(
+        namespace, name, rollout.complete if rollout and rollout.pods else None
     )
     return Outcome(notices=tuple(events.transitions(previous, current)), status_written=written)

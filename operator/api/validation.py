@@ -7,6 +7,7 @@ report Degraded/InvalidSpec instead of failing on every reconcile.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from ttsfleet.operator.api.spec import TTSBackendSpec
 def validate_spec(spec: Mapping[str, Any]) -> list[str]:
     """Problems with a raw spec, each `spec.<path>: <message>`; empty when the spec is valid."""
     try:
-        TTSBackendSpec.model_validate(dict(spec))
+        parse_spec(spec)
     except pydantic.ValidationError as error:
         return [problem for entry in error.errors(include_url=False) for problem in _describe(entry)]
     return []
@@ -38,8 +39,12 @@ def validate_name(name: str) -> list[str]:
 
 
 def parse_spec(spec: Mapping[str, Any]) -> TTSBackendSpec:
-    """The spec as a model; raises pydantic.ValidationError (call validate_spec first for messages)."""
-    return TTSBackendSpec.model_validate(dict(spec))
+    """The spec as a model; raises pydantic.ValidationError (call validate_spec first for messages).
+
+    Strict, as the CRD schema is: `replicas: "3"` is a string where an integer belongs, refused rather
+    than coerced. Read in JSON mode, where strictness still takes enum values and timestamps as text.
+    """
+    return TTSBackendSpec.model_validate_json(json.dumps(dict(spec)), strict=True)
 
 
 def _describe(entry: Mapping[str, Any]) -> list[str]:

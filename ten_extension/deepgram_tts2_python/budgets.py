@@ -36,6 +36,12 @@ class SocketBudget:
     def spend_flush(self, now: float) -> None:
         self._flushes.append(now)
 
+    def exhaust_flushes(self, now: float) -> None:
+        """The server refused a Flush: take the socket as out of Flushes for the rest of the window."""
+        self._expire(now)
+        for _ in range(max(0, self.flushes_left(now))):
+            self._flushes.append(now)
+
     def chars_left(self, now: float) -> int:
         self._expire(now)
         return self.max_chars - sum(count for _, count in self._chars)

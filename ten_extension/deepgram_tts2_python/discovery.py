@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 SPEAK_PATH = "/v1/speak"
 
@@ -16,6 +16,13 @@ _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
 QueryValue = str | int | float | bool | Sequence[str | int | float | bool]
+
+# Query parameters Deepgram documents for /v1/speak: their values are settings, safe to log. Any other
+# value (a key someone passed as a parameter, a signed token, …) is masked in logs.
+PUBLIC_QUERY_KEYS = frozenset(
+    {"model", "encoding", "sample_rate", "container", "speed", "mip_opt_out", "bit_rate", "tag"}
+)
+MASK = "***"
 
 
 def service_base_url(backend: str, cluster_domain: str = "cluster.local", port: int = 8080) -> str:
@@ -55,3 +62,16 @@ def speak_url(base_url: str, query: Mapping[str, QueryValue]) -> str:
     encoded = urlencode(pairs)
     combined = "&".join(piece for piece in (parts.query, encoded) if piece)
     return urlunsplit((scheme, parts.netloc, path, combined, ""))
+
+
+def redacted_url(url: str) -> str:
+    """`url` fit for a log line: user info dropped, values of undocumented query parameters masked."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    pairs = [
+        (key, value if key in PUBLIC_QUERY_KEYS else MASK)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(pairs, safe="*"), ""))

@@ -4,6 +4,9 @@ SpeakError
 ├── ConfigError          a property is missing or invalid (fatal, nothing was sent)
 ├── HandshakeRefused     the upgrade was answered with an HTTP status (400/401/403 fatal, 429/5xx not)
 ├── ConnectionLost       the socket closed or reset (1011/1012/1001/1006 retryable)
+├── VendorReported       the server said what went wrong in a message of its own
+│   ├── ServerError      an `Error` message (the request fails, the socket is replaced)
+│   └── FlushSkipped     a Flush skipped with `EXCESSIVE_FLUSH` (part of a request would have no audio)
 └── SpeakTimeout         the server went silent while audio was owed
 """
 
@@ -82,6 +85,37 @@ class ConnectionLost(SpeakError):
     @property
     def vendor_message(self) -> str:
         return self.reason
+
+
+class VendorReported(SpeakError):
+    """A failure the server named in a message of its own, with its code and description."""
+
+    def __init__(self, what: str, code: str, message: str) -> None:
+        super().__init__(f"{what}: {code} {message}".strip())
+        self.code = code
+        self.message = message
+
+    @property
+    def vendor_code(self) -> str:
+        return self.code
+
+    @property
+    def vendor_message(self) -> str:
+        return self.message
+
+
+class ServerError(VendorReported):
+    """The server sent `{"type": "Error", …}`: the request cannot complete on this socket."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__("the server reported an error", code, message)
+
+
+class FlushSkipped(VendorReported):
+    """The server skipped a Flush (`EXCESSIVE_FLUSH`): the text before it would never be spoken."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__("the server skipped a Flush", code, message)
 
 
 class SpeakTimeout(SpeakError):

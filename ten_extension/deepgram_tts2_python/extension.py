@@ -12,6 +12,7 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from ten_ai_base.const import LOG_CATEGORY_KEY_POINT, LOG_CATEGORY_VENDOR
 from ten_ai_base.message import (
@@ -50,6 +51,8 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
         super().__init__(name)
         self.config: config.TTSConfig | None = None
         self.speaker: streaming.Speaker | None = None
+        self._properties: dict[str, Any] = {}
+        self._pending_config: config.TTSConfig | None = None
         self._fatal: errors.SpeakError | None = None
         self._dumper: dumping.Dumper | None = None
         self._output: _Output | None = None
@@ -63,51 +66,85 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
             raw = json.loads(raw_json or "{}")
             if not isinstance(raw, dict):
                 raise errors.ConfigError("the extension's properties must be an object")
-            self.config = config.parse_config(raw)
+            self._properties = raw
+            await self._use(config.parse_config(raw))
         except (errors.ConfigError, ValueError) as exc:
             self._fatal = exc if isinstance(exc, errors.SpeakError) else errors.ConfigError(str(exc))
             ten_env.log_error(f"invalid configuration: {self._fatal}", category=LOG_CATEGORY_KEY_POINT)
             await self._report_error("", self._fatal)
-            return
         except Exception:
             ten_env.log_error(f"on_init failed: {traceback.format_exc()}")
-            return
-        ten_env.log_info(f"configured: {self.config.describe()}", category=LOG_CATEGORY_KEY_POINT)
-        connector = connecting.Connector(
-            self.config.url,
-            self.config.token,
-            self.config.connect_timeout_s,
-            self.config.connect_attempts,
-            backoff.Backoff(self.config.backoff_base_s, self.config.backoff_cap_s),
-        )
-        self.speaker = streaming.Speaker(
-            connector, self, self.config.sentence_flush_chars, self.config.response_timeout_s
-        )
-        if self.config.dump:
-            self._dumper = dumping.Dumper(self.config.dump_path)
 
     async def on_start(self, ten_env: AsyncTenEnv) -> None:
         await super().on_start(ten_env)
-        if self.speaker is None:
-            return
-        try:
-            await self.speaker.start()  # warm socket; bad credentials show up now, not mid-turn
-        except errors.SpeakError as exc:
-            if exc.fatal:
-                self._fatal = exc
-                await self._report_error("", exc)
-            else:
-                ten_env.log_warn(f"backend not reachable yet, retrying per request: {exc}")
-        except Exception:
-            ten_env.log_error(f"on_start failed: {traceback.format_exc()}")
+        await self._warm_up()
 
     async def on_stop(self, ten_env: AsyncTenEnv) -> None:
         try:
             if self.speaker is not None:
                 await self.speaker.close()
+            if self._dumper is not None:
+                await self._dumper.close()
         except Exception:
             ten_env.log_error(f"closing the speak socket failed: {traceback.format_exc()}")
         await super().on_stop(ten_env)
+
+    async def update_configs(self, configs: dict[str, Any]) -> None:
+        """New properties (TEN's shape, `params` merged key by key), used from the next request on.
+
+        Invalid ones raise, so the base answers the command with an error and the old settings stay.
+        """
+        properties = config.merged(self._properties, configs)
+        updated = config.parse_config(properties)
+        self._properties = properties
+        if self._output is None or self._output.ended:
+            await self._use(updated)
+            await self._warm_up()
+        else:
+            self._pending_config = updated  # a request is speaking: its voice and rate stay
+            self.ten_env.log_info(
+                f"configuration for the next request: {updated.describe()}", category=LOG_CATEGORY_KEY_POINT
+            )
+
+    async def _use(self, settings: config.TTSConfig) -> None:
+        """Speak with `settings` from now on: a new speaker (the old one's socket is closed)."""
+        if self.speaker is not None:
+            await self.speaker.close()
+        if self._dumper is not None:
+            await self._dumper.close()
+        self.config, self._pending_config, self._fatal = settings, None, None
+        self.ten_env.log_info(f"configured: {settings.describe()}", category=LOG_CATEGORY_KEY_POINT)
+        if settings.endpoint == "deepgram":
+            self.ten_env.log_warn(
+                "no 'backend' or 'base_url' set: speaking to Deepgram directly",
+                category=LOG_CATEGORY_KEY_POINT,
+            )
+        connector = connecting.Connector(
+            settings.url,
+            settings.api_key,
+            settings.connect_timeout_s,
+            settings.connect_attempts,
+            backoff.Backoff(settings.backoff_base_s, settings.backoff_cap_s),
+        )
+        self.speaker = streaming.Speaker(
+            connector, self, settings.sentence_flush_chars, settings.response_timeout_s
+        )
+        self._dumper = dumping.Dumper(settings.dump_path) if settings.dump else None
+
+    async def _warm_up(self) -> None:
+        """Open the first socket early: warm for the first request, and bad credentials seen at once."""
+        if self.speaker is None:
+            return
+        try:
+            await self.speaker.start()
+        except errors.SpeakError as exc:
+            if exc.fatal:
+                self._fatal = exc
+                await self._report_error("", exc)
+            else:
+                self.ten_env.log_warn(f"backend not reachable yet, retrying per request: {exc}")
+        except Exception:
+            self.ten_env.log_error(f"warming up the speak socket failed: {traceback.format_exc()}")
 
     # -- TTS2 hooks -------------------------------------------------------------------------------
     def vendor(self) -> str:
@@ -143,8 +180,11 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
             self.ten_env.log_info(f"input for finished request {request_id} ignored")
             await self.finish_request(request_id)
             return
+        self.metrics_add_input_characters(len(t.text))
         output = self._output
         if output is None or output.request_id != request_id:
+            if self._pending_config is not None:
+                await self._use(self._pending_config)
             output = self._output = _Output(request_id)
             if self._fatal is not None or self.speaker is None:
                 await self._end(
@@ -159,8 +199,10 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
                 await self._end(output, TTSAudioEndReason.ERROR, exc)
                 return
         assert self.speaker is not None
-        if output.first_text_at is None and chunking.is_speakable(t.text):
-            output.first_text_at = time.monotonic()
+        if chunking.is_speakable(t.text):
+            if output.first_text_at is None:
+                output.first_text_at = time.monotonic()
+            self.metrics_add_output_characters(len(t.text))
         self.ten_env.log_debug(f"speak {len(t.text)} chars for {request_id}", category=LOG_CATEGORY_VENDOR)
         await self.speaker.say(request_id, t.text)
         if t.text_input_end:
@@ -178,9 +220,10 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
                 request_id=request_id, ttfb_ms=ttfb_ms, extra_metadata={"model": self._model()}
             )
         output.audio_bytes += len(audio)
-        if self._dumper is not None:
-            self._dumper.add(request_id, audio)
+        self.metrics_add_recv_audio_chunks(audio)
         await self.send_tts_audio_data(audio)
+        if self._dumper is not None:
+            await self._dumper.add(request_id, audio)
 
     async def request_done(self, request_id: str) -> None:
         output = self._output
@@ -220,6 +263,7 @@ class DeepgramTTS2Extension(AsyncTTS2BaseExtension):
         )
         if self._dumper is not None:
             await self._dumper.finish(output.request_id)
+        await self.send_usage_metrics(output.request_id)
         if reason is not TTSAudioEndReason.INTERRUPTED:
             module_error = self._module_error(error) if error is not None else None
             await self.finish_request(output.request_id, reason=reason, error=module_error)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,29 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from . import errors
+from . import discovery, errors
 
 log = logging.getLogger(__name__)
+
+_CREDENTIAL = re.compile(r"(authorization:\s*(?:token|bearer))\s+\S+", re.IGNORECASE)
+_REQUEST_LINE = re.compile(r"^(> GET )(\S+)")
+
+
+class _WireRedaction(logging.Filter):
+    """websockets logs the handshake at DEBUG, Authorization header and query included: mask both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _CREDENTIAL.sub(r"\1 ***", message)
+        redacted = _REQUEST_LINE.sub(lambda m: m.group(1) + discovery.redacted_url(m.group(2)), redacted)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+# The logger handed to websockets: every line it writes about our sockets passes the redaction.
+wire_log = logging.getLogger(f"{__name__}.wire")
+wire_log.addFilter(_WireRedaction())
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +66,20 @@ class Warning:  # the protocol's own name for the message
 
 
 @dataclass(frozen=True, slots=True)
+class ServerError:
+    """The server's `Error` message; a close usually follows, but the socket is done either way."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Closed:
     code: int | None
     reason: str
 
 
-Event = Audio | Flushed | Cleared | Warning | Closed
+Event = Audio | Flushed | Cleared | Warning | ServerError | Closed
 
 
 def parse_text_frame(text: str) -> Event | None:
@@ -71,6 +100,11 @@ def parse_text_frame(text: str) -> Event | None:
         code = message.get("warn_code") or message.get("code") or ""
         text_ = message.get("warn_msg") or message.get("description") or ""
         return Warning(str(code), str(text_))
+    if kind == "Error":
+        # Deepgram's error bodies say err_code/err_msg; the v2 spec says code/description: accept both.
+        code = message.get("err_code") or message.get("code") or ""
+        text_ = message.get("err_msg") or message.get("description") or message.get("message") or ""
+        return ServerError(str(code), str(text_))
     return None
 
 
@@ -138,7 +172,12 @@ class SpeakConnection:
         await self._send({"type": "Clear"})
 
     async def close(self) -> None:
-        """Close now (pending audio is not wanted) and wait for the reader to finish."""
+        """Say `Close`, close now (pending audio is not wanted) and wait for the reader to finish."""
+        if self.closed is None:
+            # The protocol's own goodbye first, so the server ends the session cleanly rather than
+            # seeing a bare close frame.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.send(json.dumps({"type": "Close"})), 1.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._ws.close(), 2.0)
         if not self._reader.done():
@@ -158,12 +197,16 @@ async def open_connection(url: str, token: str, timeout_s: float) -> SpeakConnec
             max_size=None,  # audio frames are the server's choice; do not cut them
             # No proxy discovery: the backend is an in-cluster Service or an explicit URL.
             proxy=None,
+            logger=wire_log,
         )
     except InvalidStatus as exc:
         response = exc.response
         body = response.body.decode("utf-8", "replace") if response.body else ""
         raise errors.HandshakeRefused(response.status_code, body, _retry_after_s(response.headers)) from exc
-    except (InvalidURI, InvalidHandshake) as exc:
+    except InvalidURI:
+        # Its text repeats the whole URL, query parameters included: say only what is wrong.
+        raise errors.ConnectionLost(None, "handshake failed: the URL is not a valid WebSocket URL") from None
+    except InvalidHandshake as exc:
         raise errors.ConnectionLost(None, f"handshake failed: {exc}") from exc
     except (OSError, TimeoutError) as exc:
         raise errors.ConnectionLost(None, f"cannot connect: {exc}") from exc

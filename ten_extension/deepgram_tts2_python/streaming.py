@@ -350,9 +350,18 @@ class Speaker:
                 self._cleared.set()
         elif isinstance(event, speak_client.Warning):
             log.warning("speak socket warning %s: %s", event.code, event.message)
-            if event.code == EXCESSIVE_FLUSH and self._flushes:
-                skipped = self._flushes.pop()  # the server skipped the Flush it just received
-                if request is not None and request.request_id == skipped.request_id:
-                    await self._fail(
-                        request, errors.SpeakError("the server skipped a Flush (EXCESSIVE_FLUSH)")
-                    )
+            if event.code == EXCESSIVE_FLUSH:
+                # The server counts Flushes more strictly than our budget: spend the rest of it, so the
+                # next request starts on a fresh socket instead of being skipped too.
+                self._budget.exhaust_flushes(self._clock())
+                if self._flushes:
+                    skipped = self._flushes.pop()  # the server skipped the Flush it just received
+                    if request is not None and request.request_id == skipped.request_id:
+                        await self._fail(request, errors.FlushSkipped(event.code, event.message))
+        elif isinstance(event, speak_client.ServerError):
+            # The server gave up on this socket: fail the request now (waiting would only run into the
+            # response timeout) and start the next request on a new socket.
+            log.warning("speak socket error %s: %s", event.code, event.message)
+            if request is not None:
+                await self._fail(request, errors.ServerError(event.code, event.message))
+            await self._drop_connection()

@@ -32,7 +32,7 @@ IN_SERVED_NAMESPACES = grants(
     ("policy", "poddisruptionbudgets", MANAGE),
     ("networking.k8s.io", "networkpolicies", MANAGE),
     ("monitoring.coreos.com", "servicemonitors", MANAGE),
-    ("", "secrets", READ),
+    ("", "secrets", ("list", "watch")),  # never `get`: only labelled Secrets, by list and watch
     ("", "pods", ("list", "watch")),
     ("", "events", ("create",)),
 )
@@ -41,7 +41,7 @@ IN_SERVED_NAMESPACES = grants(
 CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")))
 CLUSTER_PEERING = grants(("kopf.dev", "clusterkopfpeerings", ("list", "watch", "patch")))
 NAMESPACED_PEERING = grants(("kopf.dev", "kopfpeerings", ("list", "watch", "patch")))
-SECRETS_DOCUMENTED_VERBS = {"get", "list", "watch"}  # docs/security.md, "Why the operator reads Secrets"
+SECRETS_DOCUMENTED_VERBS = {"list", "watch"}  # docs/security.md, "Why the operator reads Secrets"
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
 
 

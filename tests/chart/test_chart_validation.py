@@ -85,6 +85,11 @@ def _check_prometheus_rule(rule: Manifest) -> None:
     for group in groups:
         assert set(group) == {"name", "rules"}
         for alert in group["rules"]:
+            if "record" in alert:  # a recording rule: a level:metric:operation name and an expression
+                assert set(alert) == {"record", "expr"}, alert["record"]
+                assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z_0-9]+", alert["record"])
+                assert "{{" not in alert["expr"], f"{alert['record']}: unrendered template in expr"
+                continue
             assert set(alert) == {"alert", "expr", "for", "labels", "annotations"}, alert.get("alert")
             assert re.fullmatch(r"[A-Z][A-Za-z0-9]+", alert["alert"])
             assert isinstance(alert["expr"], str) and alert["expr"].strip()

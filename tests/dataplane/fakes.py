@@ -125,9 +125,16 @@ class FakeCredentials:
     key: str | None = "key-one"
     generation: int = 1
     reports: list[bool] = field(default_factory=list)
+    refusals: int = 0
+    valid: bool | None = None
 
-    def report(self, accepted: bool) -> None:
+    @property
+    def doubted(self) -> bool:
+        return self.refusals > 0
+
+    def report(self, accepted: bool, *, fresh_handshake: bool) -> None:
         self.reports.append(accepted)
+        self.refusals = 0 if accepted else self.refusals + 1
 
     def rotate(self, key: str) -> None:
         self.key = key

@@ -43,9 +43,11 @@ def test_every_credential_form_authenticates(tmp_path: Path) -> None:
     token = authenticate(store, "Token alpha", None)
     bearer = authenticate(store, "Bearer alpha", None)
     subprotocol = authenticate(store, None, ["token", "alpha"])
-    assert token is not None and not token.select_subprotocol
+    capitalised = authenticate(store, None, ["Token", "alpha"])
+    assert token is not None and token.subprotocol is None
     assert bearer is not None
-    assert subprotocol is not None and subprotocol.select_subprotocol
+    assert subprotocol is not None and subprotocol.subprotocol == "token"
+    assert capitalised is not None and capitalised.subprotocol == "Token"  # answered as offered
     assert authenticate(store, "Basic alpha", None) is None
     assert authenticate(store, None, None) is None
 

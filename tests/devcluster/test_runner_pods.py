@@ -337,3 +337,16 @@ async def test_the_service_balancer_speaks_through_to_a_pod_and_is_published(
         assert recognise(utterance.audio, Encoding.LINEAR16, 16000, TEST_PHRASES) == TEST_PHRASES[0]
         answered_by = {(await statusz_of(url.replace("ws://", "http://")))["pod"] for _ in range(4)}
         assert answered_by == {pod.name for pod in runner.snapshot()}
+
+
+async def test_services_applied_while_the_runner_reconciles_all_get_balancers(
+    apiserver: ApiServer, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Services arriving while a reconcile awaits a balancer's start (a second backend applied right after
+    the examples) used to change the dict the reconcile iterated, and the runner died."""
+    names = [f"svc-{number}" for number in range(40)]
+    async with running_runner(apiserver, tmp_path / "state", "ws://127.0.0.1:9") as runner:
+        for name in names:  # one by one: each lands while the reconcile of the ones before is under way
+            (await client.post(SERVICES, json=service(name))).raise_for_status()
+        expected = {f"{name}.{NS}" for name in names}
+        await wait_until(lambda: set(runner.service_urls()) == expected, 15.0, "a balancer per Service")

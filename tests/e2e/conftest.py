@@ -70,19 +70,16 @@ class LocalFleet:
         os.kill(self.state.operator_pid, signal.SIGKILL)
         wait_for(lambda: not fleet.is_alive(self.state.operator_pid or 0), 10, "the operator to die")
 
-    def start_operator(self) -> None:
-        """A replacement operator with the fleet's own arguments (as a Deployment would restart it)."""
-        log = (self.state_dir / "logs" / "operator-replacement.log").open("ab")
-        with log:
-            self.operators.append(
-                subprocess.Popen(
-                    self.operator_argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONSAFEPATH": "1", "KUBECONFIG": self.state.kubeconfig},
-                    start_new_session=True,
-                )
-            )
+    def start_operator(self, metrics_port: int = 0) -> None:
+        """A replacement operator with the fleet's own arguments (as a Deployment would restart it).
+
+        `metrics_port` serves its /metrics there (the fleet's own operator serves none).
+        """
+        argv = [*self.operator_argv]
+        argv[argv.index("--metrics-port") + 1] = str(metrics_port)
+        self.operators.append(
+            fleet.spawn_beside(self.state, argv, self.state_dir / "logs" / "operator-replacement.log")
+        )
 
     def stop_operators(self) -> None:
         for process in self.operators:

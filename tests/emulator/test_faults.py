@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from pathlib import Path
@@ -103,9 +102,11 @@ async def test_slow_fault_spaces_frames_out(target: SpeakTarget) -> None:
             if frame.type == "Flushed":
                 break
             arrivals.append(time.monotonic())
-    gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
-    assert len(gaps) >= 3
-    assert min(gaps) >= 0.03
+    # The span, not the smallest gap: one frame read late by a busy test process shortens the gap after it,
+    # but no frame can arrive before the emulator has waited its delay for every frame before it.
+    assert len(arrivals) >= 4
+    span = arrivals[-1] - arrivals[0]
+    assert span >= 0.75 * 0.040 * (len(arrivals) - 1)
 
 
 async def test_reset_fault_drops_the_connection_without_a_close_frame(target: SpeakTarget) -> None:

@@ -154,6 +154,9 @@ def test_cross_field_problems_are_reported_with_their_path(
         pytest.param({"deepgram": {"model": "thalia"}}, "spec.deepgram.model", id="malformed-model"),
         pytest.param({"deepgram": {"encoding": "mp3"}}, "spec.deepgram.encoding", id="rest-only-encoding"),
         pytest.param({"replicas": -1}, "spec.replicas", id="negative-replicas"),
+        pytest.param({"replicas": "3"}, "spec.replicas", id="replicas-as-a-string"),
+        pytest.param({"cache": {"enabled": "yes"}}, "spec.cache.enabled", id="bool-as-a-string"),
+        pytest.param({"limits": {"maxSessions": 10.5}}, "spec.limits.maxSessions", id="fraction-for-int"),
         pytest.param({"service": {"port": 70000}}, "spec.service.port", id="port-out-of-range"),
         pytest.param(
             {"rotation": {"strategy": "sometimes"}}, "spec.rotation.strategy", id="unknown-strategy"

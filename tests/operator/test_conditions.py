@@ -123,9 +123,9 @@ def test_a_healthy_backend_is_ready() -> None:
         pytest.param(
             {"deepgram_key": SecretFacts("deepgram", "api-key", SecretState.SECRET_MISSING)},
             {
-                "Ready": (F, "DeepgramKeySecretNotFound"),
-                "CredentialsValid": (F, "DeepgramKeySecretNotFound"),
-                "Degraded": (T, "DeepgramKeySecretNotFound"),
+                "Ready": (F, "DeepgramKeySecretMissing"),
+                "CredentialsValid": (F, "DeepgramKeySecretMissing"),
+                "Degraded": (T, "DeepgramKeySecretMissing"),
             },
             id="key-secret-missing",
         ),
@@ -135,10 +135,23 @@ def test_a_healthy_backend_is_ready() -> None:
             id="key-missing-in-secret",
         ),
         pytest.param(
+            {
+                "deepgram_key": SecretFacts(
+                    "deepgram", "api-key", SecretState.KEY_MALFORMED, problem="too big"
+                )
+            },
+            {
+                "Ready": (F, "DeepgramKeyKeyMalformed"),
+                "CredentialsValid": (F, "DeepgramKeyKeyMalformed"),
+                "Degraded": (T, "DeepgramKeyKeyMalformed"),
+            },
+            id="key-malformed",
+        ),
+        pytest.param(
             {"client_tokens": SecretFacts("fleet-tokens", "tokens", SecretState.SECRET_MISSING)},
             {
-                "Ready": (F, "ClientTokensSecretNotFound"),
-                "CredentialsValid": (F, "ClientTokensSecretNotFound"),
+                "Ready": (F, "ClientTokensSecretMissing"),
+                "CredentialsValid": (F, "ClientTokensSecretMissing"),
             },
             id="tokens-secret-missing",
         ),

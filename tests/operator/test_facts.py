@@ -30,10 +30,14 @@ def encoded(text: str) -> str:
         ),
         pytest.param({"data": {"api-key": encoded("dg-key\n")}}, SecretState.PRESENT, id="data"),
         pytest.param({"stringData": {"api-key": "dg-key"}}, SecretState.PRESENT, id="string-data"),
+        pytest.param(
+            {"data": {"api-key": encoded("k" * 1_000_000)}}, SecretState.KEY_MALFORMED, id="a-megabyte"
+        ),
+        pytest.param({"stringData": {"api-key": "two words"}}, SecretState.KEY_MALFORMED, id="space-inside"),
     ],
 )
 def test_secret_state(body: dict[str, Any] | None, state: SecretState) -> None:
-    facts = SecretFacts.from_secret("deepgram", "api-key", body)
+    facts = SecretFacts.from_secret("deepgram", "api-key", body, single=True)
     assert facts.state is state
     assert (facts.fingerprint is not None) is (state is SecretState.PRESENT)
 

@@ -46,15 +46,49 @@ def test_a_forgotten_backend_loses_its_series_and_its_count() -> None:
 def test_counters_are_exported_with_the_total_suffix() -> None:
     metrics = OperatorMetrics()
     metrics.reconciles.labels("changed").inc()
-    metrics.reconcile_errors.labels("ApiConflict").inc()
+    metrics.reconcile_failed("voice", "a", "ApiConflict")
     metrics.probe_failures.inc(2)
     metrics.status_refreshes.inc()
     metrics.status_writes.inc()
     assert sample(metrics, "ttsfleet_operator_reconciles_total", {"outcome": "changed"}) == 1
-    assert sample(metrics, "ttsfleet_operator_reconcile_errors_total", {"error": "ApiConflict"}) == 1
+    assert (
+        sample(
+            metrics,
+            "ttsfleet_operator_reconcile_errors_total",
+            {"namespace": "voice", "name": "a", "error": "ApiConflict"},
+        )
+        == 1
+    )
     assert sample(metrics, "ttsfleet_operator_probe_failures_total") == 2
     assert sample(metrics, "ttsfleet_operator_status_refreshes_total") == 1
     assert sample(metrics, "ttsfleet_operator_status_writes_total") == 1
+
+
+def test_credential_rollout_is_one_when_every_pod_has_the_key_and_absent_without_pods() -> None:
+    """What TTSBackendCredentialRotationStuck reads; a backend without reporting pods has no series."""
+    metrics = OperatorMetrics()
+    labels = {"namespace": "voice", "name": "a"}
+    metrics.set_credential_rollout("voice", "a", complete=False)
+    assert sample(metrics, "ttsfleet_backend_credential_rollout_complete", labels) == 0
+    metrics.set_credential_rollout("voice", "a", complete=True)
+    assert sample(metrics, "ttsfleet_backend_credential_rollout_complete", labels) == 1
+    metrics.set_credential_rollout("voice", "a", complete=None)
+    assert sample(metrics, "ttsfleet_backend_credential_rollout_complete", labels) is None
+
+
+def test_a_forgotten_backend_loses_its_rollout_and_error_series() -> None:
+    metrics = OperatorMetrics()
+    metrics.set_credential_rollout("voice", "a", complete=True)
+    metrics.reconcile_failed("voice", "a", "ApiConflict")
+    metrics.reconcile_failed("voice", "b", "ApiConflict")
+    metrics.forget("voice", "a")
+    assert (
+        sample(metrics, "ttsfleet_backend_credential_rollout_complete", {"namespace": "voice", "name": "a"})
+        is None
+    )
+    errors = "ttsfleet_operator_reconcile_errors_total"
+    assert sample(metrics, errors, {"namespace": "voice", "name": "a", "error": "ApiConflict"}) is None
+    assert sample(metrics, errors, {"namespace": "voice", "name": "b", "error": "ApiConflict"}) == 1
 
 
 def test_each_instance_has_its_own_registry() -> None:

@@ -16,7 +16,7 @@ def encoded(value: str) -> str:
 def test_every_key_is_fingerprinted_and_no_value_is_kept() -> None:
     body = {"data": {"api-key": encoded("dg-one"), "blank": encoded("  "), "bad": "%%%"}}
     kept = secret_fingerprints({**body, "stringData": {"extra": "dg-two"}})
-    assert kept == {
+    assert {key: digest.fingerprint for key, digest in kept.items()} == {
         "api-key": fingerprints.fingerprint_secret("dg-one"),
         "bad": None,
         "blank": None,
@@ -28,9 +28,16 @@ def test_every_key_is_fingerprinted_and_no_value_is_kept() -> None:
 
 def test_facts_from_fingerprints_match_facts_from_the_secret() -> None:
     body = {"data": {"api-key": encoded("dg-one"), "blank": ""}}
-    for key in ("api-key", "blank", "absent"):
-        from_index = SecretFacts.from_fingerprints("deepgram", key, secret_fingerprints(body))
-        assert from_index == SecretFacts.from_secret("deepgram", key, body)
+    body["data"]["huge"] = encoded("k" * 100_000)
+    body["data"]["tokens"] = encoded("alpha\nbeta\n")
+    for key in ("api-key", "blank", "absent", "huge", "tokens"):
+        for single in (True, False):
+            from_index = SecretFacts.from_fingerprints(
+                "deepgram", key, secret_fingerprints(body), single=single
+            )
+            assert from_index == SecretFacts.from_secret("deepgram", key, body, single=single)
+    assert SecretFacts.from_secret("deepgram", "huge", body, single=True).state is SecretState.KEY_MALFORMED
+    assert SecretFacts.from_secret("deepgram", "tokens", body).state is SecretState.PRESENT  # a tokens file
     missing = SecretFacts.from_fingerprints("deepgram", "api-key", None)
     assert missing.state is SecretState.SECRET_MISSING
 

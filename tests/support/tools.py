@@ -27,9 +27,9 @@ def find_tool(name: str) -> Path | None:
     return Path(on_path) if on_path else None
 
 
-def require_tool(name: str) -> Path:
+def require_tool(name: str, hint: str = INSTALL_HINT) -> Path:
     """`find_tool`, failing the test (never skipping it) when the binary is missing."""
     found = find_tool(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: {INSTALL_HINT}", pytrace=False)
+        pytest.fail(f"{name} is not installed: {hint}", pytrace=False)
     return found

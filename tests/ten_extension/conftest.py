@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 STUBS = Path(__file__).parent / "stubs"
@@ -40,15 +39,17 @@ def extension_gateway(
 @pytest.fixture
 def emulator_target(extension_upstream: ServerProcess) -> Target:
     """The emulator itself, counters and faults reset."""
-    httpx.post(extension_upstream.base_url + "/_emulator/reset", timeout=5.0).raise_for_status()
-    return Target("emulator", extension_upstream.ws_url, EMULATOR_KEY, extension_upstream)
+    target = Target("emulator", extension_upstream.ws_url, EMULATOR_KEY, extension_upstream)
+    target.reset_upstream()
+    return target
 
 
 @pytest.fixture
 def gateway_target(extension_upstream: ServerProcess, extension_gateway: str) -> Target:
     """A real gateway in front of the emulator (its counters and faults reset)."""
-    httpx.post(extension_upstream.base_url + "/_emulator/reset", timeout=5.0).raise_for_status()
-    return Target("gateway", extension_gateway, FLEET_TOKEN, extension_upstream)
+    target = Target("gateway", extension_gateway, FLEET_TOKEN, extension_upstream)
+    target.reset_upstream()
+    return target
 
 
 @pytest.fixture(params=["emulator", "gateway"])

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ten_runtime import AsyncTenEnv, Data, Sent
+from ten_runtime import AsyncTenEnv, Cmd, CmdResult, Data, Sent
 
 from ten_extension.deepgram_tts2_python.extension import DeepgramTTS2Extension
 
@@ -77,6 +77,15 @@ class Harness:
         data = Data.create("tts_flush")
         data.set_property_from_json(None, json.dumps({"flush_id": flush_id, "metadata": metadata or {}}))
         return self._deliver(data)
+
+    async def update_configs(self, configs: dict[str, Any]) -> CmdResult:
+        """Send the `update_configs` command as the runtime would and return its result."""
+        cmd = Cmd.create("update_configs")
+        cmd.set_property_from_json(None, json.dumps(configs))
+        answered = len(self.env.results)
+        await self.ext.on_cmd(self.env, cmd)
+        await self.wait_for(lambda: len(self.env.results) > answered, "the update_configs result")
+        return self.env.results[answered]
 
     # -- reading what was sent --------------------------------------------------------------------
     def data(self, name: str) -> list[dict[str, Any]]:

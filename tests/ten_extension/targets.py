@@ -10,6 +10,14 @@ import httpx
 from tests.support.servers import ServerProcess
 
 EMULATOR_KEY = "emulator-key-for-extension-tests"
+PARAMS_KEYS = frozenset({"api_key", "model", "encoding", "sample_rate"})
+
+
+def ten_properties(base_url: str, key: str, **extra: Any) -> dict[str, Any]:
+    """Properties as a TEN graph gives them: the key and Deepgram settings in `params`, the rest on top."""
+    params = {"api_key": key, "sample_rate": 16000, **extra.pop("params", {})}
+    params.update({key: extra.pop(key) for key in PARAMS_KEYS & set(extra)})
+    return {"base_url": base_url, "params": params, **extra}
 
 
 @dataclass
@@ -22,7 +30,12 @@ class Target:
     upstream: ServerProcess
 
     def properties(self, **extra: Any) -> dict[str, Any]:
-        return {"base_url": self.base_url, "token": self.token, "sample_rate": 16000, **extra}
+        """TEN's property shape for this target; Deepgram settings among `extra` go into `params`."""
+        return ten_properties(self.base_url, self.token, **extra)
+
+    def reset_upstream(self) -> None:
+        """Counters zeroed and faults cleared."""
+        httpx.post(self.upstream.base_url + "/_emulator/reset", timeout=5.0).raise_for_status()
 
     def upstream_stats(self) -> dict[str, Any]:
         return dict(httpx.get(self.upstream.base_url + "/_emulator/stats", timeout=5.0).json())

@@ -45,9 +45,14 @@ def test_params_pass_through_and_lists_repeat_the_key() -> None:
     settings = config.parse_config(
         {
             "backend": "aura-en.voice",
-            "token": "t",
-            "sample_rate": "16000",
-            "params": {"speed": 1.2, "mip_opt_out": True, "emulator_fault": ["a:b=1", "c"]},
+            "params": {
+                "api_key": "t",
+                "sample_rate": "16000",
+                "speed": 1.2,
+                "mip_opt_out": True,
+                "emulator_fault": ["a:b=1", "c"],
+                "tag": None,
+            },
         }
     )
     assert settings.url == (
@@ -57,24 +62,74 @@ def test_params_pass_through_and_lists_repeat_the_key() -> None:
     assert settings.sample_rate == 16000
 
 
-def test_base_url_wins_over_backend_and_the_token_never_shows() -> None:
+def test_ten_stock_properties_keep_their_meaning() -> None:
+    """TEN's deepgram_tts property block: settings in params win over the top level, none reach the query."""
     settings = config.parse_config(
-        {"backend": "x.y", "base_url": "wss://api.deepgram.com", "token": "secret"}
+        {
+            "dump": True,
+            "dump_path": "/var/dumps",
+            "model": "aura-2-thalia-en",
+            "params": {
+                "api_key": "dg-key",
+                "base_url": "wss://api.deepgram.com/v1/speak",
+                "model": "aura-2-luna-en",
+                "encoding": "linear16",
+                "sample_rate": 16000,
+                "container": "none",
+            },
+        }
     )
-    assert settings.url.startswith("wss://api.deepgram.com/v1/speak?")
+    assert settings.url == (
+        "wss://api.deepgram.com/v1/speak?model=aura-2-luna-en&encoding=linear16&sample_rate=16000&container=none"
+    )
+    assert (settings.api_key, settings.endpoint, settings.dump, settings.dump_path) == (
+        "dg-key",
+        "base_url",
+        True,
+        "/var/dumps",
+    )
+
+
+def test_backend_wins_over_a_stock_base_url_and_deepgram_is_the_last_resort() -> None:
+    stock = {"params": {"api_key": "t", "base_url": "wss://api.deepgram.com/v1/speak"}}
+    fleet = config.parse_config({**stock, "backend": "aura-en.voice"})
+    assert fleet.url.startswith("ws://aura-en.voice.svc.cluster.local:8080/v1/speak?")
+    assert fleet.endpoint == "backend"
+    alone = config.parse_config({"params": {"api_key": "t"}})
+    assert alone.url.startswith("wss://api.deepgram.com/v1/speak?")
+    assert alone.endpoint == "deepgram"
+
+
+def test_the_key_and_query_secrets_never_show() -> None:
+    settings = config.parse_config(
+        {"base_url": "wss://user:pw@api.deepgram.com", "params": {"api_key": "secret", "sig": "hush"}}
+    )
     assert "secret" not in repr(settings) and "secret" not in settings.describe()
+    assert "hush" not in settings.describe() and "pw" not in settings.describe()
+    assert "sig=***" in settings.describe() and "model=aura-2-thalia-en" in settings.describe()
+
+
+def test_an_update_merges_params_key_by_key() -> None:
+    current = {"backend": "a.b", "params": {"api_key": "t", "model": "m1", "speed": 1.1}}
+    assert config.merged(current, {"params": {"model": "m2"}, "dump": True}) == {
+        "backend": "a.b",
+        "params": {"api_key": "t", "model": "m2", "speed": 1.1},
+        "dump": True,
+    }
 
 
 @pytest.mark.parametrize(
     ("raw", "named"),
     [
-        pytest.param({"backend": "a.b"}, "token", id="no-token"),
-        pytest.param({"token": "t"}, "backend", id="no-endpoint"),
-        pytest.param({"token": "t", "backend": "a.b", "sample_rate": 44100}, "sample_rate", id="rate"),
-        pytest.param({"token": "t", "backend": "a.b", "encoding": "mulaw"}, "encoding", id="encoding"),
-        pytest.param({"token": "t", "backend": "a.b", "params": {"model": "x"}}, "params", id="reserved"),
-        pytest.param({"token": "t", "base_url": "ftp://x"}, "base_url", id="scheme"),
-        pytest.param({"token": "t", "backend": "a.b", "port": "eighty"}, "port", id="port"),
+        pytest.param({"backend": "a.b"}, "params.api_key", id="no-key"),
+        pytest.param({"backend": "a.b", "params": {"api_key": ""}}, "params.api_key", id="empty-key"),
+        pytest.param({"params": {"api_key": "t", "sample_rate": 44100}}, "sample_rate", id="rate"),
+        pytest.param({"params": {"api_key": "t", "encoding": "mulaw"}}, "encoding", id="encoding"),
+        pytest.param({"params": {"api_key": "t", "container": "wav"}}, "container", id="container"),
+        pytest.param({"params": {"api_key": "t"}, "base_url": "ftp://x"}, "base_url", id="scheme"),
+        pytest.param({"params": {"api_key": "t"}, "backend": "a.b", "port": "eighty"}, "port", id="port"),
+        pytest.param({"params": {"api_key": "t"}, "backend": "A.b"}, "backend", id="backend"),
+        pytest.param({"params": "api_key=t"}, "params", id="params-not-an-object"),
     ],
 )
 def test_bad_settings_fail_naming_the_property(raw: dict[str, object], named: str) -> None:

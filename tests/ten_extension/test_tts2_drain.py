@@ -11,6 +11,7 @@ from tests.dataplane.gateways import FLEET_TOKEN, running_gateway
 from tests.support.servers import ServerProcess
 from tests.ten_extension.harness import Harness
 from tests.ten_extension.service_proxy import ServiceProxy
+from tests.ten_extension.targets import ten_properties
 
 METADATA = {"session_id": "session-1", "turn_id": 1}
 
@@ -25,7 +26,7 @@ async def test_a_drained_gateway_hands_the_next_request_to_another_pod_without_a
         async with ServiceProxy(
             [("127.0.0.1", pod_a.process.port), ("127.0.0.1", pod_b.process.port)]
         ) as svc:
-            properties = {"base_url": svc.ws_url, "token": FLEET_TOKEN, "sample_rate": 16000}
+            properties = ten_properties(svc.ws_url, FLEET_TOKEN)
             async with Harness(properties) as tts:
                 tts.text("drain-1", "Spoken by the first pod.", metadata=METADATA)
                 await tts.wait_ends(1)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.servers import ServerProcess, running_emulator
 from tests.ten_extension.harness import Harness
-from tests.ten_extension.targets import Target
+from tests.ten_extension.targets import Target, ten_properties
 
 METADATA = {"session_id": "session-1", "turn_id": 1}
 LONG_TEXT = " ".join(f"Sentence number {n} keeps the audio flowing for a while." for n in range(12))
@@ -26,7 +26,7 @@ def errors_of(tts: Harness) -> list[tuple[int, str]]:
 
 
 async def test_a_wrong_key_is_a_fatal_error_with_the_vendor_status(keyed_emulator: ServerProcess) -> None:
-    properties = {"base_url": keyed_emulator.ws_url, "token": "not-the-key", "sample_rate": 16000}
+    properties = ten_properties(keyed_emulator.ws_url, "not-the-key")
     async with Harness(properties) as tts:
         await tts.wait_for(lambda: bool(tts.data("error")), "the credential error")
         tts.text("cred-1", "Nobody will hear this.", metadata=METADATA)
@@ -37,7 +37,7 @@ async def test_a_wrong_key_is_a_fatal_error_with_the_vendor_status(keyed_emulato
 
 
 async def test_a_wrong_fleet_token_is_refused_by_the_gateway_as_fatal(gateway_target: Target) -> None:
-    async with Harness(gateway_target.properties(token="not-a-fleet-token")) as tts:
+    async with Harness(gateway_target.properties(api_key="not-a-fleet-token")) as tts:
         tts.text("cred-2", "Nobody will hear this either.", metadata=METADATA)
         (view,) = await tts.wait_ends(1)
     assert errors_of(tts)[0] == (-1000, "401")
@@ -45,8 +45,7 @@ async def test_a_wrong_fleet_token_is_refused_by_the_gateway_as_fatal(gateway_ta
 
 
 async def test_a_missing_token_fails_at_init_without_touching_the_backend(target: Target) -> None:
-    properties = target.properties()
-    del properties["token"]
+    properties = target.properties(api_key="")
     before = target.upstream_stats()["sockets_total"]
     async with Harness(properties) as tts:
         assert [(error["id"], error["code"]) for error in tts.data("error")] == [("", -1000)]

@@ -20,7 +20,11 @@ def test_the_manifest_declares_the_extension_its_dependencies_and_the_tts_interf
     }
     assert manifest["api"]["interface"][0]["import_uri"].endswith("ten_ai_base/api/tts-interface.json")
     properties = json.loads((PACKAGE / "property.json").read_text())
-    assert set(properties) <= set(manifest["api"]["property"]["properties"])
+    schema = manifest["api"]["property"]["properties"]
+    assert set(properties) <= set(schema)
+    assert set(properties["params"]) <= set(schema["params"]["properties"])
+    # TEN's deepgram_tts shape: the key and the Deepgram settings live in params.
+    assert {"api_key", "model", "encoding", "sample_rate"} <= set(properties["params"])
 
 
 def test_every_env_placeholder_has_a_default() -> None:

@@ -31,6 +31,12 @@ def test_warnings_are_read_in_both_spellings_and_unknown_types_are_skipped() -> 
     assert speak_client.parse_text_frame("not json") is None
 
 
+def test_server_errors_are_read_in_both_spellings() -> None:
+    body = speak_client.parse_text_frame('{"type":"Error","err_code":"E1","err_msg":"broken"}')
+    spec = speak_client.parse_text_frame('{"type":"Error","code":"E1","description":"broken"}')
+    assert body == spec == speak_client.ServerError("E1", "broken")
+
+
 async def test_speak_and_flush_give_audio_then_flushed(emulator_target: Target) -> None:
     conn = await speak_client.open_connection(url(emulator_target), emulator_target.token, DEADLINE_S)
     try:

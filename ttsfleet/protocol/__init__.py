@@ -34,8 +34,10 @@ from ttsfleet.protocol.formats import (
     parse_speak_options,
 )
 from ttsfleet.protocol.headers import (
+    MAX_CREDENTIAL_BYTES,
     REQUEST_ID_HEADERS,
     HeaderStyle,
+    credential_problem,
     read_credential,
     read_response_header,
 )
@@ -70,12 +72,14 @@ from ttsfleet.protocol.rules import (
     SynthesisRequested,
     TextBuffered,
 )
+from ttsfleet.protocol.untrusted import load_json, quoted
 
 __all__ = [
     "BYTES_PER_SAMPLE",
     "DEFAULT_MODEL",
     "HTTP_STATUS_OF_ERROR",
     "KNOWN_MODELS",
+    "MAX_CREDENTIAL_BYTES",
     "NORMAL_CLOSURE",
     "PCM_ENCODINGS",
     "REQUEST_ID_HEADERS",
@@ -120,11 +124,14 @@ __all__ = [
     "Warning",
     "WarningCode",
     "WarningSpelling",
+    "credential_problem",
     "error_code_for_status",
     "is_retryable_status",
+    "load_json",
     "parse_client_message",
     "parse_server_message",
     "parse_speak_options",
+    "quoted",
     "read_credential",
     "read_response_header",
 ]

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ttsfleet.protocol.untrusted import load_json
+
 
 class CloseCode(enum.IntEnum):
     """WebSocket close codes the speak protocol uses."""
@@ -33,6 +35,7 @@ class CloseReason(enum.StrEnum):
     SEND_FAILED = "NET-0002"
     SOCKET_TOO_OLD = "NET-0003"
     DRAINING = "SERVICE-RESTART"
+    TOKEN_REVOKED = "TOKEN-REVOKED"  # fleet addition: the session's token left the tokens file
 
 
 _CODE_OF_REASON: dict[CloseReason, CloseCode] = {
@@ -47,6 +50,7 @@ _CODE_OF_REASON: dict[CloseReason, CloseCode] = {
     CloseReason.SEND_FAILED: CloseCode.INTERNAL_ERROR,
     CloseReason.SOCKET_TOO_OLD: CloseCode.INTERNAL_ERROR,
     CloseReason.DRAINING: CloseCode.SERVICE_RESTART,
+    CloseReason.TOKEN_REVOKED: CloseCode.POLICY_VIOLATION,
 }
 
 # The reasons a client should answer by opening a new socket and trying again.
@@ -160,7 +164,7 @@ class ErrorBody:
     def parse(cls, raw: bytes | str) -> ErrorBody | None:
         """Read an error body; None when it is not one (a proxy's HTML page, say)."""
         try:
-            data: Any = json.loads(raw)
+            data: Any = load_json(raw)
         except (ValueError, UnicodeDecodeError):
             return None
         if not isinstance(data, dict):

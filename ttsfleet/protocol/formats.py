@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from ttsfleet.protocol.untrusted import quoted
+
 
 class Encoding(enum.StrEnum):
     """Audio encodings Deepgram offers; only the first three exist on the WebSocket."""
@@ -218,7 +220,7 @@ def _parse_bool(parameter: str, raw: str) -> bool:
         return True
     if lowered in ("false", "0", "no", ""):
         return False
-    raise InvalidOptions(parameter, f"{parameter} must be true or false, not {raw!r}")
+    raise InvalidOptions(parameter, f"{parameter} must be true or false, not {quoted(raw)}")
 
 
 def parse_speed(raw: str) -> float:
@@ -226,10 +228,10 @@ def parse_speed(raw: str) -> float:
     try:
         speed = float(raw)
     except ValueError:
-        raise InvalidOptions("speed", f"speed must be a number, not {raw!r}") from None
+        raise InvalidOptions("speed", f"speed must be a number, not {quoted(raw)}") from None
     low, high = SPEED_RANGE
     if not low <= speed <= high:
-        raise InvalidOptions("speed", f"speed must be between {low} and {high}, not {raw}")
+        raise InvalidOptions("speed", f"speed must be between {low} and {high}, not {quoted(raw)}")
     return speed
 
 
@@ -241,7 +243,7 @@ def parse_sample_rate(encoding: Encoding, raw: str | None) -> int:
     try:
         rate = int(raw)
     except ValueError:
-        raise InvalidOptions("sample_rate", f"sample_rate must be an integer, not {raw!r}") from None
+        raise InvalidOptions("sample_rate", f"sample_rate must be an integer, not {quoted(raw)}") from None
     if rate not in rates:
         allowed = ", ".join(str(r) for r in sorted(rates))
         raise InvalidOptions(
@@ -259,7 +261,7 @@ def parse_model(raw: str | None, known_models: frozenset[str] | None = KNOWN_MOD
     """The model name; `known_models=None` accepts any well-formed name."""
     model = raw or DEFAULT_MODEL
     if not is_well_formed_model(model) or (known_models is not None and model not in known_models):
-        raise UnknownModel("model", f"No such model: {model!r}")
+        raise UnknownModel("model", f"No such model: {quoted(model)}")
     return model
 
 
@@ -275,7 +277,7 @@ def parse_speak_options(
     try:
         encoding = Encoding(raw_encoding)
     except ValueError:
-        raise InvalidOptions("encoding", f"Unsupported encoding: {raw_encoding!r}") from None
+        raise InvalidOptions("encoding", f"Unsupported encoding: {quoted(raw_encoding)}") from None
     if transport is Transport.WEBSOCKET and encoding not in WEBSOCKET_ENCODINGS:
         raise InvalidOptions(
             "encoding", f"encoding {encoding} is not available on the WebSocket: use linear16, mulaw or alaw"
@@ -291,7 +293,7 @@ def _parse_container(raw: str | None, encoding: Encoding, transport: Transport) 
     if transport is Transport.WEBSOCKET:
         if raw not in (None, "", Container.NONE.value):
             raise InvalidOptions(
-                "container", f"container {raw!r} is not available on the WebSocket: use none"
+                "container", f"container {quoted(raw)} is not available on the WebSocket: use none"
             )
         return Container.NONE
     if raw in (None, ""):
@@ -299,7 +301,7 @@ def _parse_container(raw: str | None, encoding: Encoding, transport: Transport) 
     try:
         container = Container(raw)
     except ValueError:
-        raise InvalidOptions("container", f"Unsupported container: {raw!r}") from None
+        raise InvalidOptions("container", f"Unsupported container: {quoted(raw)}") from None
     if encoding in PCM_ENCODINGS and container is Container.OGG:
         raise InvalidOptions("container", f"container ogg is not available for {encoding}: use wav or none")
     return container

@@ -1,7 +1,8 @@
 """HTTP headers of the speak protocol: credentials in, request ids and REST metadata out.
 
 Credentials come as `Authorization: Token <key>`, `Authorization: Bearer <jwt>`, or, from browsers,
-`Sec-WebSocket-Protocol: token, <key>` (the server then selects `token`). REST answers name their
+`Sec-WebSocket-Protocol: token, <key>` (the server then selects the scheme as the client spelled it:
+a client that offered `Token` fails its handshake if the server answers `token`). REST answers name their
 metadata `dg-*` (documented) or `x-dg-*` (seen from newer voices); readers accept both.
 """
 
@@ -19,14 +20,29 @@ class Scheme(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Credential:
-    """A credential as presented; `via_subprotocol` means the server must select `token`."""
+    """A credential as presented; `subprotocol`: the scheme as offered, for the server to select."""
 
     scheme: Scheme
     secret: str
-    via_subprotocol: bool = False
+    subprotocol: str | None = None
+
+    @property
+    def via_subprotocol(self) -> bool:
+        return self.subprotocol is not None
 
 
 SUBPROTOCOL_TOKEN = "token"
+# A key or token goes into an `Authorization` header: Deepgram keys are 40 hex digits, its JWTs a few KiB.
+MAX_CREDENTIAL_BYTES = 8192
+
+
+def credential_problem(value: str) -> str | None:
+    """Why `value` (stripped) cannot be a key or token in a header, or None when it can."""
+    if len(value.encode()) > MAX_CREDENTIAL_BYTES:
+        return f"it is larger than {MAX_CREDENTIAL_BYTES} bytes"
+    if not all("!" <= c <= "~" for c in value):
+        return "it holds whitespace, control or non-ASCII characters"
+    return None
 
 
 def read_credential(authorization: str | None, subprotocols: list[str] | None = None) -> Credential | None:
@@ -40,7 +56,7 @@ def read_credential(authorization: str | None, subprotocols: list[str] | None = 
         return None
     protocols = [p.strip() for p in subprotocols or [] if p.strip()]
     if len(protocols) >= 2 and protocols[0].lower() == SUBPROTOCOL_TOKEN:
-        return Credential(Scheme.TOKEN, protocols[1], via_subprotocol=True)
+        return Credential(Scheme.TOKEN, protocols[1], subprotocol=protocols[0])
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ttsfleet.protocol.codes import CloseReason, Closure
+from ttsfleet.protocol.untrusted import load_json
 
 
 class MessageType(enum.StrEnum):
@@ -81,7 +82,7 @@ def _invalid(detail: str) -> ProtocolViolation:
 def parse_client_message(text: str) -> ClientMessage:
     """Parse one text frame from a client; raises ProtocolViolation (1008 DATA-0000) when malformed."""
     try:
-        data: Any = json.loads(text)
+        data: Any = load_json(text)
     except ValueError:
         raise _invalid("message is not valid JSON") from None
     if not isinstance(data, dict):
@@ -98,7 +99,10 @@ def parse_client_message(text: str) -> ClientMessage:
         return Clear()
     if kind == MessageType.CLOSE:
         return Close()
-    raise _invalid(f"unknown message type {kind!r}" if isinstance(kind, str) else "message has no type")
+    # The type is client text: only its length is told, never echoed into a log or a close reason.
+    if isinstance(kind, str):
+        raise _invalid(f"unknown message type ({len(kind)} characters)")
+    raise _invalid("message has no type")
 
 
 # --- server → client -----------------------------------------------------------------------------
@@ -178,7 +182,7 @@ ServerMessage = Metadata | Flushed | Cleared | Warning | UnknownMessage
 def parse_server_message(text: str) -> ServerMessage:
     """Parse a text frame from the server; never raises on well-formed JSON of an unknown shape."""
     try:
-        data: Any = json.loads(text)
+        data: Any = load_json(text)
     except ValueError:
         return UnknownMessage(text)
     if not isinstance(data, dict):

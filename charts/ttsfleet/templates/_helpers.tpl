@@ -111,11 +111,12 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
   resources: ["servicemonitors"]
   verbs: ["get", "create", "patch", "delete"]
 {{- end }}
-# Secrets: read-only. The operator fingerprints the Deepgram key to follow rotations and watches
-# only Secrets labelled ttsfleet.io/watch=true (RBAC cannot scope by label; docs/security.md).
+# Secrets: read-only, and never by name. The operator fingerprints the Deepgram key to follow rotations
+# and lists and watches only Secrets labelled ttsfleet.io/watch=true (RBAC cannot scope by label;
+# docs/security.md), so it needs no `get`: a Secret without the label stays invisible to it.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 # Pods: watched by label to read each gateway's /statusz (fleet status, key fingerprints).
 - apiGroups: [""]
   resources: ["pods"]

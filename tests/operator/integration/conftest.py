@@ -251,6 +251,14 @@ def condition(body: Mapping[str, Any] | None, kind: str) -> dict[str, Any] | Non
     return None
 
 
+async def with_condition(
+    api: httpx.AsyncClient, kind: str, reason: str, name: str = "aura-en"
+) -> dict[str, Any] | None:
+    """The backend's condition of `kind` when its reason is `reason`, else None (for `wait_until`)."""
+    found = condition(await get(api, f"{BACKENDS}/{name}"), kind)
+    return found if found and found["reason"] == reason else None
+
+
 def operator_writes(server: ApiServer) -> list[tuple[str, str, str, str]]:
     """(verb, resource, subresource, name) of every write the operator (kopf or our client) made."""
     return [

@@ -22,14 +22,10 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     ready_pod,
     secret,
     wait_until,
+    with_condition,
 )
 
 STUCK = 'ReplicaSet "aura-en-5d4f" has timed out progressing.'
-
-
-async def with_condition(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
-    found = condition(await get(api, f"{BACKENDS}/aura-en"), kind)
-    return found if found and found["reason"] == reason else None
 
 
 async def stuck_rollout(api: httpx.AsyncClient) -> None:

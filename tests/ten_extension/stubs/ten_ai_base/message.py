@@ -9,7 +9,16 @@ from pydantic import BaseModel
 
 
 class ModuleType(str, enum.Enum):  # noqa: UP042 - upstream spells it so
+    ASR = "asr"
+    LLM = "llm"
     TTS = "tts"
+    MLLM = "mllm"
+    AVATAR = "avatar"
+    TURN = "turn"
+
+
+class ModuleMetricKey(str, enum.Enum):  # noqa: UP042 - upstream spells it so
+    TTS_TTFB = "ttfb"
 
 
 class ModuleErrorCode(str, enum.Enum):  # noqa: UP042 - upstream: a str enum with int values

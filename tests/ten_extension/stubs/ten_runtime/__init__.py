@@ -47,6 +47,16 @@ class _Properties:
         value = self._values.get(path)
         return (value, None) if isinstance(value, str) else ("", TenError(f"{path} is not a string"))
 
+    def get_property_int(self, path: str) -> tuple[int, TenError | None]:
+        value = self._values.get(path)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value, None
+        return 0, TenError(f"{path} is not an int")
+
+    def get_property_bool(self, path: str) -> tuple[bool, TenError | None]:
+        value = self._values.get(path)
+        return (value, None) if isinstance(value, bool) else (False, TenError(f"{path} is not a bool"))
+
     def set_property_string(self, path: str, value: str) -> TenError | None:
         self._values[path] = value
         return None
@@ -84,13 +94,19 @@ class StatusCode(enum.IntEnum):
 
 
 class CmdResult(_Properties):
-    def __init__(self, status: StatusCode) -> None:
+    """The answer to a command: a status code and properties."""
+
+    def __init__(self, status: StatusCode, target: Cmd) -> None:
         super().__init__()
-        self.status = status
+        self._status = status
+        self.target = target
 
     @classmethod
-    def create(cls, status: StatusCode, target: Cmd) -> CmdResult:
-        return cls(status)
+    def create(cls, status_code: StatusCode, target_cmd: Cmd) -> CmdResult:
+        return cls(status_code, target_cmd)
+
+    def get_status_code(self) -> StatusCode:
+        return self._status
 
 
 class AudioFrameDataFmt(enum.IntEnum):
@@ -173,6 +189,7 @@ class AsyncTenEnv:
 
     properties: dict[str, Any] = field(default_factory=dict)
     sent: list[Sent] = field(default_factory=list)
+    results: list[CmdResult] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -196,6 +213,8 @@ class AsyncTenEnv:
         return None
 
     async def return_result(self, result: CmdResult) -> TenError | None:
+        self.results.append(result)
+        self._changed.set()
         return None
 
     async def wait_for(self, condition: Callable[[], bool], deadline_s: float, what: str) -> None:

@@ -1,0 +1,81 @@
+"""What the operator accepts from a user's objects: only labelled Secrets, only values that can be a key,
+and only specs whose types are what the CRD says, each refusal a condition that says what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
+    DEEPGRAM_KEY,
+    DEPLOYMENTS,
+    MERGE,
+    SECRETS,
+    OperatorFactory,
+    backend,
+    condition,
+    get,
+    secret,
+    wait_until,
+    with_condition,
+)
+from ttsfleet.devcluster.apiserver import ApiServer
+
+
+async def _credentials_refused(api: httpx.AsyncClient, key_secret: dict[str, Any], reason: str) -> str:
+    """Create the key Secret and a backend; wait for CredentialsValid=False with `reason`, check Ready
+    follows, and return the condition's message."""
+    (await api.post(SECRETS, json=key_secret)).raise_for_status()
+    (await api.post(BACKENDS, json=backend())).raise_for_status()
+    refused = await wait_until(lambda: with_condition(api, "CredentialsValid", reason), what=reason)
+    assert refused["status"] == "False"
+    assert condition(await get(api, f"{BACKENDS}/aura-en"), "Ready")["status"] == "False"
+    return str(refused["message"])
+
+
+async def test_an_unlabelled_key_secret_is_invisible_and_the_condition_says_to_label_it(
+    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory
+) -> None:
+    unlabelled = secret("deepgram", "api-key", DEEPGRAM_KEY, watch=False)
+    async with operator_running():
+        message = await _credentials_refused(api, unlabelled, "DeepgramKeySecretMissing")
+        assert "kubectl label secret deepgram ttsfleet.io/watch=true" in message
+        # The operator never fetched the unlabelled Secret: it only lists Secrets carrying the label.
+        secret_reads = [
+            (r.verb, r.name)
+            for r in apiserver.audit.records(resource_only=True)
+            if r.resource == "secrets" and r.user_agent.startswith(("ttsfleet-operator/", "kopf/"))
+        ]
+        assert ("get", "deepgram") not in secret_reads
+        labelled = {"metadata": {"labels": {"ttsfleet.io/watch": "true"}}}
+        (await api.patch(f"{SECRETS}/deepgram", json=labelled, headers=MERGE)).raise_for_status()
+        await wait_until(
+            lambda: with_condition(api, "CredentialsValid", "NotYetVerified"),
+            what="the labelled Secret seen",
+        )
+
+
+async def test_a_key_no_header_can_carry_is_reported_not_left_unknown(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    huge = secret("deepgram", "api-key", "k" * 500_000)  # within a Secret's 1 MiB
+    async with operator_running():
+        message = await _credentials_refused(api, huge, "DeepgramKeyKeyMalformed")
+        assert "larger than 8192 bytes" in message
+        assert "kkkkkkkk" not in str(await get(api, f"{BACKENDS}/aura-en"))
+
+
+async def test_replicas_as_a_string_is_refused_not_coerced(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas="3"))).raise_for_status()
+        degraded = await wait_until(
+            lambda: with_condition(api, "Degraded", "InvalidSpec"), what="InvalidSpec"
+        )
+        assert "spec.replicas" in degraded["message"]
+        assert await get(api, f"{DEPLOYMENTS}/aura-en") is None
