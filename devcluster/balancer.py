@@ -1,34 +1,55 @@
 """A Service's local address: a TCP balancer on loopback spreading connections over its ready pods.
 
-Round-robin per connection (kube-proxy picks per connection too), skipping pods that are not ready or
-are terminating; with no pod to take it, a connection is closed at once, as a Service without
-endpoints refuses. Bytes are relayed as they are, so WebSocket and HTTP both pass.
+It behaves as kube-proxy does, so rollouts are tested against what a cluster does rather than an
+ideal: each connection goes to an endpoint picked at random (iptables mode's probability rules), and a
+pod that stops being a ready, non-terminating endpoint keeps receiving new connections for
+`propagation_delay_s` (the time an EndpointSlice change takes to reach every node's kube-proxy).
+With no endpoint to take it, a connection is closed at once, as a Service without endpoints refuses.
+Bytes are relayed as they are, so WebSocket and HTTP both pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 
 logger = logging.getLogger(__name__)
 
 BUFFER_BYTES = 64 * 1024
+_RANDOM = random.SystemRandom()
+# kube-proxy applies an EndpointSlice change about a second after it happens on a small, quiet cluster.
+DEFAULT_PROPAGATION_DELAY_S = 1.0
 Backends = Callable[[], Sequence[int]]
 
 
 class Balancer:
-    """Listens on 127.0.0.1 and relays each connection to the next ready backend port."""
+    """Listens on 127.0.0.1 and relays each connection to a random endpoint's port."""
 
-    def __init__(self, name: str, backends: Backends, port: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        backends: Backends,
+        port: int = 0,
+        *,
+        propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S,
+        choose: Callable[[Sequence[int]], int] = _RANDOM.choice,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name = name
         self._backends = backends
         self._requested_port = port
+        self._propagation_delay_s = propagation_delay_s
+        self._choose = choose
+        self._clock = clock
         self._server: asyncio.Server | None = None
-        self._turn = itertools.count()
         self._relays: set[asyncio.Task[None]] = set()
+        self._current: set[int] = set()
+        # Ports that stopped being endpoints, with when: still routed to until the delay has passed.
+        self._leaving: dict[int, float] = {}
 
     @property
     def port(self) -> int:
@@ -56,12 +77,28 @@ class Balancer:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def refresh(self) -> list[int]:
+        """The ports connections may go to now: the endpoints, and those that left less than the delay ago.
+
+        The runner calls it after every change of pods, so a departure is timed from when it happened,
+        not from the next connection.
+        """
+        now = self._clock()
+        endpoints = set(self._backends())
+        for port in self._current - endpoints:
+            self._leaving.setdefault(port, now)
+        for port in endpoints:
+            self._leaving.pop(port, None)
+        for port, since in list(self._leaving.items()):
+            if now - since >= self._propagation_delay_s:
+                del self._leaving[port]
+        self._current = endpoints
+        return sorted(endpoints | set(self._leaving))
+
     def pick(self) -> int | None:
-        """The next backend port in turn, or None when no pod is ready."""
-        ports = list(self._backends())
-        if not ports:
-            return None
-        return ports[next(self._turn) % len(ports)]
+        """A port picked at random among those routed to, or None when there is none."""
+        ports = self.refresh()
+        return self._choose(ports) if ports else None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

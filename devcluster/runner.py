@@ -42,6 +42,9 @@ class RunnerSettings:
     probe_period_cap_s: float = 1.0
     # A reconcile pass runs at least this often (minReadySeconds, progress deadlines).
     resync_s: float = 0.5
+    # How long a pod that stopped being a ready endpoint still gets new Service connections (as
+    # kube-proxy applies EndpointSlice changes late); rollouts must survive it, as on a cluster.
+    service_propagation_delay_s: float = balancer.DEFAULT_PROPAGATION_DELAY_S
 
     @property
     def services_file(self) -> Path:
@@ -425,9 +428,14 @@ class Runner:
         desired_slices: dict[Key, dict[str, Any]] = {}
         for key, service in list(services.items()):  # the watches change it while we await
             if key not in self._balancers:
-                lb = balancer.Balancer(f"{key[1]}.{key[0]}", functools.partial(self._ready_ports, key))
+                lb = balancer.Balancer(
+                    f"{key[1]}.{key[0]}",
+                    functools.partial(self._ready_ports, key),
+                    propagation_delay_s=self.settings.service_propagation_delay_s,
+                )
                 await lb.start()
                 self._balancers[key] = lb
+            self._balancers[key].refresh()
             for _, pod in self._endpoints_of(service):
                 body = endpoints.endpoint_slice(
                     service,

@@ -188,6 +188,9 @@ def observe_degraded(facts: FleetFacts, credentials: Observation) -> Observation
     readable = figures.pods_probed - figures.pods_unreadable
     if readable and figures.breakers_open == readable:
         return Observation(kind, _TRUE, "UpstreamUnavailable", "every pod's upstream circuit breaker is open")
+    if facts.skipped_children:
+        # Last on purpose: serving works without it, so it never hides a problem with the pods.
+        return Observation(kind, _TRUE, "OptionalKindUnavailable", "; ".join(facts.skipped_children))
     return Observation(kind, _FALSE, "AsExpected", "")
 
 

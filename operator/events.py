@@ -22,6 +22,7 @@ class Reason(enum.StrEnum):
     UPSTREAM_AUTH_FAILED = "UpstreamAuthFailed"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     RECONCILE_FAILED = "ReconcileFailed"
+    OPTIONAL_KIND_UNAVAILABLE = "OptionalKindUnavailable"
 
 
 class EventType(enum.StrEnum):
@@ -45,6 +46,7 @@ _WATCHED: tuple[tuple[api.ConditionType, Reason], ...] = (
     (api.ConditionType.DEGRADED, Reason.INVALID_SPEC),
     (api.ConditionType.DEGRADED, Reason.PROGRESS_DEADLINE_EXCEEDED),
     (api.ConditionType.CREDENTIALS_VALID, Reason.UPSTREAM_AUTH_FAILED),
+    (api.ConditionType.DEGRADED, Reason.OPTIONAL_KIND_UNAVAILABLE),
 )
 
 

@@ -169,4 +169,6 @@ class FleetFacts:
     client_tokens: SecretFacts | None = None
     deployment: DeploymentFacts | None = None
     spec_problems: tuple[str, ...] = ()
+    # Optional children (ServiceMonitor) that could not be written, each with why.
+    skipped_children: tuple[str, ...] = ()
     statusz: Sequence[Mapping[str, Any]] = field(default_factory=tuple)

@@ -1,8 +1,13 @@
 """kopf handlers (thin): they pick what to do, `reconciling` does it, and Events report it.
 
 `register` puts every handler into the given registry, closed over one `reconciling.Runtime`, so
-tests can run several operators (a restart) in one process. No handler adds a finalizer: children
-go with their owner by garbage collection.
+tests can run several operators (a restart) in one process. Children go with their owner by garbage
+collection, so no handler needs a finalizer, but kopf puts its own (`kopf.zalando.org/
+KopfFinalizerMarker`) on every TTSBackend because the `probe` timer must be stopped before the object
+goes. Deleting a backend therefore waits for a running operator: one deleted while the operator is
+down (or uninstalled) stays with a deletionTimestamp, and a namespace deleted meanwhile stays
+Terminating, until the operator returns and releases it (or someone removes the finalizer by hand).
+Hence the documented uninstall order: TTSBackends first, then the chart, then the CRD.
 """
 
 from __future__ import annotations

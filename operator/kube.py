@@ -26,6 +26,7 @@ from ttsfleet.operator import errors
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
 USER_AGENT = f"ttsfleet-operator/{ttsfleet.__version__}"
 Body = dict[str, Any]
 
@@ -182,6 +183,18 @@ class KubeClient:
         """RFC 7386 merge patch (lists replaced, `None` removes a key)."""
         path = resource.path(namespace, name, subresource)
         return await self._request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+
+    async def apply(
+        self, resource: Resource, namespace: str | None, name: str, body: Body, *, field_manager: str
+    ) -> Body:
+        """Server-side apply under `field_manager`, forced: the body's fields become this manager's.
+
+        Fields the manager applied before and leaves out now are removed (unless another manager
+        owns them too); fields other managers set and the body does not mention are kept.
+        """
+        path = resource.path(namespace, name)
+        params = {"fieldManager": field_manager, "force": "true"}
+        return await self._request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)
 
     async def json_patch(
         self,

@@ -1,7 +1,7 @@
 """One backend's reconcile and status refresh: gather facts, call the pure functions, apply the results.
 
 Everything here goes through `kube.KubeClient` and `probing.Prober`; the decisions are made by
-`rendering`, `applying.patch_for`, `status.compute_status` and `events.transitions`. A status patch is
+`rendering`, `applying.apply_child`, `status.compute_status` and `events.transitions`. A status patch is
 written only when the computed status differs from the stored one, so an idle backend writes nothing.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ttsfleet.operator import api, applying, conditions, events, kube, probing, rendering, status
+from ttsfleet.operator import api, applying, conditions, errors, events, kube, probing, rendering, status
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
@@ -42,6 +42,13 @@ class Runtime:
     # The Deepgram key (Secret, key and fingerprint) each backend was last reconciled with: what its
     # pods were given, and what a Secret event is compared with before anything is read from the API.
     applied_keys: dict[tuple[str, str], SecretFacts] = field(default_factory=dict)
+    # Optional children the last reconcile could not write (their kind is absent or not granted), as
+    # messages: probe ticks keep reporting them without reading the API again.
+    skipped_children: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # The status this operator last computed per backend. A probe tick may run before the watch has
+    # delivered the status the reconcile just wrote; comparing with the body kopf hands over would
+    # then see every new reason again and post its Event twice.
+    last_status: dict[tuple[str, str], api.TTSBackendStatus] = field(default_factory=dict)
     # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
     # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
     # operator's peak memory, not its steady state.
@@ -66,6 +73,8 @@ class Runtime:
         self._locks.pop((namespace, name), None)
         self.reconciled.pop((namespace, name), None)
         self.applied_keys.pop((namespace, name), None)
+        self.skipped_children.pop((namespace, name), None)
+        self.last_status.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
 
@@ -186,16 +195,27 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
     backend = api.TTSBackend.from_body(dict(body))
     owner = rendering.OwnerRef.of(backend)
     key = await read_secret(runtime.kube, namespace, backend.spec.deepgram.api_key_secret_ref, single=True)
-    manifests = rendering.render_children(backend, owner, key.fingerprint)
-    applied = [await applying.apply_child(runtime.kube, manifest) for manifest in manifests]
+    manifests = rendering.render_children(backend, owner, key.fingerprint, runtime.settings.cluster_network)
+    applied = []
+    for manifest in manifests:
+        try:
+            applied.append(await applying.apply_child(runtime.kube, manifest))
+        except errors.PermanentApiError as exc:
+            # The API refused a child the spec rendered (a 422 for what the CRD cannot check, or a
+            # 403/404): the spec needs a person, so it is reported like an invalid spec, not retried.
+            refused = f"{manifest['kind']} {manifest['metadata']['name']} refused by the API server: {exc}"
+            return await _write_invalid(runtime, body, (refused,))
     applied += await applying.prune_children(runtime.kube, namespace, name, owner.uid, manifests)
+    runtime.skipped_children[(namespace, name)] = tuple(a.problem for a in applied if a.problem)
     deployment = next((a.body for a in applied if a.kind == "Deployment"), None)
     outcome = await refresh_status(
         runtime, body, backend=backend, key=key, deployment=deployment, watched=watched
     )
     runtime.reconciled[(namespace, name)] = generation
     runtime.applied_keys[(namespace, name)] = key
-    changed = tuple(a for a in applied if a.outcome is not applying.Outcome.UNCHANGED)
+    changed = tuple(
+        a for a in applied if a.outcome not in (applying.Outcome.UNCHANGED, applying.Outcome.SKIPPED)
+    )
     notices = outcome.notices
     if changed:
         summary = ", ".join(f"{a.kind} {a.name} {a.outcome}" for a in changed)
@@ -240,6 +260,7 @@ async def refresh_status(
         client_tokens=tokens,
         deployment=rollout,
         statusz=await _probe(runtime, namespace, backend, watched),
+        skipped_children=runtime.skipped_children.get((namespace, name), ()),
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
     return await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
@@ -265,7 +286,7 @@ async def _write_status(
     runtime: Runtime, body: Body, facts: FleetFacts, selector: str, endpoint: str
 ) -> Outcome:
     namespace, name, generation = _meta(body)
-    previous = stored_status(body)
+    previous = runtime.last_status.get((namespace, name)) or stored_status(body)
     computed = status.compute_status(
         facts,
         previous.conditions if previous else (),
@@ -275,12 +296,15 @@ async def _write_status(
     )
     current = api.TTSBackendStatus.model_validate(computed)
     stored = dict(body.get("status") or {})
-    written = any(stored.get(k) != v for k, v in computed.items())
-    if written:
+    stored.pop("kopf", None)  # not ours to remove
+    patch = status.merge_patch(stored, computed)
+    written = patch is not None
+    if patch is not None:
         await runtime.kube.merge_patch(
-            kube.TTSBACKENDS, namespace, name, {"status": computed}, subresource="status"
+            kube.TTSBACKENDS, namespace, name, {"status": patch}, subresource="status"
         )
         runtime.metrics.status_writes.inc()
+    runtime.last_status[(namespace, name)] = current
     ready = status.condition_of(current, api.ConditionType.READY)
     runtime.metrics.set_ready(
         namespace, name, ready.status.value if ready else "Unknown", status.is_converged(current, generation)

@@ -7,12 +7,13 @@ here harden it for a cluster (watch timeouts, worker limits, backoff, Event post
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
 from pydantic import BaseModel, Field
 
 from ttsfleet.operator import errors
-from ttsfleet.operator.rendering import meta
+from ttsfleet.operator.rendering import exposure, meta
 
 
 class OperatorSettings(BaseModel, frozen=True):
@@ -83,13 +84,40 @@ class OperatorSettings(BaseModel, frozen=True):
     )
     priority: int = Field(default=100, description="This operator's kopf peering priority (higher wins).")
     log_level: str = Field(default="INFO", description="Log level of the operator process.")
+    operator_namespace: str | None = Field(
+        default=None,
+        description="The operator's namespace: backends' NetworkPolicies admit its /statusz probes from it.",
+    )
+    operator_pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="The operator pods' labels, for the same NetworkPolicy rule."
+    )
+    dns_peers: tuple[dict[str, Any], ...] = Field(
+        default=exposure.DEFAULT_DNS_PEERS,
+        description="NetworkPolicy peers serving DNS to pods (kube-dns, OpenShift DNS, NodeLocal DNSCache).",
+    )
+    dns_ports: tuple[int, ...] = Field(
+        default=exposure.DEFAULT_DNS_PORTS, description="DNS ports those peers answer on (UDP and TCP)."
+    )
     max_retry_delay_s: float = Field(
         default=errors.MAX_RETRY_AFTER_S,
         gt=0,
         description="Longest wait before retrying a failed reconcile (429 Retry-After is clamped to it).",
     )
 
+    @property
+    def cluster_network(self) -> exposure.ClusterNetwork:
+        """What backends' NetworkPolicies must admit besides what their spec says."""
+        return exposure.ClusterNetwork(
+            operator_namespace=self.operator_namespace,
+            operator_pod_labels=dict(self.operator_pod_labels),
+            probe_port=self.statusz_port,
+            dns_peers=self.dns_peers,
+            dns_ports=self.dns_ports,
+        )
 
+
+# How often a deletion re-checks whether a running probe tick has finished.
+TIMER_STOP_POLL_S = 1.0
 # kopf re-tries failed watch connections after these many seconds; the last repeats.
 RECONNECT_BACKOFF_S = 1.0
 # API errors kopf itself meets (watches, patches, Events) are retried this many times with these delays.
@@ -126,7 +154,11 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     # "handler succeeded" lines do not write to the API on every reconcile.
     kopf_settings.posting.level = logging.WARNING
     kopf_settings.posting.reporting_component = "ttsfleet-operator"
-    # No finalizer is needed (children go by ownerReferences), and state lives in our own annotations.
+    # A deletion waits for the probe timer to stop (kopf's finalizer). A tick in flight then (API calls,
+    # /statusz requests) is not an "instant exit", and kopf would look again only after its default
+    # 60 s: a deleted backend, and a namespace being deleted, would hang that long.
+    kopf_settings.background.cancellation_polling = TIMER_STOP_POLL_S
+    # Our own handlers need no finalizer (children go by ownerReferences); state lives in annotations.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PROGRESS_PREFIX)
     kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PROGRESS_PREFIX, key="last-handled-configuration"

@@ -6,7 +6,7 @@ when it equals the stored status: an idle backend costs no status writes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,27 @@ def compute_status(
         fleet=fleet.aggregate_fleet(facts.statusz, facts.config_hash),
     )
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def merge_patch(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The JSON merge patch turning `stored` into `wanted`, or None when they are equal.
+
+    A field `wanted` lacks is sent as an explicit null: a merge patch keeps what it does not mention,
+    so a vanished field (a fingerprint after its Secret was deleted) would otherwise stay stored, differ
+    from every computed status, and be patched again on every probe tick. Lists are replaced whole.
+    """
+    patch: dict[str, Any] = {}
+    for key in stored.keys() - wanted.keys():
+        patch[key] = None
+    for key, value in wanted.items():
+        before = stored.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested is not None:
+                patch[key] = nested
+        elif before != value:
+            patch[key] = value
+    return patch or None
 
 
 def condition_of(status: api.TTSBackendStatus, kind: api.ConditionType) -> api.Condition | None:

@@ -6,8 +6,10 @@ components never load each other.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -270,6 +272,23 @@ def operator(
     max_concurrent_reconciles: Annotated[
         int, typer.Option(min=1, max=10_000, help="Reconciles running at once; the rest wait their turn.")
     ] = 32,
+    operator_namespace: Annotated[
+        str | None,
+        typer.Option(help="This operator's namespace: backends' NetworkPolicies admit its probes from it."),
+    ] = None,
+    operator_pod_label: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE, a label of this operator's pods (repeatable), for the same rule."),
+    ] = None,
+    dns_peers: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON list of NetworkPolicy peers serving DNS. [default: kube-dns, OpenShift, NodeLocal]"
+        ),
+    ] = None,
+    dns_port: Annotated[
+        list[int] | None, typer.Option(help="A port DNS peers answer on (repeatable). [default: 53, 5353]")
+    ] = None,
 ) -> None:
     """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
     from ttsfleet.operator import running
@@ -294,8 +313,35 @@ def operator(
         statusz_port_annotation=statusz_port_annotation,
         api_max_in_flight=api_max_in_flight,
         max_concurrent_reconciles=max_concurrent_reconciles,
+        operator_namespace=operator_namespace,
+        operator_pod_labels=_key_values(operator_pod_label or ()),
+        **({"dns_peers": _json_list(dns_peers, "--dns-peers")} if dns_peers else {}),
+        **({"dns_ports": tuple(dns_port)} if dns_port else {}),
     )
     running.run(settings)
+
+
+def _key_values(pairs: Iterable[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            console.print(f"[red]invalid setting:[/red] {pair!r} is not KEY=VALUE")
+            raise typer.Exit(2)
+        found[key] = value
+    return found
+
+
+def _json_list(text: str, option: str) -> tuple[dict[str, Any], ...]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        console.print(f"[red]invalid setting:[/red] {option} is not JSON: {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        console.print(f"[red]invalid setting:[/red] {option} must be a JSON list of objects")
+        raise typer.Exit(2)
+    return tuple(value)
 
 
 dev = typer.Typer(

@@ -1,8 +1,8 @@
 """CustomResourceDefinitions: which resources a stored CRD serves, and the status the apiserver reports.
 
-Only names, scope, served/storage versions and the status and scale subresources are honoured; schemas
-are not enforced (no validation, defaulting or pruning) and conversion between versions is identity.
-Pure functions.
+Names, scope, served/storage versions, the status and scale subresources and each version's schema
+(enforced with its CEL rules by `admission.py`) are honoured; stored objects are neither defaulted nor
+pruned, and conversion between versions is identity. Pure functions.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def served_resources(crd: Body) -> tuple[ResourceSpec, ...]:
             scale=_scale(version.get("subresources") or {}),
             storage=bool(version.get("storage", len(versions) == 1)),
             printer_columns=tuple(version.get("additionalPrinterColumns") or ()),
+            custom=True,
+            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
         )
         for version in versions
     )

@@ -15,8 +15,17 @@ import kmock
 # kmock 0.8 exports neither its Response (status + headers + payload) nor its mid-stream error wrapper.
 from kmock._internal import rendering
 
-from ttsfleet.devcluster.apiserver import discovery, errors, matching, paths, tables, watching
-from ttsfleet.devcluster.apiserver.audit import AuditLog
+from ttsfleet.devcluster.apiserver import (
+    authorization,
+    discovery,
+    errors,
+    fieldsets,
+    matching,
+    paths,
+    tables,
+    watching,
+)
+from ttsfleet.devcluster.apiserver.audit import AuditLog, AuditRecord
 from ttsfleet.devcluster.apiserver.operations import ObjectApi
 from ttsfleet.devcluster.apiserver.resources import NAMESPACE_RESOURCE, ResourceRegistry
 from ttsfleet.devcluster.apiserver.storage import Body, Store
@@ -36,6 +45,10 @@ class ApiServer(kmock.KubernetesEmulator):
     # kmock keeps every request for assertions; a long-running server keeps at most this many.
     request_history_limit: int | None = None
     audit: AuditLog = attrs.field(factory=AuditLog)
+    # Callers held to RBAC, by User-Agent prefix (see `authorization`); everyone else is an admin.
+    identities: authorization.Identities = attrs.field(
+        factory=lambda: authorization.Identities(by_agent_prefix={})
+    )
     store: Store = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     api: ObjectApi = attrs.field(init=False)
@@ -94,7 +107,7 @@ class ApiServer(kmock.KubernetesEmulator):
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if request.url.path != AUDIT_PATH:
-            self.audit.record(request)
+            self._authorize(request, self.audit.record(request))
         # Instead of KubernetesEmulator._handle (its object tracking is replaced by `ObjectApi`) and
         # RawHandler._handle (which scans the request history per reaction, see `matching`).
         for reaction in matching.candidates(self._payloads, request, self):
@@ -106,6 +119,40 @@ class ApiServer(kmock.KubernetesEmulator):
             except NotImplementedError:  # it saw the request but has nothing to answer with
                 pass
         raise NotImplementedError(f"no reaction answers {request.method} {request.url.path}")
+
+    # -- authorization -----------------------------------------------------------------------------
+
+    def _authorize(self, request: kmock.Request, record: AuditRecord) -> None:
+        user = self.identities.user_of(record.user_agent)
+        if user is None or not record.is_resource_request:
+            return
+        resource = f"{record.resource}/{record.subresource}" if record.subresource else record.resource
+        asked = authorization.Attributes(
+            record.verb, record.api_group, resource, record.namespace, record.name
+        )
+        checks = [asked]
+        if record.verb in ("create", "update", "patch"):
+            checks += authorization.owner_finalizer_checks(request.data, record.namespace, self._plural_of)
+        bindings = [
+            *self.store.objects_of(authorization.RBAC_GROUP, "clusterrolebindings"),
+            *self.store.objects_of(authorization.RBAC_GROUP, "rolebindings"),
+        ]
+        for check in checks:
+            if not authorization.is_allowed(user, check, bindings, self._role):
+                group = check.api_group
+                qualified = (
+                    f"{check.resource.split('/')[0]}.{group}" if group else check.resource.split("/")[0]
+                )
+                message = authorization.forbidden_message(user, check, qualified)
+                raise errors.forbidden(message, check.name, group, check.resource.split("/")[0])
+
+    def _role(self, kind: str, namespace: str, name: str) -> Body | None:
+        plural = "clusterroles" if kind == "ClusterRole" else "roles"
+        return self.store.get((authorization.RBAC_GROUP, plural, namespace, name))
+
+    def _plural_of(self, api_version: str, kind: str) -> tuple[str, str] | None:
+        spec = self.registry.find_kind(api_version, kind)
+        return None if spec is None else (spec.group, spec.plural)
 
     # -- resources ---------------------------------------------------------------------------------
 
@@ -144,6 +191,7 @@ class ApiServer(kmock.KubernetesEmulator):
                 status=200, headers={"Content-Type": "application/json"}, payload=events
             )
         status, body = 200, None
+        manager = fieldsets.manager_of(dict(request.params), request.headers.get("User-Agent", ""))
         if method == "GET":
             body = (
                 self.api.get(spec, namespace, name, subresource)
@@ -155,13 +203,21 @@ class ApiServer(kmock.KubernetesEmulator):
                 version = str(self.store.resource_version)
                 body = tables.table(spec, objects, version, self.api.now())
         elif method == "POST" and name is None:
-            status, body = 201, self.api.create(spec, namespace, request.data)
+            status, body = 201, self.api.create(spec, namespace, request.data, manager)
         elif method == "PUT" and name:
-            body = self.api.replace(spec, namespace, name, subresource, request.data)
+            body = self.api.replace(spec, namespace, name, subresource, request.data, manager)
         elif method == "PATCH" and name:
             content_type = request.headers.get("Content-Type", "")
             body = self.api.patch(
-                spec, namespace, name, subresource, content_type, request.data, request.text
+                spec,
+                namespace,
+                name,
+                subresource,
+                content_type,
+                request.data,
+                request.text,
+                params=dict(request.params),
+                manager=manager,
             )
         elif method == "DELETE":
             body = (

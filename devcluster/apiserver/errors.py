@@ -68,3 +68,8 @@ def unsupported_media_type(content_type: str) -> kmock.KubernetesError:
 def gone(why: str) -> kmock.KubernetesError:
     """410: a watch asked for a resourceVersion older than the kept history."""
     return _error(410, "Expired", why)
+
+
+def forbidden(message: str, name: str, group: str, kind: str) -> kmock.KubernetesError:
+    """403: RBAC does not let the caller do this."""
+    return _error(403, "Forbidden", message, name=name, group=group, kind=kind)

@@ -13,7 +13,17 @@ from typing import Any
 
 import yaml
 
-from ttsfleet.devcluster.apiserver import crds, errors, gc, lifecycle, patching, scale, selectors
+from ttsfleet.devcluster.apiserver import (
+    admission,
+    crds,
+    errors,
+    fieldsets,
+    gc,
+    lifecycle,
+    patching,
+    scale,
+    selectors,
+)
 from ttsfleet.devcluster.apiserver.resources import (
     CRD_RESOURCE,
     NAMESPACE_RESOURCE,
@@ -105,8 +115,18 @@ class ObjectApi:
 
     # -- writes ------------------------------------------------------------------------------------
 
-    def create(self, spec: ResourceSpec, namespace: str | None, body: Any) -> Body:
-        """Store a new object (generateName, uid, timestamps); 409 if the name is taken."""
+    def create(
+        self,
+        spec: ResourceSpec,
+        namespace: str | None,
+        body: Any,
+        manager: str = fieldsets.UNKNOWN_MANAGER,
+        managed: fieldsets.Managed | None = None,
+    ) -> Body:
+        """Store a new object (generateName, uid, timestamps); 409 if the name is taken.
+
+        The field manager owns every field it set (`managed`: the sets an apply computed instead).
+        """
         if spec.namespaced and namespace is None and isinstance(body, dict):
             namespace = (body.get("metadata") or {}).get("namespace") or "default"
         if spec.namespaced and self.store.get(("", "namespaces", "", namespace or "")) is None:
@@ -119,19 +139,29 @@ class ObjectApi:
         key = self.key(spec, new["metadata"].get("namespace"), new["metadata"]["name"])
         if self.store.get(key) is not None:
             raise errors.already_exists(spec.qualified_name, key[3], spec.group)
+        admission.check(spec, new)
+        if managed is None:
+            managed = fieldsets.record_update(None, new, manager)
+        self._stamp_managed(spec, new, managed)
         if spec.storage_key == CRD_RESOURCE.storage_key:
             new["status"] = crds.established_status(new, lifecycle.timestamp(self._clock()))
             self.registry.replace_crd(new["metadata"]["name"], crds.served_resources(new))
         return self.present(spec, self.store.write(key, new))
 
     def replace(
-        self, spec: ResourceSpec, namespace: str | None, name: str, subresource: str | None, body: Any
+        self,
+        spec: ResourceSpec,
+        namespace: str | None,
+        name: str,
+        subresource: str | None,
+        body: Any,
+        manager: str = fieldsets.UNKNOWN_MANAGER,
     ) -> Body:
         """PUT: the whole object (or status, or Scale); 409 on a stale resourceVersion."""
         if isinstance(body, dict) and (body.get("metadata") or {}).get("name") not in (None, name):
             raise errors.bad_request("the name of the object does not match the name on the URL")
         key = self.key(spec, namespace, name)
-        return self._write_view(spec, key, self._existing(spec, key), body, subresource)
+        return self._write_view(spec, key, self._existing(spec, key), body, subresource, manager)
 
     def patch(
         self,
@@ -142,16 +172,15 @@ class ObjectApi:
         content_type: str,
         data: Any,
         text: str,
+        params: Mapping[str, str] | None = None,
+        manager: str = fieldsets.UNKNOWN_MANAGER,
     ) -> Body:
-        """PATCH by content type: merge, JSON (with `test`), strategic subset, apply (as create-or-merge)."""
+        """PATCH by content type: merge, JSON (with `test`), strategic subset, server-side apply."""
         key = self.key(spec, namespace, name)
         media = content_type.split(";")[0].strip().lower()
-        if media == "application/apply-patch+yaml":
+        if media == "application/apply-patch+yaml" and subresource is None:
             data = yaml.safe_load(text) if data is None else data
-            if self.store.get(key) is None and subresource is None:
-                return self.create(
-                    spec, namespace, dict(data, metadata=dict(data.get("metadata") or {}, name=name))
-                )
+            return self._apply(spec, namespace, name, data, dict(params or {}))
         old = self._existing(spec, key)
         view = scale.scale_of(spec, old) if subresource == "scale" else self.present(spec, old)
         try:
@@ -161,32 +190,87 @@ class ObjectApi:
                 patched = patching.json_patch(view, data)
             elif media == "application/merge-patch+json":
                 patched = patching.merge_patch(view, data)
+            elif media == "application/strategic-merge-patch+json" and spec.custom:
+                # As the apiserver: strategic merge needs patch strategies, which CRDs do not declare.
+                raise errors.unsupported_media_type(content_type)
             elif media in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
                 patched = patching.strategic_merge_patch(view, data)
             else:
                 raise errors.unsupported_media_type(content_type)
         except patching.PatchError as exc:
             raise errors.invalid(spec.qualified_name, name, str(exc)) from exc
-        return self._write_view(spec, key, old, patched, subresource)
+        return self._write_view(spec, key, old, patched, subresource, manager)
+
+    def _apply(
+        self, spec: ResourceSpec, namespace: str | None, name: str, config: Any, params: Mapping[str, str]
+    ) -> Body:
+        """Server-side apply: create, or merge with removals of what this manager no longer applies."""
+        manager = params.get("fieldManager")
+        if not manager:
+            raise errors.bad_request("PATCH with apply requires a fieldManager parameter")
+        if not isinstance(config, dict):
+            raise errors.bad_request("the body of an apply must be an object")
+        config = dict(config, metadata=dict(config.get("metadata") or {}, name=name))
+        key = self.key(spec, namespace, name)
+        live = self.store.get(key)
+        try:
+            merged, managed = fieldsets.apply(
+                None if live is None else self.present(spec, live),
+                config,
+                manager,
+                force=params.get("force") == "true",
+            )
+        except fieldsets.ApplyConflict as exc:
+            raise errors.conflict(spec.qualified_name, name, str(exc)) from exc
+        if live is None:
+            return self.create(spec, namespace, merged, manager, managed)
+        return self._write_view(spec, key, live, merged, None, manager, managed)
+
+    def _stamp_managed(
+        self, spec: ResourceSpec, body: Body, managed: fieldsets.Managed, old: Body | None = None
+    ) -> None:
+        if old is not None and fieldsets.parse(old) == {k: v for k, v in managed.items() if v}:
+            # Same owners of the same fields: keep the record (and its times), so a no-op stays one.
+            if "managedFields" in old["metadata"]:
+                body["metadata"]["managedFields"] = old["metadata"]["managedFields"]
+            else:
+                body["metadata"].pop("managedFields", None)
+            return
+        now = lifecycle.timestamp(self._clock())
+        body["metadata"]["managedFields"] = fieldsets.serialize(managed, spec.api_version, now)
 
     def _write_view(
-        self, spec: ResourceSpec, key: ObjectKey, old: Body, new: Any, subresource: str | None
+        self,
+        spec: ResourceSpec,
+        key: ObjectKey,
+        old: Body,
+        new: Any,
+        subresource: str | None,
+        manager: str = fieldsets.UNKNOWN_MANAGER,
+        managed: fieldsets.Managed | None = None,
     ) -> Body:
         requested_version = ((new.get("metadata") or {}) if isinstance(new, dict) else {}).get(
             "resourceVersion"
         )
         lifecycle.check_resource_version(spec, old, requested_version)
         if subresource == "scale":
-            scaled = scale.with_replicas(spec, old, new)
-            stored = self._update(
-                spec, key, old, lifecycle.updated_object(spec, old, scaled, subresource=None)
+            scaled = lifecycle.updated_object(
+                spec, old, scale.with_replicas(spec, old, new), subresource=None
             )
-            return scale.scale_of(spec, stored)
+            self._stamp_managed(spec, scaled, fieldsets.record_update(old, scaled, manager), old)
+            return scale.scale_of(spec, self._update(spec, key, old, scaled))
         self._check_subresource(spec, subresource)
         new_body = lifecycle.updated_object(spec, old, new, subresource=subresource)
+        if subresource is None:
+            if managed is None:
+                managed = fieldsets.record_update(old, new_body, manager)
+            self._stamp_managed(spec, new_body, managed, old)
+        elif "managedFields" in old["metadata"]:
+            new_body["metadata"]["managedFields"] = old["metadata"]["managedFields"]
         return self.present(spec, self._update(spec, key, old, new_body))
 
     def _update(self, spec: ResourceSpec, key: ObjectKey, old: Body, new: Body) -> Body:
+        admission.check(spec, new)
         if spec.storage_key == CRD_RESOURCE.storage_key:
             served = crds.served_resources(new)  # validate before storing
             same_names = (old.get("status") or {}).get("acceptedNames") == (new.get("spec") or {}).get(

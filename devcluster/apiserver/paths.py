@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import aiohttp.web
 import kmock
 
+from ttsfleet.devcluster.apiserver import errors, protobuf
+
 # Subresources of a Namespace object, as opposed to `/namespaces/{ns}/{plural}` collections.
 _NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
 
@@ -80,6 +82,11 @@ async def build_request(raw: aiohttp.web.BaseRequest, request_id: int) -> kmock.
         data = await raw.json() if body else None
     except ValueError:
         data = None  # YAML (server-side apply) or garbage: handlers read `text` themselves
+    if body and raw.content_type == protobuf.MEDIA_TYPE:
+        try:
+            data = protobuf.decode(body)
+        except protobuf.ProtobufError as exc:
+            raise errors.unsupported_media_type(f"{raw.content_type} ({exc})") from exc
     query = dict(raw.query)
     api_path = parse(raw.path)
     resource = (

@@ -1,7 +1,9 @@
 """The resource table: what the embedded API serves, with scope, kinds and subresources.
 
 Built-in resources are the ones the fleet, kopf and kubectl touch; custom resources join the table when
-their CustomResourceDefinition is stored (see `crds.py`). Objects are stored per group and plural, not
+their CustomResourceDefinition is stored (see `crds.py`). Add-on kinds (the Prometheus Operator's
+ServiceMonitor and PrometheusRule) are not built in: as on a real cluster, their group answers 404 until
+their CRDs are applied. Objects are stored per group and plural, not
 per version, as the real apiserver does for the served versions of one resource.
 """
 
@@ -51,6 +53,11 @@ class ResourceSpec:
     verbs: tuple[str, ...] = ALL_VERBS
     # The version whose objects are stored; other served versions are views of the same objects.
     storage: bool = True
+    # Declared by a CRD: no strategic-merge patches (no patch strategies are known for it), and its
+    # objects are checked against the CRD's schema (`custom.py`).
+    custom: bool = False
+    # The CRD version's openAPIV3Schema (None: a built-in resource).
+    schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
     # A CRD version's additionalPrinterColumns, for the Tables `kubectl get` asks for (see `tables.py`).
     printer_columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
 
@@ -144,8 +151,6 @@ BUILTIN_RESOURCES: tuple[ResourceSpec, ...] = (
     _spec("discovery.k8s.io/v1", "endpointslices", "EndpointSlice"),
     _spec("coordination.k8s.io/v1", "leases", "Lease"),
     _spec("events.k8s.io/v1", "events", "Event", short_names=("ev",)),
-    _spec("monitoring.coreos.com/v1", "servicemonitors", "ServiceMonitor", short_names=("smon",)),
-    _spec("monitoring.coreos.com/v1", "prometheusrules", "PrometheusRule", short_names=("promrule",)),
     _spec("rbac.authorization.k8s.io/v1", "roles", "Role"),
     _spec("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
     _spec("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),

@@ -88,8 +88,9 @@ class FleetFigures(ApiModel):
 class TTSBackendStatus(ApiModel):
     """Observed state of the backend, written by the operator only."""
 
+    # Written by the operator only (kopf keeps its progress in annotations), so the apiserver prunes
+    # anything else.
     model_config = ConfigDict(extra="ignore")
-    preserve_unknown_fields = True
 
     observed_generation: int | None = Field(
         default=None, ge=0, description="metadata.generation this status describes."

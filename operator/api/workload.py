@@ -6,13 +6,15 @@ import enum
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema, model_validator
 
-from ttsfleet.operator.api.base import ApiModel, CelRule, free_form, group
+from ttsfleet.operator.api import podchecks
+from ttsfleet.operator.api.base import RULE_SEPARATOR, ApiModel, CelRule, free_form, group
 
-# Kubernetes resource.Quantity, as the apiserver's own OpenAPI spells it.
+# Kubernetes resource.Quantity as the apiserver's own OpenAPI spells it, without the minus sign: a
+# container's requests and limits must not be negative, and the apiserver refuses the Deployment if so.
 _DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-QUANTITY_PATTERN = rf"^(\+|-)?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
+QUANTITY_PATTERN = rf"^\+?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
 # maxSurge: a positive count or a positive percentage; 0 would stall a rollout with maxUnavailable 0.
 SURGE_PERCENT_PATTERN = r"^[1-9][0-9]*%$"
 
@@ -163,11 +165,20 @@ class RolloutSpec(ApiModel):
         le=3600,
         description="Seconds a stopping pod may spend finishing in-flight utterances before closing sockets.",
     )
+    # Removing a terminating pod's endpoint is not instant: the EndpointSlice update must reach every
+    # node's kube-proxy (usually 1-2 s, more on large or busy clusters) and any cloud load balancer
+    # must deregister the target (AWS, GCP and Azure take 10 s or more). Until then new connections
+    # still arrive, and a pod that stopped accepting would refuse them.
     pre_stop_delay_seconds: int = Field(
-        default=5,
+        default=15,
         ge=0,
-        le=60,
-        description="Seconds a stopping pod keeps serving while its endpoint is removed everywhere.",
+        le=120,
+        description=(
+            "Seconds a stopping pod keeps accepting connections while its endpoint is removed everywhere. "
+            "The default covers EndpointSlice and kube-proxy propagation (seconds) and cloud load "
+            "balancers' target deregistration (often 10 s or more); lower it only where nothing but "
+            "kube-proxy routes to the pods."
+        ),
     )
     min_ready_seconds: int = Field(
         default=5,
@@ -200,6 +211,17 @@ class ResourcesSpec(ApiModel):
         max_length=16,
         description="Hard caps; a memory limit is advised, a CPU limit is not (throttling hurts latency).",
     )
+
+    @model_validator(mode="after")
+    def _check_requests_within_limits(self) -> ResourcesSpec:
+        _raise_problems(podchecks.resource_problems(self.requests, self.limits))
+        return self
+
+
+def _raise_problems(problems: list[str]) -> None:
+    # Checks the schema cannot express (no CEL here: the apiserver refuses the Deployment instead).
+    if problems:
+        raise ValueError(RULE_SEPARATOR.join(problems))
 
 
 class WhenUnsatisfiable(enum.StrEnum):
@@ -236,3 +258,12 @@ class SchedulingSpec(ApiModel):
         max_length=253,
         description="PriorityClass of the pods; voice traffic is often critical.",
     )
+
+    @model_validator(mode="after")
+    def _check_pod_fields(self) -> SchedulingSpec:
+        _raise_problems(
+            podchecks.node_selector_problems(self.node_selector)
+            + podchecks.toleration_problems(self.tolerations)
+            + podchecks.affinity_problems(self.affinity)
+        )
+        return self

@@ -13,6 +13,7 @@ from ttsfleet.operator.rendering import config, deployment, exposure, meta, scal
 from ttsfleet.operator.rendering.config import config_hash, render_config_map, render_gateway_config
 from ttsfleet.operator.rendering.deployment import render_deployment
 from ttsfleet.operator.rendering.exposure import (
+    ClusterNetwork,
     render_network_policy,
     render_service,
     render_service_monitor,
@@ -35,7 +36,10 @@ MANAGED_KINDS: tuple[tuple[str, str], ...] = (
 
 
 def render_children(
-    backend: api.TTSBackend, owner: OwnerRef, secret_hash: str | None
+    backend: api.TTSBackend,
+    owner: OwnerRef,
+    secret_hash: str | None,
+    network: ClusterNetwork = exposure.NO_CLUSTER_FACTS,
 ) -> list[dict[str, Any]]:
     """The whole desired set of children, in MANAGED_KINDS order (optional ones only when wanted)."""
     rendered = [
@@ -44,7 +48,7 @@ def render_children(
         deployment.render_deployment(backend, owner, config.config_hash(backend.spec), secret_hash),
         scaling.render_hpa(backend, owner),
         scaling.render_pdb(backend, owner),
-        exposure.render_network_policy(backend, owner),
+        exposure.render_network_policy(backend, owner, network),
         exposure.render_service_monitor(backend, owner),
     ]
     return [child for child in rendered if child is not None]
@@ -52,6 +56,7 @@ def render_children(
 
 __all__ = [
     "MANAGED_KINDS",
+    "ClusterNetwork",
     "OwnerRef",
     "config_hash",
     "labels",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,7 +13,36 @@ from ttsfleet.operator.rendering import config, meta
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 SPEAK_PATH = "/v1/speak"
 _DEFAULT_PORTS = {"ws": 80, "wss": 443, "http": 80, "https": 443}
-DNS_SELECTOR = {"k8s-app": "kube-dns"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set on every namespace since Kubernetes 1.22
+# Where pods find DNS, by default: CoreDNS/kube-dns pods (label k8s-app: kube-dns, any namespace),
+# OpenShift's resolvers (namespace openshift-dns, port 5353) and NodeLocal DNSCache, which answers on a
+# link-local address from the host network, so only an ipBlock can match it.
+DEFAULT_DNS_PEERS: tuple[dict[str, Any], ...] = (
+    {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+    {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "openshift-dns"}}},
+    {"ipBlock": {"cidr": "169.254.20.10/32"}},
+)
+DEFAULT_DNS_PORTS: tuple[int, ...] = (53, 5353)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNetwork:
+    """What a backend's NetworkPolicy must let through that the backend's spec cannot know.
+
+    The operator's own pods (its namespace and pod labels, from the chart) probe each gateway's
+    /statusz on `probe_port`; pods resolve names through `dns_peers` on `dns_ports`. Without an
+    operator namespace (the local fleet, tests) no operator rule is rendered.
+    """
+
+    operator_namespace: str | None = None
+    operator_pod_labels: Mapping[str, str] = field(default_factory=dict)
+    probe_port: int = config.CONTAINER_PORT
+    dns_peers: tuple[Mapping[str, Any], ...] = DEFAULT_DNS_PEERS
+    dns_ports: tuple[int, ...] = DEFAULT_DNS_PORTS
+
+
+# What a backend's NetworkPolicy admits when nothing is said about the cluster (tests, the local fleet).
+NO_CLUSTER_FACTS = ClusterNetwork()
 
 
 def render_service(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict[str, Any]:
@@ -64,8 +95,29 @@ def _http_port() -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": config.CONTAINER_PORT}]
 
 
-def render_network_policy(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict[str, Any] | None:
-    """Ingress from agents and Prometheus on the pods' port; egress to DNS and Deepgram; None when off."""
+def _operator_ingress(network: ClusterNetwork) -> list[dict[str, Any]]:
+    if network.operator_namespace is None:
+        return []
+    peer = {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: network.operator_namespace}},
+        "podSelector": _selector(dict(network.operator_pod_labels)),
+    }
+    return [{"from": [peer], "ports": [{"protocol": "TCP", "port": network.probe_port}]}]
+
+
+def _dns_egress(network: ClusterNetwork) -> dict[str, Any]:
+    return {
+        "to": [dict(peer) for peer in network.dns_peers],
+        "ports": [
+            {"protocol": protocol, "port": port} for port in network.dns_ports for protocol in ("UDP", "TCP")
+        ],
+    }
+
+
+def render_network_policy(
+    backend: api.TTSBackend, owner: meta.OwnerRef, network: ClusterNetwork = NO_CLUSTER_FACTS
+) -> dict[str, Any] | None:
+    """Ingress from agents, Prometheus and the operator's probes; egress to DNS and Deepgram (None: off)."""
     policy = backend.spec.network_policy
     if not policy.enabled:
         return None
@@ -80,12 +132,11 @@ def render_network_policy(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict
                 {"from": [_peer(policy.agents)], "ports": _http_port()},
                 # /metrics is served on the same port as /v1/speak.
                 {"from": [_peer(policy.prometheus)], "ports": _http_port()},
+                # The operator reads /statusz (fleet status, key rollout) from every pod.
+                *_operator_ingress(network),
             ],
             "egress": [
-                {
-                    "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": dict(DNS_SELECTOR)}}],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                },
+                _dns_egress(network),
                 {
                     "to": [{"ipBlock": {"cidr": cidr}} for cidr in policy.upstream_cidrs],
                     "ports": [

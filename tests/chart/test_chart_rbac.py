@@ -23,7 +23,8 @@ def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
 IN_SERVED_NAMESPACES = grants(
     ("ttsfleet.io", "ttsbackends", ("get", "list", "watch", "patch")),
     ("ttsfleet.io", "ttsbackends/status", ("patch",)),
-    ("ttsfleet.io", "ttsbackends/finalizers", ("update",)),  # blockOwnerDeletion on children
+    # blockOwnerDeletion on children needs it under OwnerReferencesPermissionEnforcement.
+    ("ttsfleet.io", "ttsbackends/finalizers", ("update",)),
     ("", "configmaps", MANAGE),
     ("", "services", MANAGE),
     ("apps", "deployments", WATCHED),
@@ -35,10 +36,11 @@ IN_SERVED_NAMESPACES = grants(
     ("", "pods", ("list", "watch")),
     ("", "events", ("create",)),
 )
-CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", READ))
-CLUSTER_ONLY = grants(("", "namespaces", ("list", "watch")))
-CLUSTER_PEERING = grants(("kopf.dev", "clusterkopfpeerings", ("get", "list", "watch", "patch")))
-NAMESPACED_PEERING = grants(("kopf.dev", "kopfpeerings", ("get", "list", "watch", "patch")))
+# kopf lists and watches these; it never gets one by name, and never lists namespaces when it serves
+# the whole cluster (nor when it serves named ones).
+CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch")))
+CLUSTER_PEERING = grants(("kopf.dev", "clusterkopfpeerings", ("list", "watch", "patch")))
+NAMESPACED_PEERING = grants(("kopf.dev", "kopfpeerings", ("list", "watch", "patch")))
 SECRETS_DOCUMENTED_VERBS = {"list", "watch"}  # docs/security.md, "Why the operator reads Secrets"
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
 
@@ -64,14 +66,12 @@ def test_no_wildcards_or_escalation_anywhere(manifests: list[Manifest]) -> None:
 
 def test_cluster_mode_grants_exactly_what_the_operator_uses(default_manifests: list[Manifest]) -> None:
     assert operator_grants(default_manifests, SERVICE_ACCOUNT) == {
-        "": IN_SERVED_NAMESPACES | CRD_DISCOVERY | CLUSTER_ONLY | CLUSTER_PEERING
+        "": IN_SERVED_NAMESPACES | CRD_DISCOVERY | CLUSTER_PEERING
     }
 
 
 def test_cluster_mode_without_peering_drops_the_peering_grant(cluster_manifests: list[Manifest]) -> None:
-    assert operator_grants(cluster_manifests, SERVICE_ACCOUNT) == {
-        "": IN_SERVED_NAMESPACES | CRD_DISCOVERY | CLUSTER_ONLY
-    }
+    assert operator_grants(cluster_manifests, SERVICE_ACCOUNT) == {"": IN_SERVED_NAMESPACES | CRD_DISCOVERY}
 
 
 def test_namespaced_mode_grants_only_inside_the_listed_namespaces(

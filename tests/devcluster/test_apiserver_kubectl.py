@@ -118,6 +118,20 @@ async def test_get_namespaces_and_wait_for_deletion(kubectl: Kubectl) -> None:
     assert "team" not in await kubectl("get", "namespaces", "-o", "name")
 
 
+async def test_typed_create_commands_post_protobuf_and_are_stored(
+    kubectl: Kubectl, apiserver: ApiServer
+) -> None:
+    # kubectl's typed `create` commands send application/vnd.kubernetes.protobuf, not JSON.
+    await kubectl("create", "namespace", "voice")
+    await kubectl("-n", "voice", "create", "secret", "generic", "key", "--from-literal=api-key=abc")
+    await kubectl("-n", "voice", "create", "configmap", "settings", "--from-literal=mode=fast")
+    assert apiserver.get_object("v1/namespaces", None, "voice") is not None
+    secret = apiserver.get_object("v1/secrets", "voice", "key")
+    assert secret is not None and secret["data"] == {"api-key": "YWJj"} and secret["type"] == "Opaque"
+    config = apiserver.get_object("v1/configmaps", "voice", "settings")
+    assert config is not None and config["data"] == {"mode": "fast"}
+
+
 async def test_get_prints_the_custom_resources_printer_columns(
     kubectl: Kubectl, apiserver: ApiServer
 ) -> None:

@@ -87,6 +87,17 @@ class SpeakingLoad:
                 self._progress.clear()
                 await self._progress.wait()
 
+    async def reached_pods(self, count: int, deadline_s: float = 30.0) -> None:
+        """Wait until the agents' connections have landed on `count` different pods.
+
+        The Service picks a pod at random per connection, as kube-proxy does, so a few sockets may
+        all land on one pod; agents open new ones as they go, and the others are reached in time.
+        """
+        async with asyncio.timeout(deadline_s):
+            while len(self.report.pods) < count and not self.report.failures:
+                self._progress.clear()
+                await self._progress.wait()
+
     def _fail(self, what: str) -> None:
         self.report.failures.append(what)
         self.failed.set()

@@ -138,6 +138,7 @@ async def test_examples_become_ready_and_speak_recognisably_through_the_service(
 
     async def nothing(load: SpeakingLoad) -> None:
         await load.completed_at_least(UTTERANCES_AROUND_A_CHANGE)
+        await load.reached_pods(2)  # random per connection: both pods, as new sockets open
 
     report = await while_speaking(local_fleet, nothing)
     assert len(report.pods) == 2, f"the Service balanced over {report.pods}"

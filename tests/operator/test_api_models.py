@@ -113,7 +113,7 @@ def test_model_pattern_accepts_every_known_voice(spec_of: SpecOf, model: str) ->
             id="model-not-allowed",
         ),
         pytest.param(
-            {"autoscaling": {}, "resources": {"requests": {"memory": "1Gi"}}},
+            {"autoscaling": {}, "resources": {"requests": {"memory": "256Mi"}}},
             ["spec.resources.requests: CPU autoscaling needs resources.requests.cpu"],
             id="cpu-autoscaling-without-cpu-request",
         ),
@@ -192,7 +192,7 @@ def test_a_valid_spec_has_no_problems(spec_of: SpecOf) -> None:
         },
         auth={"enabled": False, "clientTokensSecretRef": None},
         rollout={"maxSurge": 2},
-        resources={"requests": {"memory": "1Gi"}},
+        resources={"requests": {"memory": "256Mi"}},
     )
     assert api.validate_spec(spec) == []
 

@@ -1,4 +1,4 @@
-"""Applying children: the applied-hash decides "changed", and patches remove what rendering dropped."""
+"""Applying children: the applied-hash decides "changed"; replicas are handed over before an HPA owns them."""
 
 from __future__ import annotations
 
@@ -48,65 +48,53 @@ def test_stamping_adds_the_hash_of_the_manifest_without_changing_it() -> None:
     assert applying.applied_hash({}) is None
 
 
-def test_a_live_object_with_the_same_hash_needs_no_patch_despite_server_defaults() -> None:
+def test_a_live_object_with_the_same_hash_needs_no_apply_despite_server_defaults() -> None:
     desired = applying.stamped(deployment())
-    assert applying.patch_for(desired, live_of(desired)) is None
+    assert not applying.needs_apply(desired, live_of(desired))
 
 
 def test_a_hand_edit_that_keeps_the_hash_is_not_a_change() -> None:
     desired = applying.stamped(deployment())
     live = live_of(desired)
     live["spec"]["replicas"] = 9  # drift: corrected on the next spec change only
-    assert applying.patch_for(desired, live) is None
+    assert not applying.needs_apply(desired, live)
 
 
-def test_a_changed_rendering_patches_the_whole_manifest_with_the_new_hash() -> None:
+def test_a_changed_rendering_needs_an_apply() -> None:
     before = applying.stamped(deployment())
     after_manifest = deployment()
     after_manifest["spec"]["template"]["metadata"]["annotations"][meta.CONFIG_HASH_ANNOTATION] = "c2"
-    after = applying.stamped(after_manifest)
-    patch = applying.patch_for(after, live_of(before))
-    assert patch == after
-    assert applying.applied_hash(patch) != applying.applied_hash(before)
+    assert applying.needs_apply(applying.stamped(after_manifest), live_of(before))
 
 
-def test_optional_pod_fields_rendering_stopped_producing_are_removed_explicitly() -> None:
-    scheduled = deployment(nodeSelector={"pool": "tts"}, priorityClassName="high")
-    scheduled["spec"]["template"]["metadata"]["annotations"][meta.SECRET_HASH_ANNOTATION] = "s1"
-    live = live_of(applying.stamped(scheduled))
-    patch = applying.patch_for(applying.stamped(deployment()), live)
-    assert patch is not None
-    pod_spec = patch["spec"]["template"]["spec"]
-    assert pod_spec["nodeSelector"] is None and pod_spec["priorityClassName"] is None
-    assert "tolerations" not in pod_spec  # never there: nothing to remove
-    assert patch["spec"]["template"]["metadata"]["annotations"][meta.SECRET_HASH_ANNOTATION] is None
-
-
-def test_replicas_left_out_by_an_hpa_is_never_removed() -> None:
-    fixed = applying.stamped(deployment())
-    autoscaled_manifest = deployment()
-    del autoscaled_manifest["spec"]["replicas"]
-    patch = applying.patch_for(applying.stamped(autoscaled_manifest), live_of(fixed))
-    assert patch is not None
-    assert "replicas" not in patch["spec"]  # a merge patch keeps the HPA's value
-
-
-def test_kinds_without_removable_fields_patch_as_rendered() -> None:
-    config_map = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "aura-en-config", "namespace": "voice"},
-        "data": {"config.yaml": "a: 1"},
-    }
-    live = live_of_config(applying.stamped(config_map))
-    changed = applying.stamped({**config_map, "data": {"config.yaml": "a: 2"}})
-    assert applying.patch_for(changed, live) == changed
-
-
-def live_of_config(desired: dict[str, Any]) -> dict[str, Any]:
-    live = copy.deepcopy(desired)
-    live["metadata"]["uid"] = "u-2"
+def owned_by_operator(live: dict[str, Any]) -> dict[str, Any]:
+    live["metadata"]["managedFields"] = [
+        {
+            "manager": applying.FIELD_MANAGER,
+            "operation": "Apply",
+            "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}},
+        }
+    ]
     return live
+
+
+def test_replicas_are_handed_over_when_the_operator_stops_rendering_them() -> None:
+    live = owned_by_operator(live_of(applying.stamped(deployment())))
+    autoscaled = deployment()
+    del autoscaled["spec"]["replicas"]
+    handover = applying.replicas_handover(applying.stamped(autoscaled), live)
+    assert handover == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "aura-en", "namespace": "voice"},
+        "spec": {"replicas": 2},
+    }
+    # Still rendered, or no longer the operator's: nothing to hand over.
+    assert applying.replicas_handover(applying.stamped(deployment()), live) is None
+    assert (
+        applying.replicas_handover(applying.stamped(autoscaled), live_of(applying.stamped(deployment())))
+        is None
+    )
 
 
 def test_only_a_controller_reference_to_the_owner_counts_as_control() -> None:

@@ -6,7 +6,6 @@ the generated schema first, exactly as the apiserver would.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,27 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ttsfleet.devcluster.apiserver import admission
 from ttsfleet.operator import api, crd
 
 SpecOf = Callable[..., dict[str, Any]]
 ENVIRONMENT = celpy.Environment()
-
-
-def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
-    """Structural defaulting as the apiserver does it: missing properties take `default`, recursively."""
-    if isinstance(value, dict) and "properties" in schema:
-        out = dict(value)
-        for name, child in schema["properties"].items():
-            if name not in out and "default" in child:
-                out[name] = copy.deepcopy(child["default"])
-            if name in out:
-                out[name] = apply_defaults(child, out[name])
-        return out
-    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
-        return {key: apply_defaults(schema["additionalProperties"], item) for key, item in value.items()}
-    if isinstance(value, list) and "items" in schema:
-        return [apply_defaults(schema["items"], item) for item in value]
-    return value
 
 
 def rules_with_self(schema: dict[str, Any], value: Any) -> Iterator[tuple[dict[str, str], Any]]:
@@ -54,7 +37,7 @@ def rules_with_self(schema: dict[str, Any], value: Any) -> Iterator[tuple[dict[s
 def failing_cel_messages(spec: dict[str, Any]) -> set[str]:
     """Messages of the CEL rules a (defaulted) spec breaks."""
     schema = crd.spec_schema()
-    defaulted = apply_defaults(schema, spec)
+    defaulted = admission.with_defaults(schema, spec)
     failed = set()
     for rule, node in rules_with_self(schema, defaulted):
         program = ENVIRONMENT.program(ENVIRONMENT.compile(rule["rule"]))
@@ -80,10 +63,10 @@ def python_messages(spec: dict[str, Any]) -> set[str]:
         pytest.param({"deepgram": {"allowedModels": ["aura-2-zeus-en"]}}, id="model-not-allowed"),
         pytest.param({"deepgram": {"allowedModels": []}}, id="empty-allow-list"),
         pytest.param(
-            {"autoscaling": {}, "resources": {"requests": {"memory": "1Gi"}}}, id="cpu-without-request"
+            {"autoscaling": {}, "resources": {"requests": {"memory": "256Mi"}}}, id="cpu-without-request"
         ),
         pytest.param(
-            {"autoscaling": {"targetActiveStreamsPerPod": 9}, "resources": {"requests": {"memory": "1Gi"}}},
+            {"autoscaling": {"targetActiveStreamsPerPod": 9}, "resources": {"requests": {"memory": "256Mi"}}},
             id="streams-without-cpu-request",
         ),
     ],

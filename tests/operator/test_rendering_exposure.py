@@ -46,7 +46,14 @@ def test_egress_to_dns_and_deepgram_only(backend_of: BackendOf, owner: OwnerRef)
     )
     dns, upstream = policy_of(backend, owner)["spec"]["egress"]
     assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
-    assert {(port["protocol"], port["port"]) for port in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    # OpenShift's resolvers answer on 5353, NodeLocal DNSCache on a link-local address.
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-dns"}}} in dns[
+        "to"
+    ]
+    assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns["to"]
+    assert {(port["protocol"], port["port"]) for port in dns["ports"]} == {
+        (protocol, port) for protocol in ("UDP", "TCP") for port in (53, 5353)
+    }
     assert upstream["to"] == [
         {"ipBlock": {"cidr": "203.0.113.0/24"}},
         {"ipBlock": {"cidr": "198.51.100.0/24"}},
@@ -79,3 +86,34 @@ def test_peers_with_both_label_sets(backend_of: BackendOf, owner: OwnerRef) -> N
             "podSelector": {"matchLabels": {"role": "agent"}},
         }
     ]
+
+
+def test_the_operators_probes_are_admitted_on_the_probe_port(backend_of: BackendOf, owner: OwnerRef) -> None:
+    network = exposure.ClusterNetwork(
+        operator_namespace="ttsfleet-system",
+        operator_pod_labels={"app.kubernetes.io/component": "operator"},
+        probe_port=8080,
+    )
+    policy = rendering.render_network_policy(backend_of(networkPolicy={"enabled": True}), owner, network)
+    assert policy is not None
+    probes = policy["spec"]["ingress"][-1]
+    assert probes == {
+        "from": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ttsfleet-system"}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/component": "operator"}},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    }
+
+
+def test_dns_peers_and_ports_are_configurable(backend_of: BackendOf, owner: OwnerRef) -> None:
+    network = exposure.ClusterNetwork(dns_peers=({"ipBlock": {"cidr": "10.0.0.10/32"}},), dns_ports=(53,))
+    policy = rendering.render_network_policy(backend_of(networkPolicy={"enabled": True}), owner, network)
+    assert policy is not None
+    dns = policy["spec"]["egress"][0]
+    assert dns == {
+        "to": [{"ipBlock": {"cidr": "10.0.0.10/32"}}],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }

@@ -102,3 +102,17 @@ def test_convergence_needs_ready_and_the_latest_generation() -> None:
     assert not status.is_converged(not_ready, generation=7)
     assert not status.is_converged(api.TTSBackendStatus(), generation=1)
     assert status.condition_of(api.TTSBackendStatus(), api.ConditionType.READY) is None
+
+
+def test_the_status_patch_nulls_what_vanished_and_is_empty_when_nothing_changed() -> None:
+    stored = {
+        "observedGeneration": 3,
+        "credentials": {"currentFingerprint": "0123456789ab", "pods": 2, "staleFingerprints": ["aa"]},
+        "endpoint": "ws://x",
+    }
+    wanted = {"observedGeneration": 3, "credentials": {"pods": 2, "staleFingerprints": []}}
+    assert status.merge_patch(stored, wanted) == {
+        "credentials": {"currentFingerprint": None, "staleFingerprints": []},
+        "endpoint": None,
+    }
+    assert status.merge_patch(wanted, wanted) is None

@@ -112,3 +112,16 @@ def operator_grants(manifests: Iterable[Manifest], service_account: str) -> dict
                 for verb in rule["verbs"]
             )
     return grants
+
+
+RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def rbac_objects(manifests: Iterable[Manifest], namespaces: Iterable[str]) -> list[Manifest]:
+    """The chart's RBAC objects that an API holding only `namespaces` (and cluster scope) can store."""
+    wanted = set(namespaces)
+    return [
+        doc
+        for doc in manifests
+        if doc["kind"] in RBAC_KINDS and doc["metadata"].get("namespace", "") in wanted | {""}
+    ]

@@ -83,8 +83,9 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
 - apiGroups: ["ttsfleet.io"]
   resources: ["ttsbackends/status"]
   verbs: ["patch"]
-# Children name their TTSBackend with blockOwnerDeletion; the OwnerReferencesPermissionEnforcement
-# admission plugin (on in hardened clusters) allows that only to whoever may update its finalizers.
+# Children carry blockOwnerDeletion: true; where OwnerReferencesPermissionEnforcement admits objects
+# (OpenShift, hardened clusters), setting it needs update on the owner's finalizers, or every create
+# is refused with 403. No finalizer is ever written through it.
 - apiGroups: ["ttsfleet.io"]
   resources: ["ttsbackends/finalizers"]
   verbs: ["update"]
@@ -128,26 +129,23 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
 # kopf peering, namespaced flavour: one KopfPeering per served namespace.
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end }}
 {{- end -}}
 
 {{/*
 RBAC rules for cluster-scoped objects kopf reads: CRDs for resource discovery in both modes;
-namespaces and ClusterKopfPeerings only when serving the whole cluster.
+ClusterKopfPeerings only when serving the whole cluster with peering on.
 */}}
 {{- define "ttsfleet.clusterRules" -}}
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
-{{- if not (include "ttsfleet.namespaced" .) }}
-- apiGroups: [""]
-  resources: ["namespaces"]
   verbs: ["list", "watch"]
+{{- if not (include "ttsfleet.namespaced" .) }}
 {{- if .Values.operator.peering.enabled }}
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -19,8 +19,10 @@ import httpx
 import kopf
 import pytest
 
+from tests.support.helm import NAMESPACED_VALUES, RELEASE, RELEASE_NAMESPACE, Manifest, rbac_objects, render
+from tests.support.helm import helm as helm  # the fixture, for `chart_rbac`
 from ttsfleet import fingerprints
-from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
+from ttsfleet.devcluster.apiserver import ApiServer, authorization, running_apiserver
 from ttsfleet.operator import crd, running
 from ttsfleet.operator.settings import OperatorSettings
 
@@ -126,8 +128,36 @@ async def gateways() -> AsyncIterator[StandInGateways]:
     await runner.cleanup()
 
 
+SERVICE_ACCOUNT_USER = authorization.service_account_user(RELEASE_NAMESPACE, f"{RELEASE}-ttsfleet")
+
+
+@pytest.fixture(scope="session")
+def chart_rbac(helm: Any) -> list[Manifest]:
+    """The chart's Roles, ClusterRoles and bindings for the operator (namespaced mode, `voice` served)."""
+    return rbac_objects(render(helm, [NAMESPACED_VALUES]), [NAMESPACE])
+
+
+async def apply_rbac(server: ApiServer, manifests: list[Manifest]) -> None:
+    """Store RBAC objects as an administrator would, and hold the operator's calls to them."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        for manifest in manifests:
+            kind = manifest["kind"]
+            plural = f"{kind.lower()}s"
+            namespace = manifest["metadata"].get("namespace")
+            where = f"/namespaces/{namespace}" if namespace else ""
+            path = f"/apis/rbac.authorization.k8s.io/v1{where}/{plural}"
+            existing = await http.get(f"{path}/{manifest['metadata']['name']}")
+            if existing.status_code == 200:
+                response = await http.put(f"{path}/{manifest['metadata']['name']}", json=manifest)
+            else:
+                response = await http.post(path, json=manifest)
+            assert response.is_success, response.text
+    server.identities = authorization.Identities(dict.fromkeys(OPERATOR_AGENTS, SERVICE_ACCOUNT_USER))
+
+
 @pytest.fixture
-async def apiserver() -> AsyncIterator[ApiServer]:
+async def apiserver(chart_rbac: list[Manifest]) -> AsyncIterator[ApiServer]:
+    """A fresh API with the CRD, the `voice` namespace and the chart's RBAC, which the operator runs under."""
     async with running_apiserver(bookmark_interval_s=1.0) as server:
         async with httpx.AsyncClient(base_url=server.base_url) as http:
             created = await http.post(
@@ -136,6 +166,7 @@ async def apiserver() -> AsyncIterator[ApiServer]:
             assert created.status_code == 201, created.text
             response = await http.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
             assert response.status_code == 201, response.text
+        await apply_rbac(server, chart_rbac)
         yield server
 
 

@@ -218,10 +218,28 @@ def _operator_calls(server: ApiServer) -> list[tuple[str, str, str]]:
     ]
 
 
+def _strip_cel(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_cel(v) for k, v in node.items() if k != "x-kubernetes-validations"}
+    if isinstance(node, list):
+        return [_strip_cel(item) for item in node]
+    return node
+
+
+async def without_cel_rules(api: httpx.AsyncClient) -> None:
+    """Serve the CRD without its CEL rules, as an apiserver older than CEL validation would."""
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ttsbackends.ttsfleet.io"
+    crd = (await api.get(path)).json()
+    (await api.put(path, json=_strip_cel(crd))).raise_for_status()
+
+
 async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(
     api: httpx.AsyncClient, operator_running: OperatorFactory
 ) -> None:
     bad = backend(replicas=2, autoscaling={"minReplicas": 1, "maxReplicas": 3})  # both: the CEL rule says no
+    refused = await api.post(BACKENDS, json=bad)
+    assert refused.status_code == 422 and "replicas or autoscaling" in refused.json()["message"]
+    await without_cel_rules(api)  # an apiserver without CEL admits it; the operator still says no
     async with operator_running():
         (await api.post(BACKENDS, json=bad)).raise_for_status()
         body = await wait_until(lambda: _with_condition(api, "Degraded", "True"), what="Degraded")
@@ -236,3 +254,35 @@ async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(
         fix = {"spec": {"autoscaling": None}}
         (await api.patch(f"{BACKENDS}/aura-en", json=fix, headers=MERGE)).raise_for_status()
         await wait_until(lambda: get(api, CHILDREN["deployments"]), what="Deployment after the fix")
+
+
+async def test_fields_the_spec_drops_go_away_and_other_controllers_fields_stay(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    service_path = CHILDREN["services"]
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    annotated = {"annotations": {"example.com/lb": "internal", "example.com/team": "voice"}}
+    async with operator_running():
+        (await api.post(BACKENDS, json=backend(replicas=2, service=annotated))).raise_for_status()
+        await wait_until(lambda: get(api, service_path), what="the Service")
+        mesh = {"metadata": {"annotations": {"mesh.example/inject": "true"}}}
+        patched = await api.patch(f"{service_path}?fieldManager=mesh", json=mesh, headers=MERGE)
+        patched.raise_for_status()
+        smaller = {"spec": {"service": {"annotations": {"example.com/team": None}}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=smaller, headers=MERGE)).raise_for_status()
+
+        async def dropped() -> dict[str, Any] | None:
+            body = await get(api, service_path)
+            annotations = ((body or {}).get("metadata") or {}).get("annotations") or {}
+            return annotations if "example.com/team" not in annotations else None
+
+        annotations = await wait_until(dropped, what="the dropped annotation removed")
+        assert annotations["example.com/lb"] == "internal"
+        assert annotations["mesh.example/inject"] == "true", "another manager's field was removed"
+
+        # Switching to autoscaling leaves the Deployment's replicas alone until the HPA acts.
+        autoscale = {"spec": {"replicas": None, "autoscaling": {"minReplicas": 2, "maxReplicas": 4}}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=autoscale, headers=MERGE)).raise_for_status()
+        await wait_until(lambda: get(api, CHILDREN["hpa"]), what="the HPA")
+        deployment = await get(api, CHILDREN["deployments"])
+        assert deployment is not None and deployment["spec"].get("replicas") == 2

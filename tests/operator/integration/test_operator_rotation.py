@@ -100,3 +100,30 @@ async def test_restart_rotation_puts_the_new_secret_hash_on_the_pod_template(
 
 async def _equals(read: Any, expected: str) -> bool:
     return bool(await read() == expected)
+
+
+async def test_a_deleted_key_secret_is_reported_once_not_patched_on_every_tick(
+    api: httpx.AsyncClient, gateways: StandInGateways, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running() as assembly:
+        (await api.post(BACKENDS, json=backend(replicas=1))).raise_for_status()
+        first = await wait_until(lambda: status_of(api), what="status")
+        gateways.report("aura-en-a", fingerprint=fingerprint(DEEPGRAM_KEY), config_hash=first["configHash"])
+        await ready_pod(api, "aura-en-a")
+
+        async def fingerprint_shown() -> bool:
+            return bool(((await status_of(api)).get("credentials") or {}).get("currentFingerprint"))
+
+        await wait_until(fingerprint_shown, what="the key's fingerprint in status")
+        (await api.delete(f"{SECRETS}/deepgram")).raise_for_status()
+
+        async def fingerprint_gone() -> bool:
+            status = await status_of(api)
+            return "currentFingerprint" not in (status.get("credentials") or {})
+
+        await wait_until(fingerprint_gone, what="the vanished fingerprint removed from status")
+        metrics = assembly.runtime.metrics
+        writes, ticks = metrics.status_writes._value.get(), metrics.status_refreshes._value.get()
+        await wait_until(lambda: metrics.status_refreshes._value.get() >= ticks + 5, what="five probe ticks")
+        assert metrics.status_writes._value.get() == writes, "the status was patched again with nothing new"

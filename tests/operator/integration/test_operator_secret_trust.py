@@ -68,10 +68,22 @@ async def test_a_key_no_header_can_carry_is_reported_not_left_unknown(
         assert "kkkkkkkk" not in str(await get(api, f"{BACKENDS}/aura-en"))
 
 
+async def unchecked_schema(api: httpx.AsyncClient) -> None:
+    """Serve the CRD with an open schema, as an API server that does not enforce ours would."""
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ttsbackends.ttsfleet.io"
+    crd = (await api.get(path)).json()
+    open_schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    for version in crd["spec"]["versions"]:
+        version["schema"] = {"openAPIV3Schema": open_schema}
+    (await api.put(path, json=crd)).raise_for_status()
+
+
 async def test_replicas_as_a_string_is_refused_not_coerced(
     api: httpx.AsyncClient, operator_running: OperatorFactory
 ) -> None:
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    assert (await api.post(BACKENDS, json=backend(replicas="3"))).status_code == 422  # the schema says no
+    await unchecked_schema(api)  # an API server that does not hold the object to it still gets an answer
     async with operator_running():
         (await api.post(BACKENDS, json=backend(replicas="3"))).raise_for_status()
         degraded = await wait_until(

@@ -1,0 +1,96 @@
+"""Optional kinds: a cluster without the Prometheus Operator, or a chart that does not grant ServiceMonitors.
+
+The backend still reconciles and becomes Ready; the missing ServiceMonitor is reported once (Degraded
+with reason OptionalKindUnavailable, one Warning Event), and pruning never trips over the kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
+    BACKENDS,
+    DEEPGRAM_KEY,
+    DEPLOYMENTS,
+    MERGE,
+    NAMESPACE,
+    SECRETS,
+    OperatorFactory,
+    apply_rbac,
+    backend,
+    condition,
+    events_with,
+    get,
+    secret,
+    wait_until,
+)
+from tests.operator.integration.test_operator_lifecycle import (  # type: ignore[import-not-found]
+    mark_rolled_out,
+)
+from tests.support.helm import NAMESPACED_VALUES, rbac_objects, render
+from tests.support.monitoring import CRD_PATH, SERVICE_MONITOR_CRD
+from ttsfleet.devcluster.apiserver import ApiServer
+
+SMON = "/apis/monitoring.coreos.com/v1/namespaces/voice/servicemonitors/aura-en"
+WITH_MONITOR = {"monitoring": {"serviceMonitor": {"enabled": True}}}
+
+
+async def ready_with(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
+    body = await get(api, f"{BACKENDS}/aura-en")
+    ready, found = condition(body, "Ready"), condition(body, kind)
+    if ready and ready["status"] == "True" and found and found["reason"] == reason:
+        return body
+    return None
+
+
+async def test_without_the_prometheus_operator_the_backend_is_ready_and_says_why(
+    api: httpx.AsyncClient, operator_running: OperatorFactory
+) -> None:
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    async with operator_running() as assembly:
+        (await api.post(BACKENDS, json=backend(replicas=2, **WITH_MONITOR))).raise_for_status()
+        await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
+        await mark_rolled_out(api)
+        body = await wait_until(
+            lambda: ready_with(api, "Degraded", "OptionalKindUnavailable"), what="Ready, monitor reported"
+        )
+        degraded = condition(body, "Degraded")
+        assert degraded is not None and degraded["status"] == "True"
+        assert "ServiceMonitor aura-en" in degraded["message"] and "404" in degraded["message"]
+        await wait_until(lambda: events_with(api, "OptionalKindUnavailable"), what="the Warning Event")
+        refreshes = assembly.runtime.metrics.status_refreshes
+        ticks = refreshes._value.get()
+        await wait_until(lambda: refreshes._value.get() >= ticks + 3, what="three more probe ticks")
+        warnings = await events_with(api, "OptionalKindUnavailable")
+        assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
+        # Once the CRDs are installed, the next reconcile writes the ServiceMonitor and clears the reason.
+        (await api.post(CRD_PATH, json=SERVICE_MONITOR_CRD)).raise_for_status()
+        bump = {"metadata": {"annotations": {"example.com/touched": "1"}}, "spec": {"replicas": 3}}
+        (await api.patch(f"{BACKENDS}/aura-en", json=bump, headers=MERGE)).raise_for_status()
+        await wait_until(lambda: get(api, SMON), what="the ServiceMonitor once its CRD exists")
+
+
+async def test_a_forbidden_service_monitor_kind_skips_it_and_pruning(
+    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory, helm: Any
+) -> None:
+    (await api.post(CRD_PATH, json=SERVICE_MONITOR_CRD)).raise_for_status()
+    (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
+    without = render(helm, [NAMESPACED_VALUES], ["rbac.serviceMonitors=false"])
+    await apply_rbac(apiserver, rbac_objects(without, [NAMESPACE]))
+    async with operator_running():
+        # Not asked for: pruning would GET the kind, and may not.
+        (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
+        await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
+        await mark_rolled_out(api)
+        body = await wait_until(lambda: ready_with(api, "Degraded", "AsExpected"), what="Ready")
+        assert condition(body, "Degraded")["status"] == "False"
+        # Asked for: reported, the rest still reconciles.
+        (
+            await api.patch(f"{BACKENDS}/aura-en", json={"spec": WITH_MONITOR}, headers=MERGE)
+        ).raise_for_status()
+        body = await wait_until(
+            lambda: ready_with(api, "Degraded", "OptionalKindUnavailable"), what="the forbidden monitor"
+        )
+        assert "403" in condition(body, "Degraded")["message"]
