@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from ttsfleet.emulator import admin, rest, streaming
+from ttsfleet.emulator import admin, key_api, rest, streaming
 from ttsfleet.emulator.access import Refusal, admit
 from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext, SpeechRenderer
@@ -61,8 +61,8 @@ def create_app(settings: EmulatorSettings, renderer: SpeechRenderer | None = Non
         routes=[
             WebSocketRoute("/v1/speak", speak_websocket),
             Route("/v1/speak", rest.speak_rest, methods=["POST"]),
-            Route("/v1/projects/{project_id}/keys", admin.keys, methods=["GET", "POST"]),
-            Route("/v1/projects/{project_id}/keys/{key_id}", admin.keys, methods=["GET", "DELETE"]),
+            Route("/v1/projects/{project_id}/keys", key_api.keys, methods=["GET", "POST"]),
+            Route("/v1/projects/{project_id}/keys/{key_id}", key_api.key, methods=["GET", "DELETE"]),
             Route("/_emulator/stats", admin.stats, methods=["GET"]),
             Route("/_emulator/healthz", admin.health, methods=["GET"]),
             Route("/_emulator/faults", admin.faults, methods=["GET", "POST"]),
