@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ttsfleet.emulator.context import EmulatorContext
-from ttsfleet.emulator.keys import Access, Need
 from ttsfleet.emulator.faults import ConnectionFaults, InvalidFault, Scope, parse_fault
+from ttsfleet.emulator.keys import Access, Need
 from ttsfleet.protocol import (
     ErrorBody,
     ErrorCode,
@@ -76,7 +76,9 @@ def admit(
         status = faults.refuse_status
         raise Refusal(status, error_code_for_status(status), _REFUSAL_MESSAGES[status])
     credential = read_credential(authorization, subprotocols)
-    access = Access.UNKNOWN if credential is None else ctx.keys.check(credential.secret, ctx.now(), Need.SPEAK)
+    if credential is None:
+        raise Refusal(401, ErrorCode.INVALID_AUTH, _REFUSAL_MESSAGES[401])
+    access = ctx.keys.check(credential.secret, ctx.now(), Need.SPEAK)
     if access is Access.UNKNOWN:
         raise Refusal(401, ErrorCode.INVALID_AUTH, _REFUSAL_MESSAGES[401])
     if access is Access.FORBIDDEN:

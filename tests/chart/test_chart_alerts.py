@@ -16,6 +16,7 @@ EXPECTED_ALERTS = {
     "TTSFleetReconcileErrors",
     "TTSBackendNotReady",
     "TTSBackendCredentialRotationStuck",
+    "TTSBackendKeyRotationFailing",
     "TTSBackendHPAAtMax",
     "TTSBackendTTFBHighP99",
     "TTSBackendErrorRatioHigh",

@@ -94,8 +94,12 @@ async def test_an_expired_key_is_refused(strict_emulator: ServerProcess) -> None
     assert refused.value.response.status_code == 401
 
 
+def _token(key: str) -> dict[str, str]:
+    return {"Authorization": f"Token {key}"}
+
+
 def _create(server: ServerProcess, key: str, **body: object) -> httpx.Response:
-    return httpx.post(_keys_url(server), headers={"Authorization": f"Token {key}"}, json=body)
+    return httpx.post(_keys_url(server), headers=_token(key), json=body)
 
 
 def test_key_api_bodies_follow_the_openapi_schemas(strict_emulator: ServerProcess) -> None:
@@ -116,9 +120,11 @@ def test_key_api_bodies_follow_the_openapi_schemas(strict_emulator: ServerProces
 
 
 def test_list_filters_by_status(strict_emulator: ServerProcess) -> None:
+    long_ago = "2020-01-01T00:00:00Z"
     past = _create(
-        strict_emulator, ADMIN_KEY, comment="past", scopes=["usage:write"], expiration_date="2020-01-01T00:00:00Z"
-    ).json()
+        strict_emulator, ADMIN_KEY, comment="past", scopes=["usage:write"], expiration_date=long_ago
+    )
+    past = past.json()
     live = _create(strict_emulator, ADMIN_KEY, comment="live", scopes=["usage:write"]).json()
 
     def ids(status: str) -> set[str]:
@@ -142,11 +148,11 @@ async def test_scopes_separate_key_management_from_speaking(strict_emulator: Ser
     speaking = speaker.json()["key"]
     denied = _create(strict_emulator, speaking, comment="escalate", scopes=["keys:write"])
     assert (denied.status_code, denied.json()["err_code"]) == (403, "INSUFFICIENT_PERMISSIONS")
-    assert httpx.get(_keys_url(strict_emulator), headers={"Authorization": f"Token {speaking}"}).status_code == 403
+    assert httpx.get(_keys_url(strict_emulator), headers=_token(speaking)).status_code == 403
     reader = _create(strict_emulator, ADMIN_KEY, comment="reader", scopes=["keys:read"]).json()["key"]
-    assert httpx.get(_keys_url(strict_emulator), headers={"Authorization": f"Token {reader}"}).status_code == 200
+    assert httpx.get(_keys_url(strict_emulator), headers=_token(reader)).status_code == 200
     cannot_delete = httpx.delete(
-        _keys_url(strict_emulator, speaker.json()["api_key_id"]), headers={"Authorization": f"Token {reader}"}
+        _keys_url(strict_emulator, speaker.json()["api_key_id"]), headers=_token(reader)
     )
     assert cannot_delete.status_code == 403
 
