@@ -55,11 +55,11 @@ async def serve(gateway: Gateway, request: Request) -> Response:
     headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
     with structlog.contextvars.bound_contextvars(request_id=request_id, client_request_id=client_id):
         try:
-            options, text, _ = await _admit(gateway, request)
+            options, text, token_id = await _admit(gateway, request)
         except admission.Refusal as refusal:
             return refused(gateway, refusal, request_id, headers)
         sink = _StreamSink()
-        producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink))
+        producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink, token_id))
         gateway.metrics.utterance_started()
         started = gateway.tasks.spawn("rest-started", sink.started.wait())
         try:
@@ -95,9 +95,11 @@ def refused(
     return Response(refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json")
 
 
-async def _produce(gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink) -> None:
+async def _produce(
+    gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink, token_id: str | None
+) -> None:
     try:
-        await gateway.synthesizer.speak(options, text, sink, websocket=False)
+        await gateway.synthesizer.speak(options, text, sink, websocket=False, token_id=token_id)
     except errors.GatewayError as error:
         sink.error = error  # before the first byte: the handler answers with its status
     finally:

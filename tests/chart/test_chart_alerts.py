@@ -17,6 +17,7 @@ EXPECTED_ALERTS = {
     "TTSBackendNotReady",
     "TTSBackendCredentialRotationStuck",
     "TTSBackendKeyRotationFailing",
+    "TTSBackendCharacterBudgetExceeded",
     "TTSBackendHPAAtMax",
     "TTSBackendTTFBHighP99",
     "TTSBackendErrorRatioHigh",
