@@ -13,21 +13,16 @@ from pydantic import Field
 
 from ttsfleet.operator.api.base import ApiModel
 from ttsfleet.operator.api.times import Timestamp
-from ttsfleet.operator.api.upstream import SECRET_KEY_PATTERN, SECRET_NAME_PATTERN
+from ttsfleet.operator.api.upstream import SECRET_KEY_PATTERN, SecretKeyRef
 
 # The annotation that asks for a rotation now: any new value (a timestamp, a ticket) starts one.
 ROTATE_ANNOTATION = "ttsfleet.io/rotate-key"
 DAY_S = 24 * 3600
 
 
-class AdminKeySecretRef(ApiModel):
+class AdminKeySecretRef(SecretKeyRef):
     """A key inside a Secret holding the Deepgram key-management key."""
 
-    name: str = Field(
-        max_length=253,
-        pattern=SECRET_NAME_PATTERN,
-        description="Name of the Secret, in the backend's namespace.",
-    )
     key: str = Field(
         default="admin-key",
         max_length=253,
