@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -215,7 +216,9 @@ async def test_scheduled_rotations_keep_every_utterance_and_refuse_each_old_key(
     gateways: StandInGateways,
     operator_running: OperatorFactory,
     deepgram: Deepgram,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     admin_key = await setup_fleet(api, deepgram)
     pods = Pods(api, gateways)
     speaker = Speaker(deepgram.server, pods)
@@ -262,6 +265,12 @@ async def test_scheduled_rotations_keep_every_utterance_and_refuse_each_old_key(
     for reason in ("DeepgramKeyMinted", "DeepgramKeyInstalled", "DeepgramKeyRotated", "DeepgramKeyDeleted"):
         assert await events_with(api, reason), reason
     await _admin_key_nowhere(api, admin_key)
+    # The operator's log (its thread logs into the same handlers); the test's own websockets client
+    # logs its headers at DEBUG and is left out.
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets"))
+    assert "key rotation of voice/aura-en: promote" in logged
+    for key in (admin_key, *pods.seen):
+        assert key not in logged
 
 
 async def test_a_restart_after_minting_discards_the_uninstalled_key_and_the_orphans(
