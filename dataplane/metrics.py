@@ -91,6 +91,14 @@ class Metrics:
         self.utterances = Counter("ttsfleet_utterances", "Utterances by outcome.", ["outcome"], registry=r)
         self.errors = Counter("ttsfleet_errors", "Upstream errors by class.", ["error_class"], registry=r)
         self.retries = Counter("ttsfleet_retries", "Utterance attempts after the first.", registry=r)
+        # What Deepgram bills: characters of utterances synthesized upstream (cache hits cost nothing).
+        # `token` is the fleet token's fingerprint ("none" with auth off), never the token.
+        self.billed_characters = Counter(
+            "ttsfleet_billed_characters",
+            "Characters synthesized upstream (billed by Deepgram), by fleet token fingerprint and model.",
+            ["token", "model"],
+            registry=r,
+        )
         self.fallbacks = Counter(
             "ttsfleet_fallbacks",
             "REST fallback requests sent upstream (an utterance may make several); breaker refusals are not.",

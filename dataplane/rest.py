@@ -55,7 +55,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
     headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
     with structlog.contextvars.bound_contextvars(request_id=request_id, client_request_id=client_id):
         try:
-            options, text, _ = await _admit(gateway, request)
+            options, text, token_id = await _admit(gateway, request)
         except admission.Refusal as refusal:
             return refused(gateway, refusal, request_id, headers)
         except ClientDisconnect:
@@ -63,7 +63,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
             log.info("client left before its request body ended")
             return Response(status_code=400)
         sink = _StreamSink()
-        producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink))
+        producer = gateway.tasks.spawn("rest-speak", _produce(gateway, options, text, sink, token_id))
         gateway.metrics.utterance_started()
         started = gateway.tasks.spawn("rest-started", sink.started.wait())
         try:
@@ -114,9 +114,11 @@ def relayed(gateway: Gateway, answer: errors.UpstreamAnswer, headers: dict[str, 
     return Response(answer.body, answer.status, relayed_headers, media_type=answer.content_type)
 
 
-async def _produce(gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink) -> None:
+async def _produce(
+    gateway: Gateway, options: SpeakOptions, text: str, sink: _StreamSink, token_id: str | None
+) -> None:
     try:
-        await gateway.synthesizer.speak(options, text, sink, websocket=False)
+        await gateway.synthesizer.speak(options, text, sink, websocket=False, token_id=token_id)
     except errors.GatewayError as error:
         sink.error = error  # before the first byte: the handler answers with its status
     finally:

@@ -303,7 +303,9 @@ class Session:
     async def _utter(self, text: str, sink: SegmentSink) -> errors.GatewayError | None:
         """One utterance; a failure is returned, so it ends the session with its close, not the group."""
         try:
-            await self._ctx.synthesizer.speak(self._options, text, sink, websocket=True)
+            await self._ctx.synthesizer.speak(
+                self._options, text, sink, websocket=True, token_id=self._token_id
+            )
         except errors.GatewayError as error:
             return error
         return None

@@ -82,9 +82,18 @@ class Synthesizer:
         self._upstream_limits = SocketLimits()
 
     async def speak(
-        self, options: SpeakOptions, text: str, sink: AudioSink, *, websocket: bool
+        self,
+        options: SpeakOptions,
+        text: str,
+        sink: AudioSink,
+        *,
+        websocket: bool,
+        token_id: str | None = None,
     ) -> UtteranceResult:
-        """Synthesize `text`; WS first (REST fallback) for sockets, REST for REST; raises GatewayError."""
+        """Synthesize `text`; WS first (REST fallback) for sockets, REST for REST; raises GatewayError.
+
+        `token_id` (the fleet token's fingerprint) labels the billed characters.
+        """
         utterance_id = uuid.uuid4().hex[:16]
         started = self._clock.monotonic()
         traced = {"utterance_id": utterance_id, "chars": len(text), "model": options.model}
@@ -103,6 +112,8 @@ class Synthesizer:
                 span, {"source": result.source, "upstream_request_id": result.upstream_request_id}
             )
             self._metrics.utterances.labels(outcome="completed").inc()
+            if result.source != "cache":
+                self._metrics.billed_characters.labels(token_id or "none", options.model).inc(len(text))
             self._metrics.utterance_duration.labels(source=result.source).observe(elapsed)
             log.info(
                 "utterance completed",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ttsfleet.emulator.context import EmulatorContext
 from ttsfleet.emulator.faults import ConnectionFaults, InvalidFault, Scope, parse_fault
+from ttsfleet.emulator.keys import Access, Need
 from ttsfleet.protocol import (
     ErrorBody,
     ErrorCode,
@@ -75,8 +76,13 @@ def admit(
         status = faults.refuse_status
         raise Refusal(status, error_code_for_status(status), _REFUSAL_MESSAGES[status])
     credential = read_credential(authorization, subprotocols)
-    if credential is None or not ctx.keys.is_accepted(credential.secret, ctx.now()):
+    if credential is None:
         raise Refusal(401, ErrorCode.INVALID_AUTH, _REFUSAL_MESSAGES[401])
+    access = ctx.keys.check(credential.secret, ctx.now(), Need.SPEAK)
+    if access is Access.UNKNOWN:
+        raise Refusal(401, ErrorCode.INVALID_AUTH, _REFUSAL_MESSAGES[401])
+    if access is Access.FORBIDDEN:
+        raise Refusal(403, ErrorCode.INSUFFICIENT_PERMISSIONS, "The API key lacks the usage:write scope.")
     try:
         options = parse_speak_options(query, transport, ctx.settings.known_models)
     except UnknownModel as error:

@@ -1,6 +1,5 @@
-"""Admin endpoints (`/_emulator/…`) and Deepgram's management API: the project a key belongs to
-(`GET /v1/projects`, `GET /v1/projects/{id}`, which Deepgram's clients read before speaking) and keys
-(`/v1/projects/{id}/keys`).
+"""Admin endpoints (`/_emulator/…`) and the projects of Deepgram's management API (`GET /v1/projects`,
+`GET /v1/projects/{id}`, which Deepgram's clients read before speaking); keys are in `key_api`.
 
 The admin endpoints are unauthenticated: the emulator is a local development and test tool that
 listens on loopback by default.
@@ -17,7 +16,6 @@ from ttsfleet import __version__
 from ttsfleet.emulator.access import Refusal
 from ttsfleet.emulator.context import EmulatorContext
 from ttsfleet.emulator.faults import InvalidFault
-from ttsfleet.emulator.keys import parse_expiration
 from ttsfleet.emulator.rest import error_response
 from ttsfleet.protocol import ErrorCode, read_credential
 
@@ -103,56 +101,3 @@ async def projects(request: Request) -> Response:
         return JSONResponse(_project(ctx))
     except Refusal as refusal:
         return error_response(refusal, request_id)
-
-
-async def keys(request: Request) -> Response:
-    ctx = _ctx(request)
-    request_id = ctx.new_request_id()
-    project_id = request.path_params["project_id"]
-    key_id = request.path_params.get("key_id")
-    try:
-        _authorize(request, ctx)
-        if key_id is None and request.method == "POST":
-            return await _create_key(request, ctx, project_id)
-        if key_id is None:
-            listed = [{"api_key": key.describe()} for key in ctx.keys.list(project_id)]
-            return JSONResponse({"api_keys": listed})
-        if request.method == "DELETE":
-            if not ctx.keys.delete(project_id, key_id):
-                raise Refusal(404, ErrorCode.NOT_FOUND, f"No key {key_id!r} in project {project_id!r}.")
-            return JSONResponse({"message": "Successfully deleted the API key!"})
-        key = ctx.keys.get(project_id, key_id)
-        if key is None:
-            raise Refusal(404, ErrorCode.NOT_FOUND, f"No key {key_id!r} in project {project_id!r}.")
-        return JSONResponse({"item": {"api_key": key.describe()}})
-    except Refusal as refusal:
-        return error_response(refusal, request_id)
-
-
-async def _create_key(request: Request, ctx: EmulatorContext, project_id: str) -> Response:
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "The body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "The body must be a JSON object.")
-    comment, scopes, tags = body.get("comment"), body.get("scopes"), body.get("tags", [])
-    ttl = body.get("time_to_live_in_seconds")
-    if not isinstance(comment, str) or not comment:
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "comment is required.")
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "scopes must be a non-empty list of strings.")
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "tags must be a list of strings.")
-    if ttl is not None and "expiration_date" in body:
-        raise Refusal(
-            400, ErrorCode.BAD_REQUEST, "Give time_to_live_in_seconds or expiration_date, not both."
-        )
-    if ttl is not None and (not isinstance(ttl, int | float) or ttl <= 0):
-        raise Refusal(400, ErrorCode.BAD_REQUEST, "time_to_live_in_seconds must be a positive number.")
-    try:
-        expiration = parse_expiration(body.get("expiration_date"))
-    except ValueError as error:
-        raise Refusal(400, ErrorCode.BAD_REQUEST, str(error)) from None
-    key = ctx.keys.create(project_id, comment, scopes, tags, ctx.now(), ttl_s=ttl, expiration_date=expiration)
-    return JSONResponse({**key.describe(), "key": key.secret})

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from ttsfleet.emulator import admin, rest, streaming
+from ttsfleet.emulator import admin, key_api, rest, streaming
 from ttsfleet.emulator.access import Refusal, admit
 from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext, SpeechRenderer
@@ -82,8 +82,8 @@ def create_app(settings: EmulatorSettings, renderer: SpeechRenderer | None = Non
             Route(FLUX_SPEAK_PATH, flux_rest, methods=["POST"]),
             Route("/v1/projects", admin.projects, methods=["GET"]),
             Route("/v1/projects/{project_id}", admin.projects, methods=["GET"]),
-            Route("/v1/projects/{project_id}/keys", admin.keys, methods=["GET", "POST"]),
-            Route("/v1/projects/{project_id}/keys/{key_id}", admin.keys, methods=["GET", "DELETE"]),
+            Route("/v1/projects/{project_id}/keys", key_api.keys, methods=["GET", "POST"]),
+            Route("/v1/projects/{project_id}/keys/{key_id}", key_api.key, methods=["GET", "DELETE"]),
             Route("/_emulator/stats", admin.stats, methods=["GET"]),
             Route("/_emulator/requests", admin.recent_requests, methods=["GET"]),
             Route("/_emulator/callbacks", admin.callbacks, methods=["GET"]),

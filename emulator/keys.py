@@ -1,12 +1,16 @@
-"""In-memory API keys: who may speak, and the key-management API's store.
+"""In-memory API keys: who may speak or manage keys, and the key-management API's store.
 
-Keys created through `POST /v1/projects/{id}/keys` are accepted until deleted or expired; a deleted
-key is refused (401) for every new socket at once. With no configured keys the emulator is in open
-mode: any non-empty key is accepted except one that was deleted.
+Keys created through `POST /v1/projects/{id}/keys` carry scopes: a key speaks when it has a usage
+scope (`usage:write`, or a role scope `member`/`admin`/`owner`) and manages keys when it has
+`keys:write` (or `admin`/`owner`); `keys:read` lists and shows. Keys given on the command line are
+owners. A created key is accepted until deleted or expired; a deleted or expired key is refused (401)
+at the next handshake or request. With no configured keys the emulator is in open mode: any non-empty
+key may do anything except one that was deleted or created and expired.
 """
 
 from __future__ import annotations
 
+import enum
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +18,37 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ttsfleet.fingerprints import fingerprint_secret
+
+# The emulator's single project member; keys list their creator as this member.
+MEMBER_ID = "emulator-member"
+MEMBER_EMAIL = "member@emulator.invalid"
+
+
+class Need(enum.Enum):
+    """What a request wants to do, and the scopes any one of which allows it."""
+
+    SPEAK = frozenset({"usage:write", "member", "admin", "owner"})
+    READ_KEYS = frozenset({"keys:read", "keys:write", "admin", "owner"})
+    WRITE_KEYS = frozenset({"keys:write", "admin", "owner"})
+
+
+class Access(enum.Enum):
+    """A key's answer to a Need: granted, unknown (401) or lacking the scope (403)."""
+
+    GRANTED = "granted"
+    UNKNOWN = "unknown"
+    FORBIDDEN = "forbidden"
+
+
+class KeyStatus(enum.StrEnum):
+    """The `status` filter of the list endpoint."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -30,18 +65,30 @@ class ApiKey:
     def is_expired(self, now: datetime) -> bool:
         return self.expiration_date is not None and now >= self.expiration_date
 
+    def status(self, now: datetime) -> KeyStatus:
+        return KeyStatus.EXPIRED if self.is_expired(now) else KeyStatus.ACTIVE
+
     def describe(self) -> dict[str, Any]:
-        """The key as listed: everything but the secret."""
+        """The key as listed and shown: everything but the secret."""
         described: dict[str, Any] = {
             "api_key_id": self.api_key_id,
             "comment": self.comment,
             "scopes": self.scopes,
             "tags": self.tags,
-            "created": self.created.isoformat().replace("+00:00", "Z"),
+            "created": format_time(self.created),
         }
         if self.expiration_date is not None:
-            described["expiration_date"] = self.expiration_date.isoformat().replace("+00:00", "Z")
+            described["expiration_date"] = format_time(self.expiration_date)
         return described
+
+    def created_body(self) -> dict[str, Any]:
+        """The create answer (CreateKeyV1Response): the only time the secret is shown."""
+        body = {key: value for key, value in self.describe().items() if key != "created"}
+        return {**body, "key": self.secret}
+
+
+def member() -> dict[str, str]:
+    return {"member_id": MEMBER_ID, "email": MEMBER_EMAIL}
 
 
 @dataclass(slots=True)
@@ -54,18 +101,22 @@ class KeyStore:
     def is_open(self) -> bool:
         return not self.configured
 
-    def is_accepted(self, secret: str, now: datetime) -> bool:
-        """Whether `secret` may open a socket or make a request now."""
-        if not secret:
-            return False
-        if fingerprint_secret(secret) in self.revoked_fingerprints:
-            return False
+    def check(self, secret: str, now: datetime, need: Need) -> Access:
+        """Whether `secret` may do `need` now."""
+        if not secret or fingerprint_secret(secret) in self.revoked_fingerprints:
+            return Access.UNKNOWN
         for key in self.created.values():
             if secrets.compare_digest(key.secret, secret):
-                return not key.is_expired(now)
-        if self.is_open:
-            return True
-        return any(secrets.compare_digest(known, secret) for known in self.configured)
+                if key.is_expired(now):
+                    return Access.UNKNOWN
+                return Access.GRANTED if need.value & set(key.scopes) else Access.FORBIDDEN
+        if self.is_open or any(secrets.compare_digest(known, secret) for known in self.configured):
+            return Access.GRANTED
+        return Access.UNKNOWN
+
+    def is_accepted(self, secret: str, now: datetime) -> bool:
+        """Whether `secret` may open a socket or make a speak request now."""
+        return self.check(secret, now, Need.SPEAK) is Access.GRANTED
 
     def create(
         self,
@@ -92,8 +143,12 @@ class KeyStore:
         self.created[key.api_key_id] = key
         return key
 
-    def list(self, project_id: str) -> list[ApiKey]:
-        return [key for key in self.created.values() if key.project_id == project_id]
+    def list(self, project_id: str, now: datetime, status: KeyStatus | None = None) -> list[ApiKey]:
+        return [
+            key
+            for key in self.created.values()
+            if key.project_id == project_id and (status is None or key.status(now) is status)
+        ]
 
     def get(self, project_id: str, api_key_id: str) -> ApiKey | None:
         key = self.created.get(api_key_id)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import kopf
 
 from ttsfleet.logs import configure_logging
-from ttsfleet.operator import handlers, probing, reconciling
+from ttsfleet.operator import handlers, key_rotating, probing, reconciling
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import OperatorSettings
 
@@ -49,6 +49,7 @@ def build(
     )
     registry = kopf.OperatorRegistry()
     handlers.register(registry, runtime)
+    key_rotating.register(registry, runtime)
     return Assembly(registry=registry, runtime=runtime)
 
 

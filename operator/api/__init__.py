@@ -12,6 +12,13 @@ from ttsfleet.operator.api.exposure import (
     ServiceSpec,
     ServiceType,
 )
+from ttsfleet.operator.api.key_management import (
+    ROTATE_ANNOTATION,
+    AdminKeySecretRef,
+    KeyManagementSpec,
+    KeyRotationPhase,
+    KeyRotationStatus,
+)
 from ttsfleet.operator.api.resource import (
     API_VERSION,
     CATEGORIES,
@@ -69,9 +76,11 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "NAME_PATTERN",
     "PLURAL",
+    "ROTATE_ANNOTATION",
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AdminKeySecretRef",
     "ApiModel",
     "AuthSpec",
     "AutoscalingSpec",
@@ -83,6 +92,9 @@ __all__ = [
     "CredentialRollout",
     "DeepgramSpec",
     "FleetFigures",
+    "KeyManagementSpec",
+    "KeyRotationPhase",
+    "KeyRotationStatus",
     "LimitsSpec",
     "LogLevel",
     "MonitoringSpec",

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ttsfleet.operator.api.base import ApiModel, CelRule, group
 from ttsfleet.operator.api.exposure import MonitoringSpec, NetworkPolicySpec, ServiceSpec
+from ttsfleet.operator.api.key_management import KeyManagementSpec
 from ttsfleet.operator.api.upstream import AuthSpec, DeepgramSpec, RotationSpec
 from ttsfleet.operator.api.workload import AutoscalingSpec, ResourcesSpec, RolloutSpec, SchedulingSpec
 
@@ -114,6 +115,10 @@ class TTSBackendSpec(ApiModel):
     limits: LimitsSpec = group(LimitsSpec, "Per-pod and per-client limits.")
     rollout: RolloutSpec = group(RolloutSpec, "Rolling updates and draining.")
     rotation: RotationSpec = group(RotationSpec, "Deepgram key rotation.")
+    key_management: KeyManagementSpec | None = Field(
+        default=None,
+        description="Let the operator rotate the Deepgram key through Deepgram's key API on a schedule.",
+    )
     resources: ResourcesSpec = group(ResourcesSpec, "Compute resources of the gateway container.")
     service: ServiceSpec = group(ServiceSpec, "The Service agents connect to.")
     network_policy: NetworkPolicySpec = group(NetworkPolicySpec, "Traffic allowed to and from the pods.")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Annotated
 
-from pydantic import ConfigDict, Field, PlainSerializer
+from pydantic import ConfigDict, Field
 
 from ttsfleet.operator.api.base import ApiModel
-
-
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with whole seconds, as metav1.Time is written."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-Timestamp = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
+from ttsfleet.operator.api.key_management import KeyRotationStatus
+from ttsfleet.operator.api.times import Timestamp as Timestamp
+from ttsfleet.operator.api.times import format_time as format_time
 
 
 class ConditionType(enum.StrEnum):
@@ -113,3 +106,6 @@ class TTSBackendStatus(ApiModel):
         default=None, description="Deepgram key rollout over the pods."
     )
     fleet: FleetFigures | None = Field(default=None, description="Figures from the pods' /statusz.")
+    key_rotation: KeyRotationStatus | None = Field(
+        default=None, description="Scheduled key rotation through Deepgram's key API (spec.keyManagement)."
+    )

@@ -16,6 +16,8 @@ EXPECTED_ALERTS = {
     "TTSFleetReconcileErrors",
     "TTSBackendNotReady",
     "TTSBackendCredentialRotationStuck",
+    "TTSBackendKeyRotationFailing",
+    "TTSBackendCharacterBudgetExceeded",
     "TTSBackendHPAAtMax",
     "TTSBackendTTFBHighP99",
     "TTSBackendErrorRatioHigh",

@@ -42,6 +42,7 @@ CRD_DISCOVERY = grants(("apiextensions.k8s.io", "customresourcedefinitions", ("l
 CLUSTER_PEERING = grants(("kopf.dev", "clusterkopfpeerings", ("list", "watch", "patch")))
 NAMESPACED_PEERING = grants(("kopf.dev", "kopfpeerings", ("list", "watch", "patch")))
 SECRETS_DOCUMENTED_VERBS = {"list", "watch"}  # docs/security.md, "Why the operator reads Secrets"
+KEY_ROTATION_VERBS = {"patch"}  # docs/security.md, "Scheduled key rotation writes the key Secret"
 DANGEROUS_VERBS = {"escalate", "bind", "impersonate", "*"}
 
 
@@ -100,6 +101,16 @@ def test_secrets_access_is_read_only_and_documented(manifests: list[Manifest]) -
     security = (ROOT / "docs" / "security.md").read_text()
     assert "## Why the operator reads Secrets" in security
     assert "ttsfleet.io/watch" in security
+
+
+def test_key_rotation_adds_only_patch_on_secrets_when_asked(helm: Path) -> None:
+    from tests.support.helm import render
+
+    manifests = render(helm, set_values=["rbac.keyRotation=true"])
+    secret_rules = [rule for rule in rules(manifests) if "secrets" in rule["resources"]]
+    verbs = {verb for rule in secret_rules for verb in rule["verbs"]}
+    assert verbs == SECRETS_DOCUMENTED_VERBS | KEY_ROTATION_VERBS
+    assert "## Scheduled key rotation writes the key Secret" in (ROOT / "docs" / "security.md").read_text()
 
 
 def test_user_roles_aggregate_into_the_builtin_roles(default_manifests: list[Manifest]) -> None:

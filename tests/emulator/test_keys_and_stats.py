@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.servers import ServerProcess, running_emulator
+from tests.support.servers import ServerProcess, eventually, running_emulator
 from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
 from ttsfleet.fingerprints import fingerprint_secret
 
@@ -40,7 +40,7 @@ async def test_a_created_key_speaks_until_it_is_deleted(strict_emulator: ServerP
     )
     assert created.status_code == 200
     body = created.json()
-    assert set(body) >= {"api_key_id", "key", "comment", "scopes", "created"}
+    assert set(body) >= {"api_key_id", "key", "comment", "scopes"}
     new_key = SpeakTarget(strict_emulator.ws_url, strict_emulator.base_url, body["key"])
     async with await connect(new_key) as open_socket:
         await receive_frame(open_socket)
@@ -48,7 +48,7 @@ async def test_a_created_key_speaks_until_it_is_deleted(strict_emulator: ServerP
         assert [item["api_key"]["api_key_id"] for item in listed] == [body["api_key_id"]]
         assert "key" not in listed[0]["api_key"]  # the secret is shown once, at creation
         shown = httpx.get(_keys_url(strict_emulator, body["api_key_id"]), headers=_admin())
-        assert shown.json()["item"]["api_key"]["comment"] == "rotation"
+        assert shown.json()["item"]["member"]["api_key"]["comment"] == "rotation"
 
         deleted = httpx.delete(_keys_url(strict_emulator, body["api_key_id"]), headers=_admin())
         assert deleted.status_code == 200
@@ -91,6 +91,89 @@ async def test_an_expired_key_is_refused(strict_emulator: ServerProcess) -> None
     ).json()
     with pytest.raises(websockets.InvalidStatus) as refused:
         await connect(SpeakTarget(strict_emulator.ws_url, strict_emulator.base_url, created["key"]))
+    assert refused.value.response.status_code == 401
+
+
+def _token(key: str) -> dict[str, str]:
+    return {"Authorization": f"Token {key}"}
+
+
+def _create(server: ServerProcess, key: str, **body: object) -> httpx.Response:
+    return httpx.post(_keys_url(server), headers=_token(key), json=body)
+
+
+def test_key_api_bodies_follow_the_openapi_schemas(strict_emulator: ServerProcess) -> None:
+    created = _create(strict_emulator, ADMIN_KEY, comment="shapes", scopes=["usage:write"], tags=["t"])
+    body = created.json()
+    # CreateKeyV1Response: api_key_id, key, comment, scopes, tags, expiration_date.
+    assert set(body) <= {"api_key_id", "key", "comment", "scopes", "tags", "expiration_date"}
+    listed = httpx.get(_keys_url(strict_emulator), headers=_admin()).json()["api_keys"]
+    mine = next(item for item in listed if item["api_key"]["api_key_id"] == body["api_key_id"])
+    assert set(mine) == {"member", "api_key"} and set(mine["member"]) == {"member_id", "email"}
+    assert mine["api_key"]["created"].endswith("Z")
+    shown = httpx.get(_keys_url(strict_emulator, body["api_key_id"]), headers=_admin()).json()
+    assert shown["item"]["member"]["api_key"]["tags"] == ["t"]
+    assert "key" not in shown["item"]["member"]["api_key"]
+    assert httpx.delete(_keys_url(strict_emulator, body["api_key_id"]), headers=_admin()).json() == {
+        "message": "Successfully deleted the API key!"
+    }
+
+
+def test_list_filters_by_status(strict_emulator: ServerProcess) -> None:
+    long_ago = "2020-01-01T00:00:00Z"
+    past = _create(
+        strict_emulator, ADMIN_KEY, comment="past", scopes=["usage:write"], expiration_date=long_ago
+    )
+    past = past.json()
+    live = _create(strict_emulator, ADMIN_KEY, comment="live", scopes=["usage:write"]).json()
+
+    def ids(status: str) -> set[str]:
+        answer = httpx.get(_keys_url(strict_emulator), headers=_admin(), params={"status": status})
+        return {item["api_key"]["api_key_id"] for item in answer.json()["api_keys"]}
+
+    assert past["api_key_id"] in ids("expired") and past["api_key_id"] not in ids("active")
+    assert live["api_key_id"] in ids("active") and live["api_key_id"] not in ids("expired")
+    bad = httpx.get(_keys_url(strict_emulator), headers=_admin(), params={"status": "revoked"})
+    assert bad.status_code == 400
+
+
+async def test_scopes_separate_key_management_from_speaking(strict_emulator: ServerProcess) -> None:
+    manager = _create(strict_emulator, ADMIN_KEY, comment="manager", scopes=["keys:write"]).json()["key"]
+    speaker = _create(strict_emulator, manager, comment="speaker", scopes=["usage:write"])
+    assert speaker.status_code == 200  # a key-management key mints speaking keys
+    with pytest.raises(websockets.InvalidStatus) as refused:  # but cannot speak itself
+        await connect(SpeakTarget(strict_emulator.ws_url, strict_emulator.base_url, manager))
+    assert refused.value.response.status_code == 403
+    assert refused.value.response.headers["dg-error"] == "The API key lacks the usage:write scope."
+    speaking = speaker.json()["key"]
+    denied = _create(strict_emulator, speaking, comment="escalate", scopes=["keys:write"])
+    assert (denied.status_code, denied.json()["err_code"]) == (403, "INSUFFICIENT_PERMISSIONS")
+    assert httpx.get(_keys_url(strict_emulator), headers=_token(speaking)).status_code == 403
+    reader = _create(strict_emulator, ADMIN_KEY, comment="reader", scopes=["keys:read"]).json()["key"]
+    assert httpx.get(_keys_url(strict_emulator), headers=_token(reader)).status_code == 200
+    cannot_delete = httpx.delete(
+        _keys_url(strict_emulator, speaker.json()["api_key_id"]), headers=_token(reader)
+    )
+    assert cannot_delete.status_code == 403
+
+
+async def test_a_key_is_refused_at_the_first_handshake_after_its_time_to_live(
+    strict_emulator: ServerProcess,
+) -> None:
+    created = _create(
+        strict_emulator, ADMIN_KEY, comment="short", scopes=["usage:write"], time_to_live_in_seconds=1
+    ).json()
+    target = SpeakTarget(strict_emulator.ws_url, strict_emulator.base_url, created["key"])
+    async with await connect(target) as open_socket:
+        await receive_frame(open_socket)
+
+    def expired() -> bool:
+        answer = httpx.get(_keys_url(strict_emulator), headers=_admin(), params={"status": "expired"})
+        return created["api_key_id"] in {item["api_key"]["api_key_id"] for item in answer.json()["api_keys"]}
+
+    await eventually(expired, 10.0, "the key listed as expired")
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await connect(target)
     assert refused.value.response.status_code == 401
 
 

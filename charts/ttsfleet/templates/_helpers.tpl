@@ -117,6 +117,12 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["list", "watch"]
+{{- if .Values.rbac.keyRotation }}
+# Key rotation (spec.keyManagement): the operator writes the minted key into the key Secret.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["patch"]
+{{- end }}
 # Pods: watched by label to read each gateway's /statusz (fleet status, key fingerprints).
 - apiGroups: [""]
   resources: ["pods"]
