@@ -48,6 +48,9 @@ CONTROLLERS = (
     "horizontal-pod-autoscaler-controller",
     "disruption-controller",
     "pod-garbage-collector-controller",
+    # Lifts the not-ready taint admission puts on a new Node once its agent reports Ready (and taints a
+    # Node whose Lease lapses), as on any cluster with kubelets.
+    "node-lifecycle-controller",
 )
 
 
