@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import os
+import signal
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -233,6 +234,26 @@ async def test_a_deployment_runs_on_the_node_serves_through_the_proxy_rolls_and_
                 if len(served) == 2:
                     break
         assert served == {pod["metadata"]["name"] for pod in first}
+
+        # A killed container is restarted and its restart reported; a rotated Secret reaches the files.
+        victim = first[0]["metadata"]["name"]
+        os.kill(_pid(node, first[0]), signal.SIGKILL)
+
+        async def restarted() -> bool:
+            pod = (await admin.get(f"{PODS}/{victim}")).json()
+            container = pod["status"]["containerStatuses"][0]
+            return bool(container["restartCount"] == 1 and container["ready"])
+
+        await wait_until(restarted, DEADLINE_S, "the restart reported and the pod Ready again")
+        rotated = {"data": _secret(f"{name}-key", "api-key", "rotated-key")["data"]}
+        secret = f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}-key"
+        (await admin.patch(secret, json=rotated, headers=MERGE)).raise_for_status()
+        process = node.agent.process_of(NAMESPACE, victim)
+        assert process is not None
+        key_file = process.pod_dir / "volumes" / "key" / "key"
+        await wait_until(
+            lambda: key_file.read_text() == "rotated-key", 30, "the rotated key in the pod's file"
+        )
 
         # A rollout by the real Deployment controller replaces both pods; their processes stop.
         old_pids = [_pid(node, pod) for pod in first]
