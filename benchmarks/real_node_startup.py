@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -22,22 +21,13 @@ from typing import Any
 import httpx
 
 from benchmarks import processes
-from ttsfleet.devcluster import kubeapi
-from ttsfleet.devcluster.controlplane import pki, provisioning
+from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
-from ttsfleet.devcluster.nodeagent.agent import AgentSettings, NodeAgent
-from ttsfleet.devcluster.runner import rest_url_of
-from ttsfleet.devcluster.serviceproxy import ServiceProxy
+from ttsfleet.devcluster.nodeagent import stack
 
 NAMESPACE = "voice"
 NODE = "bench-node"
 DEADLINE_S = 60.0
-
-
-def _tls(plane: ControlPlane, pair: pki.KeyPair) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(plane.credentials.ca.certificate))
-    context.load_cert_chain(str(pair.certificate), str(pair.key))
-    return context
 
 
 def _gateway(replicas: int) -> dict[str, Any]:
@@ -98,63 +88,50 @@ async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> float:
 
 
 async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: int) -> dict[str, float]:
-    node_pair = pki.issue_client(plane.credentials, "node", f"system:node:{NODE}", "system:nodes")
-    proxy_pair = pki.issue_client(plane.credentials, "proxy", "system:kube-proxy")
-    extra_env = {"TTSFLEET_UPSTREAM__URL": upstream, "TTSFLEET_UPSTREAM__REST_URL": rest_url_of(upstream)}
-    settings = AgentSettings(node_name=NODE, state_dir=workdir / "node", extra_env=extra_env)
     async with (
-        kubeapi.KubeApi(plane.server, tls=_tls(plane, node_pair)) as node_api,
-        kubeapi.KubeApi(plane.server, tls=_tls(plane, proxy_pair)) as proxy_api,
+        stack.running_node(plane, workdir / "node", NODE, upstream) as node,
         httpx.AsyncClient(base_url=plane.server, verify=plane.admin_tls(), timeout=10) as admin,
     ):
-        agent = NodeAgent(node_api, settings)
-        proxy = ServiceProxy(proxy_api, agent.addresses.local)
-        tasks = [asyncio.create_task(agent.run()), asyncio.create_task(proxy.run())]
-        try:
 
-            async def schedulable() -> bool:
-                response = await admin.get(f"/api/v1/nodes/{NODE}")
-                body = response.json() if response.status_code == 200 else {}
-                conditions = (body.get("status") or {}).get("conditions") or []
-                ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-                return ready and not (body.get("spec") or {}).get("taints")
+        async def schedulable() -> bool:
+            response = await admin.get(f"/api/v1/nodes/{NODE}")
+            body = response.json() if response.status_code == 200 else {}
+            conditions = (body.get("status") or {}).get("conditions") or []
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+            return ready and not (body.get("spec") or {}).get("taints")
 
-            figures = {"node schedulable": await _until(schedulable, "the Node schedulable")}
-            base = f"/api/v1/namespaces/{NAMESPACE}"
-            for path, body in (
-                (f"{base}/secrets", _secret("gw-key", "key", processes.DEEPGRAM_KEY)),
-                (f"{base}/secrets", _secret("gw-tokens", "tokens", "bench-token\n")),
-                (
-                    f"{base}/services",
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Service",
-                        "metadata": {"name": "gw"},
-                        "spec": {"selector": {"app": "gw"}, "ports": [{"name": "http", "port": 8080}]},
-                    },
-                ),
-            ):
-                (await admin.post(path, json=body)).raise_for_status()
-            created = time.monotonic()
-            deployments = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
-            (await admin.post(deployments, json=_gateway(replicas))).raise_for_status()
+        figures = {"node schedulable": await _until(schedulable, "the Node schedulable")}
+        base = f"/api/v1/namespaces/{NAMESPACE}"
+        for path, body in (
+            (f"{base}/secrets", _secret("gw-key", "key", processes.DEEPGRAM_KEY)),
+            (f"{base}/secrets", _secret("gw-tokens", "tokens", "bench-token\n")),
+            (
+                f"{base}/services",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "gw"},
+                    "spec": {"selector": {"app": "gw"}, "ports": [{"name": "http", "port": 8080}]},
+                },
+            ),
+        ):
+            (await admin.post(path, json=body)).raise_for_status()
+        created = time.monotonic()
+        deployments = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
+        (await admin.post(deployments, json=_gateway(replicas))).raise_for_status()
 
-            async def available() -> bool:
-                status = (await admin.get(f"{deployments}/gw")).json().get("status") or {}
-                return bool(status.get("availableReplicas") == replicas)
+        async def available() -> bool:
+            status = (await admin.get(f"{deployments}/gw")).json().get("status") or {}
+            return bool(status.get("availableReplicas") == replicas)
 
-            async def proxied() -> bool:
-                return len(proxy.endpoints(NAMESPACE, "gw", "http")) == replicas
+        async def proxied() -> bool:
+            return len(node.proxy.endpoints(NAMESPACE, "gw", "http")) == replicas
 
-            await _until(available, "the Deployment available")
-            figures[f"Deployment create to {replicas} pod(s) Ready"] = time.monotonic() - created
-            await _until(proxied, "the endpoints in the proxy")
-            figures["Deployment create to endpoints in the proxy"] = time.monotonic() - created
-            return figures
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await _until(available, "the Deployment available")
+        figures[f"Deployment create to {replicas} pod(s) Ready"] = time.monotonic() - created
+        await _until(proxied, "the endpoints in the proxy")
+        figures["Deployment create to endpoints in the proxy"] = time.monotonic() - created
+        return figures
 
 
 def main(argv: list[str] | None = None) -> int:

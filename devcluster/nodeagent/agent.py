@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttsfleet.devcluster import kubeapi, pods, volumes
+from ttsfleet.devcluster import kubeapi, pods, tasks, volumes
 from ttsfleet.devcluster.nodeagent import objects
 
 logger = logging.getLogger(__name__)
@@ -306,17 +306,7 @@ class NodeAgent:
             await self.api.delete_with(kubeapi.PODS, key[0], key[1], options)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coroutine
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("task %s failed", name)
-
-        task = asyncio.create_task(guarded(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.spawn(self._tasks, coroutine, name)
 
 
 def _key(body: Mapping[str, Any]) -> Key:

@@ -8,13 +8,11 @@ deleted, collected by the real garbage collector with every process stopped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import os
 import signal
-import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,9 @@ from tests.devcluster.test_runner_pods import KEY, TOKEN, _config, _secret, gate
 from tests.support.servers import ServerProcess
 from ttsfleet import client
 from ttsfleet.devcluster import kubeapi
-from ttsfleet.devcluster.controlplane import pki
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
-from ttsfleet.devcluster.nodeagent import objects
-from ttsfleet.devcluster.nodeagent.agent import AgentSettings, NodeAgent
-from ttsfleet.devcluster.runner import rest_url_of
+from ttsfleet.devcluster.nodeagent import objects, stack
+from ttsfleet.devcluster.nodeagent.agent import NodeAgent
 from ttsfleet.devcluster.serviceproxy import ServiceProxy
 from ttsfleet.protocol import Encoding, SpeakOptions
 
@@ -49,52 +45,21 @@ POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"ty
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def _tls(plane: ControlPlane, pair: pki.KeyPair) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(plane.credentials.ca.certificate))
-    context.load_cert_chain(str(pair.certificate), str(pair.key))
-    return context
-
-
 @dataclass
 class Node:
     agent: NodeAgent
     proxy: ServiceProxy
     admin: httpx.AsyncClient
-    tasks: list[asyncio.Task[None]]
-
-    def check(self) -> None:
-        """Fail with the agent's or proxy's own error if either has stopped."""
-        for task in self.tasks:
-            if task.done():
-                task.result()
-                raise AssertionError(f"{task.get_name()} ended")
+    check: Callable[[], None]
 
 
 @contextlib.asynccontextmanager
 async def running_node(plane: ControlPlane, state_dir: Path, upstream: str) -> AsyncIterator[Node]:
-    """The agent as `system:node:<name>` and the proxy as `system:kube-proxy`: the identities the
-    apiserver's Node authorizer, NodeRestriction and bootstrap RBAC hold a kubelet and kube-proxy to."""
-    node_pair = pki.issue_client(plane.credentials, "node", f"system:node:{NODE}", "system:nodes")
-    proxy_pair = pki.issue_client(plane.credentials, "proxy", "system:kube-proxy")
-    extra_env = {"TTSFLEET_UPSTREAM__URL": upstream, "TTSFLEET_UPSTREAM__REST_URL": rest_url_of(upstream)}
-    settings = AgentSettings(node_name=NODE, state_dir=state_dir, extra_env=extra_env)
     async with (
-        kubeapi.KubeApi(plane.server, tls=_tls(plane, node_pair)) as node_api,
-        kubeapi.KubeApi(plane.server, tls=_tls(plane, proxy_pair)) as proxy_api,
+        stack.running_node(plane, state_dir, NODE, upstream) as node,
         httpx.AsyncClient(base_url=plane.server, verify=plane.admin_tls(), timeout=10) as admin,
     ):
-        agent = NodeAgent(node_api, settings)
-        proxy = ServiceProxy(proxy_api, agent.addresses.local)
-        tasks = [
-            asyncio.create_task(agent.run(), name="node agent"),
-            asyncio.create_task(proxy.run(), name="service proxy"),
-        ]
-        try:
-            yield Node(agent, proxy, admin, tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        yield Node(node.agent, node.proxy, admin, node.check)
 
 
 def restricted_gateway(name: str, replicas: int, revision: str = "1") -> dict[str, Any]:

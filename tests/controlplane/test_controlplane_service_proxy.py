@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -85,8 +84,7 @@ async def test_a_terminating_endpoint_takes_no_new_connections_after_the_propaga
     control_plane: ControlPlane,
 ) -> None:
     proxy_pair = pki.issue_client(control_plane.credentials, "proxy-only", "system:kube-proxy")
-    context = ssl.create_default_context(cafile=str(control_plane.credentials.ca.certificate))
-    context.load_cert_chain(str(proxy_pair.certificate), str(proxy_pair.key))
+    context = control_plane.client_tls(proxy_pair)
     async with (
         backends() as ports,
         kubeapi.KubeApi(control_plane.server, tls=context) as api,
