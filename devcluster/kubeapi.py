@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,9 +75,17 @@ class WatchEvent:
 class KubeApi:
     """An httpx client on the API's base URL; use as an async context manager."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout_s, trust_env=False)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout_s, trust_env=False, verify=tls or True
+        )
 
     async def __aenter__(self) -> KubeApi:
         return self
@@ -104,9 +113,11 @@ class KubeApi:
                 return None
             raise
 
-    async def list(self, resource: Resource, namespace: str | None = None) -> Body:
-        """The list object (items and metadata.resourceVersion)."""
-        return await self._request("GET", resource.path(namespace))
+    async def list(
+        self, resource: Resource, namespace: str | None = None, params: Mapping[str, str] | None = None
+    ) -> Body:
+        """The list object (items and metadata.resourceVersion); `params` may hold a fieldSelector."""
+        return await self._request("GET", resource.path(namespace), params=dict(params or {}))
 
     async def create(self, resource: Resource, namespace: str | None, body: Mapping[str, Any]) -> Body:
         """Create an object."""
@@ -141,16 +152,31 @@ class KubeApi:
                 return None
             raise
 
-    async def watch(self, resource: Resource) -> AsyncIterator[WatchEvent]:
-        """Every change of a resource in all namespaces, forever: a SYNCED snapshot first and after gaps."""
+    async def delete_with(
+        self, resource: Resource, namespace: str | None, name: str, options: Mapping[str, Any]
+    ) -> Body | None:
+        """Delete with DeleteOptions (grace period, preconditions); None when it was already gone."""
+        try:
+            return await self._request("DELETE", resource.path(namespace, name), json=dict(options))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def watch(
+        self, resource: Resource, selector: Mapping[str, str] | None = None
+    ) -> AsyncIterator[WatchEvent]:
+        """Every change of a resource in all namespaces, forever: a SYNCED snapshot first and after gaps.
+        `selector` (fieldSelector / labelSelector) narrows list and watch alike."""
         resource_version = ""
         while True:
             try:
                 if not resource_version:
-                    listed = await self.list(resource)
+                    listed = await self.list(resource, params=selector)
                     resource_version = listed["metadata"].get("resourceVersion", "")
                     yield WatchEvent("SYNCED", {}, tuple(listed.get("items") or ()))
                 params = {
+                    **(selector or {}),
                     "watch": "true",
                     "resourceVersion": resource_version,
                     "allowWatchBookmarks": "true",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ttsfleet.devcluster import balancer, endpoints, kubeapi, pods, rollout, volumes
+from ttsfleet.devcluster import balancer, endpoints, kubeapi, pods, rollout, tasks, volumes
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -157,17 +157,7 @@ class Runner:
         self._balancers.clear()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await coroutine
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("task %s failed", name)
-
-        task = asyncio.create_task(guarded(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        tasks.spawn(self._tasks, coroutine, name)
 
     def wake(self) -> None:
         """Ask for a reconcile pass soon."""

@@ -48,6 +48,9 @@ CONTROLLERS = (
     "horizontal-pod-autoscaler-controller",
     "disruption-controller",
     "pod-garbage-collector-controller",
+    # Lifts the not-ready taint admission puts on a new Node once its agent reports Ready (and taints a
+    # Node whose Lease lapses), as on any cluster with kubelets.
+    "node-lifecycle-controller",
 )
 
 
@@ -70,8 +73,12 @@ class ControlPlane:
 
     def admin_tls(self) -> ssl.SSLContext:
         """TLS trusting only the cluster's CA, presenting the admin certificate."""
+        return self.client_tls(self.credentials.admin)
+
+    def client_tls(self, pair: pki.KeyPair) -> ssl.SSLContext:
+        """TLS trusting only the cluster's CA, presenting `pair` (a node's, the proxy's, …)."""
         context = ssl.create_default_context(cafile=str(self.credentials.ca.certificate))
-        context.load_cert_chain(str(self.credentials.admin.certificate), str(self.credentials.admin.key))
+        context.load_cert_chain(str(pair.certificate), str(pair.key))
         return context
 
     def kubectl(self, *args: str, kubeconfig: Path | None = None, stdin: str | None = None) -> str:

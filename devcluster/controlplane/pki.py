@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=30)
+CA_NAME = "ttsfleet-devcluster-ca"
 # The names a client inside or outside the cluster may use for the apiserver, and the Service IP the
 # apiserver allocates to `kubernetes.default` (the first of --service-cluster-ip-range).
 SERVING_DNS = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
@@ -75,7 +76,7 @@ class _Authority:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.key = _key()
-        self.name = _name("ttsfleet-devcluster-ca")
+        self.name = _name(CA_NAME)
         certificate = (
             _builder(self.name, self.name, self.key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -96,6 +97,18 @@ class _Authority:
             .sign(self.key, hashes.SHA256())
         )
         self.pair = self._save("ca", self.key, certificate)
+
+    @classmethod
+    def load(cls, ca: KeyPair) -> _Authority:
+        """The authority of an existing PKI, to sign more client certificates with its key."""
+        authority = cls.__new__(cls)
+        authority.directory = ca.certificate.parent
+        key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        authority.key = key
+        authority.name = _name(CA_NAME)
+        authority.pair = ca
+        return authority
 
     def _save(self, stem: str, key: ec.EllipticCurvePrivateKey, certificate: x509.Certificate) -> KeyPair:
         pair = KeyPair(self.directory / f"{stem}.crt", self.directory / f"{stem}.key")
@@ -149,3 +162,9 @@ def create(directory: Path) -> Pki:
         service_account_key=service_account_key,
         service_account_public=service_account_public,
     )
+
+
+def issue_client(credentials: Pki, stem: str, common_name: str, organization: str | None = None) -> KeyPair:
+    """A further client certificate signed by the cluster's CA, beside the others: a node's
+    (`system:node:<name>` in `system:nodes`) or the Service proxy's (`system:kube-proxy`)."""
+    return _Authority.load(credentials.ca).issue(stem, common_name, organization=organization)
