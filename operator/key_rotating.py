@@ -23,6 +23,7 @@ from ttsfleet.operator import api, errors, kube, reconciling
 from ttsfleet.operator import key_rotation as machine
 from ttsfleet.operator.deepgram_keys import DeepgramKeys, KeyApiError, MintedKey
 from ttsfleet.operator.facts import SecretFacts, SecretState, _secret_value
+from ttsfleet.operator.settings import WATCHED_SECRETS
 
 Action = machine.Action
 Record = api.KeyRotationStatus
@@ -86,7 +87,7 @@ class KeyRotationMetrics:
 
 
 def stored_record(body: reconciling.Body) -> Record | None:
-    raw = (body.get("status") or {}).get("keyRotation")
+    raw = (body.get("status") or {}).get(api.KEY_ROTATION_FIELD)
     if not raw:
         return None
     try:
@@ -153,15 +154,18 @@ class KeyRotator:
             message = "the admin key must not share the key Secret (that Secret is mounted into the pods)"
             await self._blocked(body, record, "AdminKeyShared", message)
             return record, False
-        admin_body = await client.get_or_none(kube.SECRETS, namespace, spec.admin_key_secret_ref.name)
+        admin_body = await reconciling.watched_secret(client, namespace, spec.admin_key_secret_ref.name)
         admin_key = _secret_value(admin_body, spec.admin_key_secret_ref.key) if admin_body else None
         if not admin_key or not admin_key.strip():
             ref = spec.admin_key_secret_ref
             await self._blocked(
-                body, record, "AdminKeySecretMissing", f"no key {ref.key!r} in Secret {ref.name}"
+                body,
+                record,
+                "AdminKeySecretMissing",
+                f"no key {ref.key!r} in a Secret {ref.name} labelled {WATCHED_SECRETS}",
             )
             return record, False
-        key_secret = await client.get_or_none(kube.SECRETS, namespace, key_ref.name)
+        key_secret = await reconciling.watched_secret(client, namespace, key_ref.name)
         key_facts = SecretFacts.from_secret(key_ref.name, key_ref.key, key_secret)
         held = self.held.get((namespace, name))
         observed = machine.Observed(
@@ -269,7 +273,7 @@ class KeyRotator:
 
     async def _write(self, namespace: str, name: str, record: Record) -> None:
         # Every field is sent, None included: a merge patch removes what the step cleared.
-        patch = {"status": {"keyRotation": record.model_dump(mode="json", by_alias=True)}}
+        patch = {"status": {api.KEY_ROTATION_FIELD: record.model_dump(mode="json", by_alias=True)}}
         await self.runtime.kube.merge_patch(kube.TTSBACKENDS, namespace, name, patch, subresource="status")
 
 

@@ -136,14 +136,17 @@ async def read_secret(
     Listed by name within the Secrets labelled for watching, never fetched by name: a Secret without
     the label stays invisible to the operator, as its watch and the docs promise (SecretMissing).
     """
-    listed = await client.list(
-        kube.SECRETS,
-        namespace,
-        label_selector=WATCHED_SECRETS,
-        field_selector=f"metadata.name={ref.name}",
-    )
-    body = next((item for item in listed if item.get("metadata", {}).get("name") == ref.name), None)
+    body = await watched_secret(client, namespace, ref.name)
     return SecretFacts.from_secret(ref.name, ref.key, body, single=single)
+
+
+async def watched_secret(client: kube.KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """A Secret labelled for watching, listed by name (never fetched by name: RBAC cannot scope `get`
+    by label, so the operator holds no `get` on Secrets and an unlabelled one stays invisible)."""
+    listed = await client.list(
+        kube.SECRETS, namespace, label_selector=WATCHED_SECRETS, field_selector=f"metadata.name={name}"
+    )
+    return next((item for item in listed if item.get("metadata", {}).get("name") == name), None)
 
 
 async def _secret(
@@ -297,6 +300,7 @@ async def _write_status(
     current = api.TTSBackendStatus.model_validate(computed)
     stored = dict(body.get("status") or {})
     stored.pop("kopf", None)  # not ours to remove
+    stored.pop(api.KEY_ROTATION_FIELD, None)  # the key rotator's, written apart
     patch = status.merge_patch(stored, computed)
     written = patch is not None
     if patch is not None:

@@ -35,6 +35,7 @@ from ttsfleet.operator.api.resource import (
 )
 from ttsfleet.operator.api.spec import CacheSpec, LimitsSpec, LogLevel, TTSBackendSpec
 from ttsfleet.operator.api.status import (
+    KEY_ROTATION_FIELD,
     Condition,
     ConditionStatus,
     ConditionType,
@@ -72,6 +73,7 @@ __all__ = [
     "API_VERSION",
     "CATEGORIES",
     "GROUP",
+    "KEY_ROTATION_FIELD",
     "KIND",
     "MAX_NAME_LENGTH",
     "NAME_PATTERN",

@@ -109,3 +109,7 @@ class TTSBackendStatus(ApiModel):
     key_rotation: KeyRotationStatus | None = Field(
         default=None, description="Scheduled key rotation through Deepgram's key API (spec.keyManagement)."
     )
+
+
+# Written by the key rotator, apart from the reconcile's status write (which must leave it alone).
+KEY_ROTATION_FIELD = "keyRotation"

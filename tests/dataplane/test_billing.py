@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.dataplane.gateways import FLEET_TOKEN, OTHER_TOKEN, RunningGateway
 from tests.support.speaking import connect, receive_frame, speak_and_flush
 from ttsfleet.fingerprints import fingerprint_secret
+from ttsfleet.protocol.voices import DEFAULT_VOICE
 
 SENTENCE = "Billing counts every character sent upstream."
 REST_TEXT = "Twenty characters ok"
@@ -40,6 +41,6 @@ async def test_characters_are_billed_by_token_fingerprint_and_model(gateway: Run
     )
     assert rest.status_code == 200
     assert billed(gateway) == {
-        (fingerprint_secret(FLEET_TOKEN), "aura-2-thalia-en"): len(SENTENCE),  # the gateway's default voice
+        (fingerprint_secret(FLEET_TOKEN), DEFAULT_VOICE): len(SENTENCE),  # the gateway's default voice
         (fingerprint_secret(OTHER_TOKEN), "aura-asteria-en"): len(REST_TEXT),
     }

@@ -40,6 +40,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     secret,
     wait_until,
 )
+from tests.support.helm import NAMESPACED_VALUES, Manifest, rbac_objects, render
 from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
 from ttsfleet.operator import key_rotation
@@ -48,6 +49,13 @@ OWNER_KEY = "owner-key-for-rotation-tests"
 PROJECT = "proj-rotation"
 PODS = ("aura-en-a", "aura-en-b")
 ROTATION_DEADLINE_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def chart_rbac(helm: Any) -> list[Manifest]:
+    """The chart's RBAC with `rbac.keyRotation` on, as a team that rotates keys installs it: the
+    operator may then patch the key Secret, and still never `get` a Secret by name."""
+    return rbac_objects(render(helm, [NAMESPACED_VALUES], ["rbac.keyRotation=true"]), [NAMESPACE])
 
 
 @pytest.fixture
@@ -202,7 +210,7 @@ async def setup_fleet(api: httpx.AsyncClient, deepgram: Deepgram, **overrides: A
     human = await deepgram.create("made by hand", ["usage:write"])
     admin = await deepgram.create("rotation admin", ["keys:write"])
     (await api.post(SECRETS, json=secret("deepgram", "api-key", human["key"]))).raise_for_status()
-    admin_secret = secret("deepgram-admin", "admin-key", admin["key"], watch=False)
+    admin_secret = secret("deepgram-admin", "admin-key", admin["key"])
     (await api.post(SECRETS, json=admin_secret)).raise_for_status()
     (await api.post(BACKENDS, json=managed(deepgram.server, **overrides))).raise_for_status()
     for pod in PODS:
