@@ -8,7 +8,6 @@ with one grant taken away the apiserver refuses and the operator says so in a Wa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -146,23 +145,24 @@ def test_a_missing_grant_fails_visibly(
     control_plane: ControlPlane, helm: Path, release_namespace: str, tmp_path: Path
 ) -> None:
     """The apiserver, not the test, enforces the chart's RBAC: without the ConfigMap grant nothing is
-    rendered and the operator's log names the refused request."""
+    rendered, and the backend says so: Degraded with the refused request, and a Warning Event."""
     namespace = "voice-denied"
     provisioning.create_namespaces(control_plane, (namespace,))
     manifests = without_grant(chart_rbac(helm, "denied", namespace), "configmaps")
     with operator_as(control_plane, manifests, namespace, tmp_path):
         start_backend(control_plane, namespace, "aura")
-        log = tmp_path / f"operator-{namespace}.log"
 
         def refused() -> str | None:
-            for line in log.read_text(errors="replace").splitlines():
-                event = json.loads(line).get("event", "") if line.startswith("{") else ""
-                if "failed permanently" in event and "forbidden" in event:
-                    return str(event)
+            body = get(control_plane, f"/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends/aura")
+            for condition in ((body or {}).get("status") or {}).get("conditions", []):
+                if condition["type"] == "Degraded" and condition["status"] == "True":
+                    message = str(condition.get("message", ""))
+                    return message if "forbidden" in message else None
             return None
 
-        message = wait_for(refused, OPERATOR_DEADLINE_S, "the operator to report the refused request")
-        assert 'cannot get resource "configmaps"' in message, message
+        message = wait_for(refused, OPERATOR_DEADLINE_S, "the backend to report the refused request")
+        assert 'resource "configmaps"' in message, message
+        assert any("forbidden" in warning for warning in warnings_about(control_plane, namespace, "aura"))
         assert get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/aura") is None
 
 
