@@ -7,10 +7,8 @@ works in objects it names itself.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -31,19 +29,3 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         provisioning.apply_crds(plane, ROOT / "crds")
         provisioning.create_namespaces(plane, (NAMESPACE,))
         yield plane
-
-
-def wait_for(
-    condition: Callable[[], Any], deadline_s: float = 30.0, what: str | Callable[[], str] = "condition"
-) -> Any:
-    """Check `condition` until it returns something truthy (returned); fail at the deadline, saying
-    `what` was awaited (a callable is asked then, so it can describe the state at the deadline)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {described}")
-        time.sleep(0.1)  # a poll step between checks of a real cluster, not a synchronisation

@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.controlplane.conftest import NAMESPACE, wait_for
+from tests.controlplane.conftest import NAMESPACE
+from tests.support.servers import wait_for
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 
 

@@ -59,7 +59,12 @@ async def running_node(plane: ControlPlane, state_dir: Path, upstream: str) -> A
         stack.running_node(plane, state_dir, NODE, upstream) as node,
         httpx.AsyncClient(base_url=plane.server, verify=plane.admin_tls(), timeout=10) as admin,
     ):
-        yield Node(node.agent, node.proxy, admin, node.check)
+        try:
+            yield Node(node.agent, node.proxy, admin, node.check)
+        finally:
+            # The control plane outlives this test: a Node left behind (NotReady, with no agent) would
+            # take the scheduler's pods in later tests, which then never finish terminating.
+            await admin.delete(f"/api/v1/nodes/{NODE}")
 
 
 def restricted_gateway(name: str, replicas: int, revision: str = "1") -> dict[str, Any]:
@@ -145,9 +150,15 @@ async def test_the_node_registers_ready_with_capacity_and_heartbeats_through_its
         body = (await node.admin.get(f"/api/v1/nodes/{NODE}")).json()
         assert int(body["status"]["allocatable"]["pods"]) == objects.MAX_PODS
         assert body["spec"]["podCIDR"] == "10.244.0.0/24"
-        lease = await node.admin.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE}")
-        assert lease.status_code == 200, lease.text
-        assert lease.json()["spec"]["holderIdentity"] == NODE
+        lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE}"
+
+        async def heartbeat() -> bool:
+            # The Node is reported Ready before the first Lease renewal is written.
+            return (await node.admin.get(lease_path)).status_code == 200
+
+        await wait_until(heartbeat, DEADLINE_S, f"the Lease of Node {NODE}")
+        lease = (await node.admin.get(lease_path)).json()
+        assert lease["spec"]["holderIdentity"] == NODE
         # NodeRestriction: the node's own identity cannot touch another Node.
         other = objects.node_body("someone-else", "10.245.0.0/24")
         with pytest.raises(kubeapi.ApiError) as refused:

@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.controlplane.conftest import NAMESPACE, ROOT, wait_for
+from tests.controlplane.conftest import NAMESPACE, ROOT
 from tests.operator.integration.conftest import backend, secret  # type: ignore[import-not-found]
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, helm, of_kind, run_helm, template_command
+from tests.support.servers import wait_for
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -31,15 +32,22 @@ def free_port() -> int:
 
 
 def wait_for(
-    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition", interval_s: float = 0.02
-) -> None:
-    """Poll `condition` until it holds; fail the test with `what` when the deadline passes."""
+    condition: Callable[[], Any],
+    deadline_s: float = 10.0,
+    what: str | Callable[[], str] = "condition",
+    interval_s: float = 0.02,
+) -> Any:
+    """Poll `condition` until it returns something truthy (returned); fail the test at the deadline,
+    saying `what` was awaited (a callable is asked then, so it can describe the state it found)."""
     deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {described}")
+        time.sleep(interval_s)  # the poll step between checks, bounded by the deadline
 
 
 async def eventually(
