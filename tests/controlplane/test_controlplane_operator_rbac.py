@@ -198,7 +198,9 @@ def test_the_examples_apply_strictly_and_render_every_child(
         def monitor_reported() -> bool:
             # The example asks for a ServiceMonitor and this cluster has no Prometheus Operator, so the
             # operator must say so (and say nothing else); wait for that report rather than race it.
-            body = get(control_plane, f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends/aura-en")
+            body = get(
+                control_plane, f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends/aura-en"
+            )
             return any(
                 condition["type"] == "Degraded" and condition.get("reason") == "OptionalKindUnavailable"
                 for condition in ((body or {}).get("status") or {}).get("conditions", [])
