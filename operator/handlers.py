@@ -51,6 +51,8 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if config.api_server:
             info: kopf.ConnectionInfo | None = kopf.ConnectionInfo(server=config.api_server)
+        elif config.kubeconfig:
+            info = kube.connection_from_kubeconfig(config.kubeconfig)
         else:
             info = kopf.login_via_client(**kwargs)
         if info is not None:

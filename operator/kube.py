@@ -289,3 +289,29 @@ def _as_file(path: Any, data: str | bytes | None) -> str | None:
     with tempfile.NamedTemporaryFile(prefix="ttsfleet-kube-", delete=False) as handle:
         handle.write(raw)
         return handle.name
+
+
+def connection_from_kubeconfig(path: Path) -> kopf.ConnectionInfo:
+    """Credentials from the current context of one kubeconfig file (not `$KUBECONFIG`'s, which the
+    `kubernetes` package reads once at import): what a local operator given `--kubeconfig` logs in with."""
+    import kubernetes.client
+    import kubernetes.config
+
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    # Newer clients keep the bearer token under BearerToken, older ones under authorization.
+    header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
+        "authorization"
+    )
+    scheme, _, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+    )

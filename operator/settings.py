@@ -7,6 +7,7 @@ here harden it for a cluster (watch timeouts, worker limits, backoff, Event post
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -45,6 +46,10 @@ class OperatorSettings(BaseModel, frozen=True):
     api_server: str | None = Field(
         default=None,
         description="An API URL used without credentials (the embedded API); else in-cluster/kubeconfig.",
+    )
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="A kubeconfig file to log in with (a ServiceAccount's token); else in-cluster/$KUBECONFIG.",
     )
     api_read_timeout_s: float = Field(
         default=30.0, gt=0, description="Per-request read timeout of the operator's own API calls."

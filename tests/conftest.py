@@ -8,7 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.controlplane import control_plane
 from tests.support.servers import ServerProcess, running_emulator
+
+__all__ = ["control_plane"]  # the real control plane, shared by every suite that needs it
 
 
 @pytest.fixture(scope="session")

@@ -248,6 +248,9 @@ def operator(
     api_server: Annotated[
         str | None, typer.Option(help="An API URL without credentials (the embedded devcluster API).")
     ] = None,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="A kubeconfig to log in with instead of in-cluster or $KUBECONFIG.")
+    ] = None,
     all_namespaces: Annotated[
         bool,
         typer.Option("--all-namespaces", help="Serve the whole cluster (the default without --namespace)."),
@@ -306,6 +309,7 @@ def operator(
         metrics_port=metrics_port,
         probe_interval_s=probe_interval_s,
         api_server=api_server,
+        kubeconfig=kubeconfig,
         cluster_domain=cluster_domain,
         peering_name=peering,
         priority=priority,

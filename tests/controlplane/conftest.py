@@ -1,31 +1,8 @@
-"""One real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) per test run.
-
-Built by `make controlplane` from the pinned Go module; missing binaries fail the tests (a skip would
-let the operator's real-cluster behaviour go untested in CI). Tests share the cluster, so each one
-works in objects it names itself.
-"""
+"""The real control plane's tests share the suite-wide `control_plane` fixture (tests/support/
+controlplane.py, registered in tests/conftest.py); each test works in objects it names itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.support.controlplane import NAMESPACE, ROOT
 
-import pytest
-
-from ttsfleet.devcluster.controlplane import binaries, provisioning
-from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
-
-ROOT = Path(__file__).resolve().parents[2]
-NAMESPACE = "voice"
-
-
-@pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        binaries.locate()
-    except binaries.MissingControlPlane as missing:
-        pytest.fail(str(missing), pytrace=False)
-    with running_control_plane(tmp_path_factory.mktemp("control-plane")) as plane:
-        provisioning.apply_crds(plane, ROOT / "crds")
-        provisioning.create_namespaces(plane, (NAMESPACE,))
-        yield plane
+__all__ = ["NAMESPACE", "ROOT"]

@@ -1,8 +1,12 @@
-"""The operator in-process against the embedded API, with stand-in gateways answering /statusz.
+"""The operator in-process against an API, with stand-in gateways answering /statusz.
 
-Each test gets a fresh API with the CRD installed and the `voice` namespace; `operator_running`
-starts kopf with `spawn_tasks`/`run_tasks` (never `kopf.operator`, which would cancel pytest's own
-tasks) and stops it by its stop flag. Waits check a condition until a deadline; nothing sleeps.
+Every test runs on both control planes unless it needs the embedded API's own instruments (its audit
+log, its request list): `cluster` is parametrized over the embedded API and the real kube-apiserver
+(tests/operator/integration/clusters.py), and a test asking for `apiserver` (the embedded one) runs on
+that only. Each test starts with the CRD installed, the `voice` namespace and the chart's RBAC, which
+the operator runs under. `operator_running` starts kopf with `spawn_tasks`/`run_tasks` (never
+`kopf.operator`, which would cancel pytest's own tasks) and stops it by its stop flag. Waits check a
+condition until a deadline; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import base64
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
@@ -19,10 +24,13 @@ import httpx
 import kopf
 import pytest
 
+from tests.operator.integration import clusters
 from tests.support.helm import NAMESPACED_VALUES, RELEASE, RELEASE_NAMESPACE, Manifest, rbac_objects, render
 from tests.support.helm import helm as helm  # the fixture, for `chart_rbac`
+from tests.support.servers import ServerProcess
 from ttsfleet import fingerprints
 from ttsfleet.devcluster.apiserver import ApiServer, authorization, running_apiserver
+from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.operator import crd, running
 from ttsfleet.operator.settings import OperatorSettings
 
@@ -137,42 +145,70 @@ def chart_rbac(helm: Any) -> list[Manifest]:
     return rbac_objects(render(helm, [NAMESPACED_VALUES]), [NAMESPACE])
 
 
-async def apply_rbac(server: ApiServer, manifests: list[Manifest]) -> None:
-    """Store RBAC objects as an administrator would, and hold the operator's calls to them."""
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
-        for manifest in manifests:
-            kind = manifest["kind"]
-            plural = f"{kind.lower()}s"
-            namespace = manifest["metadata"].get("namespace")
-            where = f"/namespaces/{namespace}" if namespace else ""
-            path = f"/apis/rbac.authorization.k8s.io/v1{where}/{plural}"
-            existing = await http.get(f"{path}/{manifest['metadata']['name']}")
-            if existing.status_code == 200:
-                response = await http.put(f"{path}/{manifest['metadata']['name']}", json=manifest)
-            else:
-                response = await http.post(path, json=manifest)
-            assert response.is_success, response.text
-    server.identities = authorization.Identities(dict.fromkeys(OPERATOR_AGENTS, SERVICE_ACCOUNT_USER))
-
-
-@pytest.fixture
-async def apiserver(chart_rbac: list[Manifest]) -> AsyncIterator[ApiServer]:
-    """A fresh API with the CRD, the `voice` namespace and the chart's RBAC, which the operator runs under."""
-    async with running_apiserver(bookmark_interval_s=1.0) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as http:
-            created = await http.post(
-                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd.build_crd()
+async def apply_rbac(cluster: clusters.Cluster, manifests: list[Manifest]) -> None:
+    """Store RBAC objects as an administrator would; the operator's calls are held to them (by the
+    embedded API through its user agent, by the real one through its ServiceAccount token)."""
+    async with cluster.client() as http:
+        await clusters.store_rbac(http, manifests)
+        if cluster.server is not None:
+            cluster.server.identities = authorization.Identities(
+                dict.fromkeys(OPERATOR_AGENTS, SERVICE_ACCOUNT_USER)
             )
-            assert created.status_code == 201, created.text
-            response = await http.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
-            assert response.status_code == 201, response.text
-        await apply_rbac(server, chart_rbac)
-        yield server
+        else:
+            await clusters.wait_until_granted(http, manifests)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Both control planes, unless the test reads the embedded API's instruments (`apiserver`)."""
+    if "cluster" in metafunc.fixturenames:
+        planes = [clusters.EMBEDDED] if "apiserver" in metafunc.fixturenames else clusters.CONTROL_PLANES
+        metafunc.parametrize("cluster", planes, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def real_cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> clusters.Cluster:
+    """The shared real control plane, with the namespaces and the operator's ServiceAccount."""
+    return clusters.prepare_real(control_plane, tmp_path_factory.mktemp("operator-integration"))
 
 
 @pytest.fixture
-async def api(apiserver: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=apiserver.base_url, timeout=10.0) as http:
+async def cluster(request: pytest.FixtureRequest, chart_rbac: list[Manifest]) -> AsyncIterator[clusters.Cluster]:
+    """The test's control plane with the CRD, the `voice` namespace and the chart's RBAC."""
+    if request.param == clusters.EMBEDDED:
+        async with running_apiserver(bookmark_interval_s=1.0) as server:
+            embedded = clusters.Cluster(
+                name=clusters.EMBEDDED, base_url=server.base_url, operator_login={"api_server": server.base_url}, server=server
+            )
+            async with embedded.client() as http:
+                created = await http.post(clusters.CRDS, json=crd.build_crd())
+                assert created.status_code == 201, created.text
+                response = await http.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})
+                assert response.status_code == 201, response.text
+            await apply_rbac(embedded, chart_rbac)
+            yield embedded
+        return
+    real: clusters.Cluster = request.getfixturevalue("real_cluster")
+    async with real.client() as http:
+        await clusters.empty_namespace(http)
+        versions = await clusters.crd_versions(http)
+        await apply_rbac(real, chart_rbac)
+        try:
+            yield real
+        finally:
+            await clusters.empty_namespace(http)
+            await clusters.restore_crds(http, versions)
+
+
+@pytest.fixture
+def apiserver(cluster: clusters.Cluster) -> ApiServer:
+    """The embedded API itself (its audit log, its requests): a test asking for it runs there only."""
+    assert cluster.server is not None
+    return cluster.server
+
+
+@pytest.fixture
+async def api(cluster: clusters.Cluster) -> AsyncIterator[httpx.AsyncClient]:
+    async with cluster.client() as http:
         yield http
 
 
@@ -201,22 +237,22 @@ async def _operate(
 
 
 @pytest.fixture
-def operator_running(apiserver: ApiServer, gateways: StandInGateways) -> OperatorFactory:
+def operator_running(cluster: clusters.Cluster, gateways: StandInGateways) -> OperatorFactory:
     """Start (and on exit stop) an operator serving `voice`; can run again (a restart) or twice (peering).
 
     kopf runs in a thread with its own event loop, as kopf's embedding guide advises: on stop, kopf
     waits up to 5 s for every task it did not start itself, and in a shared loop that would be the
     embedded API's and the stand-in gateways' connection tasks. Keyword arguments override settings.
+    On the real kube-apiserver it logs in with the chart's ServiceAccount token, never as an admin.
     """
 
     @contextlib.asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[running.Assembly]:
         settings = OperatorSettings(
-            api_server=apiserver.base_url,
             namespaces=(NAMESPACE,),
             probe_interval_s=PROBE_INTERVAL_S,
             metrics_port=0,
-            **overrides,
+            **{**cluster.operator_login, **overrides},
         )
         assembly = running.build(settings, statusz_url=gateways.url_of)
         stop_flag, ready_flag = threading.Event(), threading.Event()
@@ -274,8 +310,16 @@ async def events_with(api: httpx.AsyncClient, reason: str) -> list[dict[str, Any
     return [event for event in items if event["reason"] == reason]
 
 
+# What the `restricted` Pod Security Standard of the real cluster's `voice` namespace demands of a pod.
+RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
-    """A gateway pod of aura-en that is Ready on 127.0.0.1, as the kubelet would report it."""
+    """A stand-in gateway pod of aura-en, Ready on 127.0.0.1 as a kubelet would report it.
+
+    Its /statusz answers come from `StandInGateways`, which the test scripts (fingerprints, verdicts);
+    no controller owns it, so on the real cluster too nothing but the test writes its status."""
     labels = {
         "app.kubernetes.io/name": "ttsfleet",
         "app.kubernetes.io/instance": "aura-en",
@@ -285,8 +329,74 @@ async def ready_pod(api: httpx.AsyncClient, name: str) -> None:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "gateway", "image": "gateway"}]},
+        "spec": {
+            "securityContext": RESTRICTED_POD,
+            "containers": [{"name": "gateway", "image": "gateway", "securityContext": RESTRICTED_CONTAINER}],
+        },
     }
     (await api.post(PODS, json=pod)).raise_for_status()
     status = {"status": {"podIP": "127.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}}
     (await api.patch(f"{PODS}/{name}/status", json=status, headers=MERGE)).raise_for_status()
+
+
+class Rollouts:
+    """Brings a backend's Deployment to rolled out: on the embedded API by writing the status its
+    controller and the kubelet would; on the real cluster by running its pods on a node agent (real
+    gateway processes, the emulator as Deepgram) and waiting for the real controllers to say so."""
+
+    def __init__(
+        self, cluster: clusters.Cluster, api: httpx.AsyncClient, upstream: ServerProcess, state_dir: Path
+    ) -> None:
+        self.cluster, self.api, self.upstream, self.state_dir = cluster, api, upstream, state_dir
+        self.stack = contextlib.AsyncExitStack()
+        self.node: Any = None
+
+    async def complete(self, name: str = "aura-en", replicas: int = 2) -> None:
+        if not self.cluster.is_real:
+            await _write_rolled_out(self.api, name, replicas)
+            return
+        if self.node is None:
+            self.node = await self.stack.enter_async_context(
+                clusters.running_node(self.cluster, self.upstream, self.state_dir)
+            )
+
+        async def rolled_out() -> bool:
+            self.node.check()
+            deployment = await get(self.api, f"{DEPLOYMENTS}/{name}")
+            status = (deployment or {}).get("status") or {}
+            return bool(
+                deployment
+                and status.get("observedGeneration") == deployment["metadata"]["generation"]
+                and status.get("replicas") == status.get("updatedReplicas") == replicas
+                and status.get("availableReplicas") == replicas
+            )
+
+        await wait_until(rolled_out, ROLLOUT_DEADLINE_S, f"the real controllers to roll out {name}")
+
+
+ROLLOUT_DEADLINE_S = 90.0
+
+
+@pytest.fixture
+async def rollouts(
+    cluster: clusters.Cluster, api: httpx.AsyncClient, emulator: ServerProcess, tmp_path: Path
+) -> AsyncIterator[Rollouts]:
+    done = Rollouts(cluster, api, emulator, tmp_path / "node")
+    async with done.stack:
+        yield done
+
+
+async def _write_rolled_out(api: httpx.AsyncClient, name: str, replicas: int) -> None:
+    """Write the Deployment's status as its controller and the kubelet would once pods are ready."""
+    deployment = await get(api, f"{DEPLOYMENTS}/{name}")
+    assert deployment is not None
+    status = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
+    }
+    response = await api.patch(f"{DEPLOYMENTS}/{name}/status", json={"status": status}, headers=MERGE)
+    response.raise_for_status()

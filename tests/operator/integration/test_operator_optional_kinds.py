@@ -18,6 +18,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     NAMESPACE,
     SECRETS,
     OperatorFactory,
+    Rollouts,
     apply_rbac,
     backend,
     condition,
@@ -26,15 +27,18 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     secret,
     wait_until,
 )
-from tests.operator.integration.test_operator_lifecycle import (  # type: ignore[import-not-found]
-    mark_rolled_out,
-)
 from tests.support.helm import NAMESPACED_VALUES, rbac_objects, render
 from tests.support.monitoring import CRD_PATH, SERVICE_MONITOR_CRD
-from ttsfleet.devcluster.apiserver import ApiServer
+from tests.operator.integration.clusters import Cluster, wait_until_served
 
 SMON = "/apis/monitoring.coreos.com/v1/namespaces/voice/servicemonitors/aura-en"
 WITH_MONITOR = {"monitoring": {"serviceMonitor": {"enabled": True}}}
+
+
+async def install_crd(api: httpx.AsyncClient, crd: dict[str, Any]) -> None:
+    """Apply a CRD as a cluster admin would and wait until its kind is served."""
+    (await api.post(CRD_PATH, json=crd)).raise_for_status()
+    await wait_until_served(api, crd)
 
 
 async def ready_with(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str, Any] | None:
@@ -46,13 +50,13 @@ async def ready_with(api: httpx.AsyncClient, kind: str, reason: str) -> dict[str
 
 
 async def test_without_the_prometheus_operator_the_backend_is_ready_and_says_why(
-    api: httpx.AsyncClient, operator_running: OperatorFactory
+    api: httpx.AsyncClient, operator_running: OperatorFactory, rollouts: Rollouts
 ) -> None:
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     async with operator_running() as assembly:
         (await api.post(BACKENDS, json=backend(replicas=2, **WITH_MONITOR))).raise_for_status()
         await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
-        await mark_rolled_out(api)
+        await rollouts.complete()
         body = await wait_until(
             lambda: ready_with(api, "Degraded", "OptionalKindUnavailable"), what="Ready, monitor reported"
         )
@@ -66,24 +70,28 @@ async def test_without_the_prometheus_operator_the_backend_is_ready_and_says_why
         warnings = await events_with(api, "OptionalKindUnavailable")
         assert len(warnings) == 1 and warnings[0]["type"] == "Warning"
         # Once the CRDs are installed, the next reconcile writes the ServiceMonitor and clears the reason.
-        (await api.post(CRD_PATH, json=SERVICE_MONITOR_CRD)).raise_for_status()
+        await install_crd(api, SERVICE_MONITOR_CRD)
         bump = {"metadata": {"annotations": {"example.com/touched": "1"}}, "spec": {"replicas": 3}}
         (await api.patch(f"{BACKENDS}/aura-en", json=bump, headers=MERGE)).raise_for_status()
         await wait_until(lambda: get(api, SMON), what="the ServiceMonitor once its CRD exists")
 
 
 async def test_a_forbidden_service_monitor_kind_skips_it_and_pruning(
-    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory, helm: Any
+    api: httpx.AsyncClient,
+    cluster: Cluster,
+    operator_running: OperatorFactory,
+    rollouts: Rollouts,
+    helm: Any,
 ) -> None:
-    (await api.post(CRD_PATH, json=SERVICE_MONITOR_CRD)).raise_for_status()
+    await install_crd(api, SERVICE_MONITOR_CRD)
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     without = render(helm, [NAMESPACED_VALUES], ["rbac.serviceMonitors=false"])
-    await apply_rbac(apiserver, rbac_objects(without, [NAMESPACE]))
+    await apply_rbac(cluster, rbac_objects(without, [NAMESPACE]))
     async with operator_running():
         # Not asked for: pruning would GET the kind, and may not.
         (await api.post(BACKENDS, json=backend(replicas=2))).raise_for_status()
         await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
-        await mark_rolled_out(api)
+        await rollouts.complete()
         body = await wait_until(lambda: ready_with(api, "Degraded", "AsExpected"), what="Ready")
         assert condition(body, "Degraded")["status"] == "False"
         # Asked for: reported, the rest still reconciles.

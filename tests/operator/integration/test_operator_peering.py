@@ -1,4 +1,4 @@
-"""kopf peering against the embedded API: the chart's peering CRDs, one active operator, one standing by.
+"""kopf peering on both control planes: the chart's peering CRDs, one active operator, one standing by.
 
 The chart runs the operator with `--peering ttsfleet` and ships kopf's peering CRDs; kopf never creates
 its peering object, so the chart does (one KopfPeering per served namespace in namespaced mode). Here
@@ -27,6 +27,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     secret,
     wait_until,
 )
+from tests.operator.integration.clusters import wait_until_served
 from ttsfleet.operator import running
 
 PEERING_CRDS = Path(__file__).parents[3] / "charts" / "ttsfleet" / "crds" / "kopf-peering.yaml"
@@ -40,7 +41,9 @@ async def install_peering(api: httpx.AsyncClient) -> None:
     for document in yaml.safe_load_all(PEERING_CRDS.read_text()):
         if document:
             created = await api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=document)
-            assert created.status_code == 201, created.text
+            # The real cluster outlives a test: an earlier test may have installed them already.
+            assert created.status_code in (201, 409), created.text
+            await wait_until_served(api, document)
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": PEERING}}
     (await api.post(PEERINGS, json=peering)).raise_for_status()
 
