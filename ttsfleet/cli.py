@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import ttsfleet
 from ttsfleet.protocol.voices import DEFAULT_VOICE
@@ -375,6 +376,13 @@ def dev_up(
     ] = False,
 ) -> None:
     """Bring the local fleet up: in the foreground with live status, or detached (`--detach`)."""
+    from ttsfleet.devcluster import embedded_api
+
+    try:
+        embedded_api.require()
+    except embedded_api.EmbeddedApiMissing as missing:
+        console.print(f"[red]{escape(str(missing))}[/red]")
+        raise typer.Exit(2) from None
     from ttsfleet.devcluster import fleet, status
 
     directory = state_dir or fleet.default_state_dir()
