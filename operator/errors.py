@@ -87,10 +87,17 @@ class ApiInvalid(PermanentApiError):
     """400/422: the API refused the object or patch."""
 
 
+# kube-apiserver answers a server-side apply whose fields have the wrong type for the schema (a string
+# where a list belongs) with 500 and this message, not 422: the same body fails every time.
+TYPED_PATCH_REFUSAL = "failed to create typed patch object"
+
+
 def for_status(
     status: int, message: str, *, reason: str = "", retry_after_s: float | None = None
 ) -> ApiError:
     """The most specific error for an HTTP status."""
+    if status == 500 and TYPED_PATCH_REFUSAL in message:
+        return ApiInvalid(message, status=status, reason=reason)
     if status == 404:
         return ApiNotFound(message, status=status, reason=reason)
     if status in (401, 403):

@@ -49,12 +49,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
 
     @kopf.on.login(registry=registry, id="login")
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        if config.api_server:
-            info: kopf.ConnectionInfo | None = kopf.ConnectionInfo(server=config.api_server)
-        elif config.kubeconfig:
-            info = kube.connection_from_kubeconfig(config.kubeconfig)
-        else:
-            info = kopf.login_via_client(**kwargs)
+        info = kube.connection(config.api_server, config.kubeconfig, **kwargs)
         if info is not None:
             # kopf may log in again after a 401; the previous client stays until cleanup (it is tiny).
             runtime.client = kube.KubeClient.from_connection(

@@ -291,6 +291,17 @@ def _as_file(path: Any, data: str | bytes | None) -> str | None:
         return handle.name
 
 
+def connection(api_server: str | None, kubeconfig: Path | None, **login: Any) -> kopf.ConnectionInfo | None:
+    """Where and as whom the operator talks to the API: an embedded API's URL (no credentials), a given
+    kubeconfig, else kopf's own search (in-cluster, then $KUBECONFIG); `login` is kopf's login kwargs."""
+    if api_server:
+        return kopf.ConnectionInfo(server=api_server)
+    if kubeconfig:
+        return connection_from_kubeconfig(kubeconfig)
+    found: kopf.ConnectionInfo | None = kopf.login_via_client(**login)
+    return found
+
+
 def connection_from_kubeconfig(path: Path) -> kopf.ConnectionInfo:
     """Credentials from the current context of one kubeconfig file (not `$KUBECONFIG`'s, which the
     `kubernetes` package reads once at import): what a local operator given `--kubeconfig` logs in with."""
@@ -298,7 +309,9 @@ def connection_from_kubeconfig(path: Path) -> kopf.ConnectionInfo:
     import kubernetes.config
 
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(path), client_configuration=configuration)
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(path), client_configuration=configuration
+    )
     # Newer clients keep the bearer token under BearerToken, older ones under authorization.
     header = configuration.get_api_key_with_prefix("BearerToken") or configuration.get_api_key_with_prefix(
         "authorization"

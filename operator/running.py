@@ -7,14 +7,17 @@ with `kopf.spawn_tasks` / `kopf.run_tasks`.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import kopf
 
 from ttsfleet.logs import configure_logging
-from ttsfleet.operator import handlers, key_rotating, probing, reconciling
+from ttsfleet.operator import access, handlers, key_rotating, kube, probing, reconciling
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ def run(settings: OperatorSettings) -> None:
 async def _serve(assembly: Assembly) -> None:
     settings = assembly.runtime.settings
     try:
+        await _wait_for_watch_grants(settings)
         await kopf.operator(
             registry=assembly.registry,
             clusterwide=not settings.namespaces,
@@ -74,3 +78,23 @@ async def _serve(assembly: Assembly) -> None:
         )
     finally:
         await assembly.aclose()
+
+
+async def _wait_for_watch_grants(settings: OperatorSettings) -> None:
+    """Hold kopf back while RBAC refuses a watch it would die on, saying so (see `access`)."""
+    info = kube.connection(
+        settings.api_server, settings.kubeconfig, logger=logger, settings=kopf.OperatorSettings()
+    )
+    if info is None:
+        return  # kopf's own login will fail and say why
+    client = kube.KubeClient.from_connection(info, kube.Timeouts(read_s=settings.api_read_timeout_s))
+    try:
+        await access.wait_until_granted(
+            client,
+            settings.namespaces,
+            peering=settings.peering_name is not None,
+            recheck_s=settings.rbac_recheck_s,
+            clock=reconciling.utc_now,
+        )
+    finally:
+        await client.aclose()

@@ -49,7 +49,12 @@ class OperatorSettings(BaseModel, frozen=True):
     )
     kubeconfig: Path | None = Field(
         default=None,
-        description="A kubeconfig file to log in with (a ServiceAccount's token); else in-cluster/$KUBECONFIG.",
+        description="A kubeconfig to log in with (a ServiceAccount's token); else in-cluster/$KUBECONFIG.",
+    )
+    rbac_recheck_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="While RBAC refuses a list or watch the operator needs, how often it asks again.",
     )
     api_read_timeout_s: float = Field(
         default=30.0, gt=0, description="Per-request read timeout of the operator's own API calls."

@@ -48,6 +48,14 @@ def without_grant(manifests: list[dict[str, Any]], resource: str) -> list[dict[s
     return manifests
 
 
+def without_verb(manifests: list[dict[str, Any]], resource: str, verb: str) -> list[dict[str, Any]]:
+    for role in of_kind(manifests, "Role"):
+        for rule in role["rules"]:
+            if resource in rule["resources"]:
+                rule["verbs"] = [granted for granted in rule["verbs"] if granted != verb]
+    return manifests
+
+
 @pytest.fixture(scope="module")
 def release_namespace(control_plane: ControlPlane) -> str:
     provisioning.create_namespaces(control_plane, (RELEASE_NAMESPACE,))
@@ -252,3 +260,39 @@ def test_the_real_hpa_controller_scales_the_operators_deployment(
             "kind": "Deployment",
             "name": "aura",
         }
+
+
+def test_a_missing_watch_grant_is_reported_once_not_a_traceback_storm(
+    control_plane: ControlPlane, helm: Path, release_namespace: str, tmp_path: Path
+) -> None:
+    """Without `watch` on Deployments kopf cannot keep its Deployment index: the operator says which
+    resource and which verb the apiserver refused, in one log line per refusal (no traceback), and each
+    backend in the namespace is Degraded with a Warning Event saying the same."""
+    namespace = "voice-unwatched"
+    provisioning.create_namespaces(control_plane, (namespace,))
+    manifests = without_verb(chart_rbac(helm, "unwatched", namespace), "deployments", "watch")
+    with operator_as(control_plane, manifests, namespace, tmp_path) as process:
+        start_backend(control_plane, namespace, "aura")
+
+        def refused() -> str | None:
+            body = get(control_plane, f"/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends/aura")
+            for condition in ((body or {}).get("status") or {}).get("conditions", []):
+                if condition["type"] == "Degraded" and condition.get("reason") == "WatchForbidden":
+                    return str(condition.get("message", ""))
+            return None
+
+        message = wait_for(refused, OPERATOR_DEADLINE_S, "the backend to report the forbidden watch")
+        assert "deployments" in message and "watch" in message, message
+        assert any(
+            warning.startswith("WatchForbidden:")
+            for warning in warnings_about(control_plane, namespace, "aura")
+        )
+        assert process.poll() is None, "the operator exited"
+    log = (tmp_path / f"operator-{namespace}.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+    reports = [
+        line
+        for line in log.splitlines()
+        if f"forbids watch on deployments.apps in namespace {namespace}" in line
+    ]
+    assert len(reports) == 1, log[-3000:]  # reported once, not on every recheck

@@ -98,3 +98,13 @@ def test_every_api_error_descends_from_the_operator_root() -> None:
     )
     assert all(issubclass(leaf, errors.OperatorError) for leaf in leaves)
     assert errors.ApiUnreachable("connect timeout").delay_s == errors.DEFAULT_RETRY_DELAY_S
+
+
+def test_an_apply_whose_types_do_not_fit_the_schema_is_invalid_not_a_server_error() -> None:
+    message = (
+        "PATCH /apis/apps/v1/namespaces/voice/deployments/aura-en: 500 failed to create typed patch object "
+        "(voice/aura-en; apps/v1, Kind=Deployment): .spec.template.spec.affinity: expected list, got &{zone-a}"
+    )
+    error = errors.for_status(500, message, reason="InternalError")
+    assert isinstance(error, errors.ApiInvalid) and not error.retryable
+    assert isinstance(errors.for_status(500, "GET /x: 500 etcd timeout"), errors.ApiServerError)

@@ -80,7 +80,9 @@ class Cluster:
 
     def client(self, timeout_s: float = 10.0) -> httpx.AsyncClient:
         """An administrator's client (the test's own hands)."""
-        return httpx.AsyncClient(base_url=self.base_url, verify=self.verify, timeout=timeout_s, trust_env=False)
+        return httpx.AsyncClient(
+            base_url=self.base_url, verify=self.verify, timeout=timeout_s, trust_env=False
+        )
 
 
 async def put_or_post(http: httpx.AsyncClient, collection: str, manifest: Manifest) -> None:
@@ -191,7 +193,9 @@ async def restore_crds(http: httpx.AsyncClient, versions_before: Mapping[str, st
             await _wait_for(lambda name=name: _status_of(http, f"{CRDS}/{name}", 404), f"CRD {name} removed")
     for name, document in crd_documents().items():
         stored = await http.get(f"{CRDS}/{name}")
-        if stored.status_code == 200 and stored.json()["metadata"]["resourceVersion"] == versions_before.get(name):
+        if stored.status_code == 200 and stored.json()["metadata"]["resourceVersion"] == versions_before.get(
+            name
+        ):
             continue
         if stored.status_code == 200 and stored.json()["metadata"].get("deletionTimestamp"):
             await _wait_for(lambda name=name: _status_of(http, f"{CRDS}/{name}", 404), f"CRD {name} gone")

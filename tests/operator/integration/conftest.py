@@ -172,12 +172,17 @@ def real_cluster(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture
-async def cluster(request: pytest.FixtureRequest, chart_rbac: list[Manifest]) -> AsyncIterator[clusters.Cluster]:
+async def cluster(
+    request: pytest.FixtureRequest, chart_rbac: list[Manifest]
+) -> AsyncIterator[clusters.Cluster]:
     """The test's control plane with the CRD, the `voice` namespace and the chart's RBAC."""
     if request.param == clusters.EMBEDDED:
         async with running_apiserver(bookmark_interval_s=1.0) as server:
             embedded = clusters.Cluster(
-                name=clusters.EMBEDDED, base_url=server.base_url, operator_login={"api_server": server.base_url}, server=server
+                name=clusters.EMBEDDED,
+                base_url=server.base_url,
+                operator_login={"api_server": server.base_url},
+                server=server,
             )
             async with embedded.client() as http:
                 created = await http.post(clusters.CRDS, json=crd.build_crd())

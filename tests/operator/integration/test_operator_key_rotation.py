@@ -333,8 +333,9 @@ async def test_an_admin_key_in_the_mounted_secret_is_refused(
     (await api.post(BACKENDS, json=shared)).raise_for_status()
     async with operator_running():
         record = await wait_until(lambda: _key_rotation(api), what="the key rotation record")
+        # kopf posts Events from a queue: wait for it before the operator stops.
+        await wait_until(lambda: events_with(api, "AdminKeyShared"), what="the AdminKeyShared Event")
     assert record["reason"] == "AdminKeyShared"
-    assert await events_with(api, "AdminKeyShared")
 
 
 async def _status(api: httpx.AsyncClient) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests.operator.integration.clusters import Cluster, wait_until_served
 from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
     BACKENDS,
     DEEPGRAM_KEY,
@@ -29,7 +30,6 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
 )
 from tests.support.helm import NAMESPACED_VALUES, rbac_objects, render
 from tests.support.monitoring import CRD_PATH, SERVICE_MONITOR_CRD
-from tests.operator.integration.clusters import Cluster, wait_until_served
 
 SMON = "/apis/monitoring.coreos.com/v1/namespaces/voice/servicemonitors/aura-en"
 WITH_MONITOR = {"monitoring": {"serviceMonitor": {"enabled": True}}}

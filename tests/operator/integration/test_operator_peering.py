@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.operator.integration.clusters import wait_until_served
 from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
     BACKENDS,
     DEEPGRAM_KEY,
@@ -27,7 +28,6 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     secret,
     wait_until,
 )
-from tests.operator.integration.clusters import wait_until_served
 from ttsfleet.operator import running
 
 PEERING_CRDS = Path(__file__).parents[3] / "charts" / "ttsfleet" / "crds" / "kopf-peering.yaml"
