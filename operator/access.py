@@ -101,6 +101,14 @@ def degraded_conditions(
     return conditions
 
 
+def is_reported(conditions: Sequence[Mapping[str, Any]], message: str) -> bool:
+    """Whether a backend already says Degraded/WatchForbidden with this message (no patch, no Event)."""
+    return any(
+        entry.get("type") == "Degraded" and entry.get("reason") == REASON and entry.get("message") == message
+        for entry in conditions
+    )
+
+
 def warning_event(backend: Mapping[str, Any], message: str, now: datetime) -> dict[str, Any]:
     """A Warning Event on a backend, as kopf would post it."""
     metadata = backend["metadata"]
@@ -152,6 +160,8 @@ async def report_on_backends(
         for backend in backends:
             metadata = backend["metadata"]
             previous = (backend.get("status") or {}).get("conditions") or []
+            if is_reported(previous, message):
+                continue
             patch = {
                 "status": {"conditions": degraded_conditions(previous, message, metadata["generation"], now)}
             }
@@ -172,7 +182,8 @@ async def wait_until_granted(
     recheck_s: float,
     clock: Callable[[], datetime],
 ) -> None:
-    """Return once RBAC grants every list and watch; until then report refusals whenever they change."""
+    """Return once RBAC grants every list and watch; until then log each refusal once, and put them on
+    every backend that does not say so yet (backends created meanwhile too)."""
     reported: list[Refusal] = []
     while True:
         refused = await refusals(client, needed(namespaces, peering=peering))
@@ -180,9 +191,9 @@ async def wait_until_granted(
             if reported:
                 logger.info("RBAC now grants every list and watch the operator needs; starting")
             return
-        if refused != reported:
-            for refusal in refused:
+        for refusal in refused:
+            if refusal not in reported:
                 logger.error("RBAC forbids %s: the operator cannot start watching it", refusal.describe())
-            await report_on_backends(client, refused, namespaces, clock())
-            reported = refused
+                reported.append(refusal)
+        await report_on_backends(client, refused, namespaces, clock())
         await asyncio.sleep(recheck_s)  # RBAC changes are not watchable without the grants we lack

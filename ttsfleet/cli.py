@@ -252,6 +252,10 @@ def operator(
     kubeconfig: Annotated[
         Path | None, typer.Option(help="A kubeconfig to log in with instead of in-cluster or $KUBECONFIG.")
     ] = None,
+    rbac_recheck_s: Annotated[
+        float,
+        typer.Option(help="While RBAC refuses a list or watch the operator needs, seconds between checks."),
+    ] = 30.0,
     all_namespaces: Annotated[
         bool,
         typer.Option("--all-namespaces", help="Serve the whole cluster (the default without --namespace)."),
@@ -311,6 +315,7 @@ def operator(
         probe_interval_s=probe_interval_s,
         api_server=api_server,
         kubeconfig=kubeconfig,
+        rbac_recheck_s=rbac_recheck_s,
         cluster_domain=cluster_domain,
         peering_name=peering,
         priority=priority,

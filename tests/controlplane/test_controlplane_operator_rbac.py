@@ -64,7 +64,11 @@ def release_namespace(control_plane: ControlPlane) -> str:
 
 @contextlib.contextmanager
 def operator_as(
-    plane: ControlPlane, manifests: list[dict[str, Any]], namespace: str, workdir: Path
+    plane: ControlPlane,
+    manifests: list[dict[str, Any]],
+    namespace: str,
+    workdir: Path,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Apply `manifests`, then run the operator for `namespace` with its ServiceAccount's token only."""
     plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
@@ -75,7 +79,10 @@ def operator_as(
     log = workdir / f"operator-{namespace}.log"
     with log.open("ab") as stream:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ttsfleet", "operator", "--namespace", namespace, "--metrics-port", "0"],
+            [
+                *(sys.executable, "-m", "ttsfleet", "operator", "--namespace", namespace),
+                *("--metrics-port", "0", *extra),
+            ],
             stdout=stream,
             stderr=subprocess.STDOUT,
             env={**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONSAFEPATH": "1"},
@@ -267,11 +274,12 @@ def test_a_missing_watch_grant_is_reported_once_not_a_traceback_storm(
 ) -> None:
     """Without `watch` on Deployments kopf cannot keep its Deployment index: the operator says which
     resource and which verb the apiserver refused, in one log line per refusal (no traceback), and each
-    backend in the namespace is Degraded with a Warning Event saying the same."""
+    backend in the namespace is Degraded with a Warning Event saying the same; granted again, it starts."""
     namespace = "voice-unwatched"
     provisioning.create_namespaces(control_plane, (namespace,))
     manifests = without_verb(chart_rbac(helm, "unwatched", namespace), "deployments", "watch")
-    with operator_as(control_plane, manifests, namespace, tmp_path) as process:
+    recheck = ("--rbac-recheck-s", "1")  # the backend may appear after the first check
+    with operator_as(control_plane, manifests, namespace, tmp_path, recheck) as process:
         start_backend(control_plane, namespace, "aura")
 
         def refused() -> str | None:
@@ -288,6 +296,15 @@ def test_a_missing_watch_grant_is_reported_once_not_a_traceback_storm(
             for warning in warnings_about(control_plane, namespace, "aura")
         )
         assert process.poll() is None, "the operator exited"
+        # Once the grant is back (helm upgrade), the operator starts watching and reconciles.
+        control_plane.kubectl(
+            "apply", "-f", "-", stdin=yaml.safe_dump_all(chart_rbac(helm, "unwatched", namespace))
+        )
+        wait_for(
+            lambda: get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/aura"),
+            OPERATOR_DEADLINE_S,
+            "the Deployment once RBAC grants the watch",
+        )
     log = (tmp_path / f"operator-{namespace}.log").read_text()
     assert "Traceback" not in log, log[-3000:]
     reports = [

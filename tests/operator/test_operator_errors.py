@@ -103,7 +103,7 @@ def test_every_api_error_descends_from_the_operator_root() -> None:
 def test_an_apply_whose_types_do_not_fit_the_schema_is_invalid_not_a_server_error() -> None:
     message = (
         "PATCH /apis/apps/v1/namespaces/voice/deployments/aura-en: 500 failed to create typed patch object "
-        "(voice/aura-en; apps/v1, Kind=Deployment): .spec.template.spec.affinity: expected list, got &{zone-a}"
+        "(voice/aura-en; apps/v1, Kind=Deployment): .spec.template.spec.affinity: expected list, got &{a}"
     )
     error = errors.for_status(500, message, reason="InternalError")
     assert isinstance(error, errors.ApiInvalid) and not error.retryable
