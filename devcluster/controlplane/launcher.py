@@ -9,6 +9,7 @@ process logs to its own file in the work directory; the context manager stops th
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import socket
 import ssl
@@ -98,6 +99,11 @@ class ControlPlane:
     def log_of(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
 
+    @property
+    def audit_log(self) -> Path:
+        """kube-apiserver's audit log (JSON lines): every request of a ServiceAccount outside kube-system."""
+        return self.workdir / "logs" / "audit.log"
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -177,6 +183,27 @@ def _etcd_argv(plane: ControlPlane, client_port: int) -> list[str]:
     ]
 
 
+# What the audit log keeps: the requests of workloads' ServiceAccounts (the operator's), at Metadata
+# level; not the controllers' (kube-system) nor the admins', which would only bury them.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
+
+
+def _audit_argv(plane: ControlPlane) -> list[str]:
+    policy = plane.workdir / "audit-policy.json"
+    policy.write_text(json.dumps(AUDIT_POLICY))
+    plane.audit_log.parent.mkdir(parents=True, exist_ok=True)
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={plane.audit_log}", "--audit-log-format=json"]
+
+
 def _apiserver_argv(plane: ControlPlane, port: int, etcd_port: int) -> list[str]:
     keys = plane.credentials
     return [
@@ -200,6 +227,7 @@ def _apiserver_argv(plane: ControlPlane, port: int, etcd_port: int) -> list[str]
         f"--service-account-key-file={keys.service_account_public}",
         f"--service-account-signing-key-file={keys.service_account_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
+        *_audit_argv(plane),
     ]
 
 

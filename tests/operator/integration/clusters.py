@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ KUBE_APISERVER = "kube-apiserver"
 CONTROL_PLANES = (EMBEDDED, KUBE_APISERVER)
 NAMESPACE = "voice"
 SERVICE_ACCOUNT = f"{RELEASE}-ttsfleet"
+OPERATOR_USER = f"system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}"
+# How the embedded API, which has no authentication, tells the operator's requests apart.
+OPERATOR_AGENTS = ("ttsfleet-operator/", "kopf/")
 CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 BACKEND_CRD = "ttsbackends.ttsfleet.io"
@@ -61,6 +65,46 @@ SETTLE_DEADLINE_S = 60.0
 NODE = "ttsfleet-integration"
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API request the operator made, as an audit log records it."""
+
+    verb: str
+    api_group: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    user_agent: str
+
+
+def calls_in_audit_log(path: Path, offset: int, user: str) -> list[Call]:
+    """The resource requests `user` made, from kube-apiserver's JSON audit log past `offset` (a long
+    request, a watch, is logged when it starts and again when it ends: counted once)."""
+    seen: set[str] = set()
+    found = []
+    with path.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            event = json.loads(line)
+            ref = event.get("objectRef")
+            if event["user"]["username"] != user or not ref or event["auditID"] in seen:
+                continue
+            seen.add(event["auditID"])
+            found.append(
+                Call(
+                    verb=event["verb"],
+                    api_group=ref.get("apiGroup", ""),
+                    resource=ref.get("resource", ""),
+                    subresource=ref.get("subresource", ""),
+                    namespace=ref.get("namespace", ""),
+                    name=ref.get("name", ""),
+                    user_agent=event.get("userAgent", ""),
+                )
+            )
+    return found
+
+
 @dataclass
 class Cluster:
     """Where a test's API and operator point, and what differs between the two control planes."""
@@ -73,6 +117,26 @@ class Cluster:
     server: ApiServer | None = None
     plane: ControlPlane | None = None
     workdir: Path | None = None
+    audit_offset: int = 0
+
+    def mark_calls(self) -> None:
+        """Forget the operator's requests so far: `operator_calls` returns only later ones."""
+        if self.server is not None:
+            self.server.audit.reset()
+        if self.plane is not None:
+            self.audit_offset = self.plane.audit_log.stat().st_size
+
+    def operator_calls(self) -> list[Call]:
+        """The resource requests the operator made since `mark_calls`: the embedded API knows it by its
+        user agent, kube-apiserver's audit log by its ServiceAccount."""
+        if self.plane is not None:
+            return calls_in_audit_log(self.plane.audit_log, self.audit_offset, OPERATOR_USER)
+        assert self.server is not None
+        return [
+            Call(r.verb, r.api_group, r.resource, r.subresource, r.namespace, r.name, r.user_agent)
+            for r in self.server.audit.records(resource_only=True)
+            if r.user_agent.startswith(OPERATOR_AGENTS)
+        ]
 
     @property
     def is_real(self) -> bool:
@@ -115,7 +179,7 @@ async def store_rbac(http: httpx.AsyncClient, manifests: Iterable[Manifest]) -> 
 
 async def wait_until_granted(http: httpx.AsyncClient, manifests: Iterable[Manifest]) -> None:
     """Until the apiserver's RBAC authorizer (fed by its informers) grants every rule just stored."""
-    user = f"system:serviceaccount:{RELEASE_NAMESPACE}:{SERVICE_ACCOUNT}"
+    user = OPERATOR_USER
     checks = [
         {"group": group, "resource": resource.split("/")[0], "verb": verb, "namespace": scope or NAMESPACE}
         | ({"subresource": resource.split("/")[1]} if "/" in resource else {})

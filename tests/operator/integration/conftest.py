@@ -41,7 +41,7 @@ PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 PROBE_INTERVAL_S = 0.2
-OPERATOR_AGENTS = ("ttsfleet-operator/", "kopf/")
+OPERATOR_AGENTS = clusters.OPERATOR_AGENTS
 DEEPGRAM_KEY = "dg-key-one"
 
 
@@ -197,6 +197,7 @@ async def cluster(
         await clusters.empty_namespace(http)
         versions = await clusters.crd_versions(http)
         await apply_rbac(real, chart_rbac)
+        real.mark_calls()
         try:
             yield real
         finally:
@@ -300,12 +301,12 @@ async def with_condition(
     return found if found and found["reason"] == reason else None
 
 
-def operator_writes(server: ApiServer) -> list[tuple[str, str, str, str]]:
+def operator_writes(cluster: clusters.Cluster) -> list[tuple[str, str, str, str]]:
     """(verb, resource, subresource, name) of every write the operator (kopf or our client) made."""
     return [
-        (r.verb, r.resource, r.subresource, r.name)
-        for r in server.audit.records(resource_only=True)
-        if r.user_agent.startswith(OPERATOR_AGENTS) and r.verb not in ("get", "list", "watch")
+        (call.verb, call.resource, call.subresource, call.name)
+        for call in cluster.operator_calls()
+        if call.verb not in ("get", "list", "watch")
     ]
 
 

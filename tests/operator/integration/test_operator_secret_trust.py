@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from tests.operator.integration.clusters import Cluster
 from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
     BACKENDS,
     DEEPGRAM_KEY,
@@ -23,7 +24,6 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     with_condition,
 )
 from tests.operator.integration.test_operator_lifecycle import created  # type: ignore[import-not-found]
-from ttsfleet.devcluster.apiserver import ApiServer
 
 
 async def _credentials_refused(api: httpx.AsyncClient, key_secret: dict[str, Any], reason: str) -> str:
@@ -38,20 +38,15 @@ async def _credentials_refused(api: httpx.AsyncClient, key_secret: dict[str, Any
 
 
 async def test_an_unlabelled_key_secret_is_invisible_and_the_condition_says_to_label_it(
-    api: httpx.AsyncClient, apiserver: ApiServer, operator_running: OperatorFactory
+    api: httpx.AsyncClient, cluster: Cluster, operator_running: OperatorFactory
 ) -> None:
-    """Embedded only: the embedded API's audit log shows the operator never read the Secret. (On the real
-    cluster the chart grants no Secret `get` at all, which every other test there holds it to.)"""
     unlabelled = secret("deepgram", "api-key", DEEPGRAM_KEY, watch=False)
     async with operator_running():
         message = await _credentials_refused(api, unlabelled, "DeepgramKeySecretMissing")
         assert "kubectl label secret deepgram ttsfleet.io/watch=true" in message
         # The operator never fetched the unlabelled Secret: it only lists Secrets carrying the label.
-        secret_reads = [
-            (r.verb, r.name)
-            for r in apiserver.audit.records(resource_only=True)
-            if r.resource == "secrets" and r.user_agent.startswith(("ttsfleet-operator/", "kopf/"))
-        ]
+        calls = cluster.operator_calls()
+        secret_reads = [(call.verb, call.name) for call in calls if call.resource == "secrets"]
         assert ("get", "deepgram") not in secret_reads
         labelled = {"metadata": {"labels": {"ttsfleet.io/watch": "true"}}}
         (await api.patch(f"{SECRETS}/deepgram", json=labelled, headers=MERGE)).raise_for_status()
