@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 
+from tests.operator.integration.clusters import Cluster
 from tests.operator.integration.conftest import (  # type: ignore[import-not-found]
     BACKENDS,
     DEEPGRAM_KEY,
     DEPLOYMENTS,
     MERGE,
+    NAMESPACE,
     SECRETS,
     OperatorFactory,
     StandInGateways,
@@ -79,8 +81,10 @@ async def test_reload_rotation_reports_until_every_pod_uses_the_new_key(
 
 
 async def test_restart_rotation_puts_the_new_secret_hash_on_the_pod_template(
-    api: httpx.AsyncClient, operator_running: OperatorFactory
+    api: httpx.AsyncClient, cluster: Cluster, operator_running: OperatorFactory
 ) -> None:
+    """On kube-apiserver the real Deployment controller then starts the rolling restart: a second
+    ReplicaSet, for the new template."""
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     async with operator_running():
         (await api.post(BACKENDS, json=backend(rotation={"strategy": "restart"}))).raise_for_status()
@@ -96,6 +100,20 @@ async def test_restart_rotation_puts_the_new_secret_hash_on_the_pod_template(
             lambda: _equals(secret_hash, fingerprint(NEW_KEY)), what="new secret hash (rolling restart)"
         )
         await wait_until(lambda: events_with(api, "CredentialRotated"), what="CredentialRotated")
+        if cluster.is_real:
+            await wait_until(lambda: _replica_set_hashes(api, 2), 30.0, "a ReplicaSet for each template")
+
+
+async def _replica_set_hashes(api: httpx.AsyncClient, count: int) -> bool:
+    listed = (await api.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets")).json()["items"]
+    hashes = {
+        ((item["spec"]["template"].get("metadata") or {}).get("annotations") or {}).get(
+            meta.SECRET_HASH_ANNOTATION
+        )
+        for item in listed
+        if any(owner["name"] == "aura-en" for owner in item["metadata"].get("ownerReferences") or ())
+    }
+    return len(hashes) >= count
 
 
 async def _equals(read: Any, expected: str) -> bool:
