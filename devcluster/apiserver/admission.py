@@ -24,7 +24,7 @@ from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 from kubernetes_validate import utils as schemas
 
-from ttsfleet.devcluster.apiserver import errors
+from ttsfleet.devcluster.apiserver import errors, scale
 from ttsfleet.devcluster.apiserver.resources import ResourceSpec
 from ttsfleet.devcluster.apiserver.storage import Body
 from ttsfleet.operator import rendering
@@ -43,6 +43,7 @@ def check(spec: ResourceSpec, body: Body) -> None:
     name = str((body.get("metadata") or {}).get("name") or "")
     if spec.custom:
         problems = custom_problems(spec.schema, body) if spec.schema is not None else []
+        problems += scale_problems(spec, body)
     elif (spec.api_version, spec.kind) in VALIDATED_BUILTINS:  # custom ones (ServiceMonitor) are above
         problems = builtin_problems(body)
     else:
@@ -50,6 +51,19 @@ def check(spec: ResourceSpec, body: Body) -> None:
     if problems:
         kind = f"{spec.kind}.{spec.group}" if spec.group else spec.kind
         raise errors.invalid(kind, name, ", ".join(problems))
+
+
+def scale_problems(spec: ResourceSpec, body: Body) -> list[str]:
+    """The `/scale` subresource's replicas path must hold an integer, whatever the schema says (the
+    apiserver checks it apart from the schema, so an open schema does not lift it)."""
+    if spec.scale is None:
+        return []
+    path = spec.scale.spec_replicas_path
+    value = scale.read_path(body, path)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return []
+    kind = type(value).__name__
+    return [f"{path}: Invalid value: {path} accessor error: {value} is of the type {kind}, expected int64"]
 
 
 # -- built-in kinds --------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The operator's API client against the embedded API: requests beyond its in-flight limit wait their turn."""
+"""The operator's API client against the embedded API: requests beyond its in-flight limit wait their turn.
+
+Embedded only: the embedded API (kmock underneath) can hold each request until the test releases it,
+which shows how many were in flight at once; kube-apiserver answers at its own pace.
+"""
 
 from __future__ import annotations
 

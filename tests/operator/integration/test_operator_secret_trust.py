@@ -92,3 +92,14 @@ async def test_a_number_as_a_string_is_refused_not_coerced(
         )
         assert "spec.cache.maxBytes" in degraded["message"]
         assert await get(api, f"{DEPLOYMENTS}/aura-en") is None
+
+
+async def test_replicas_as_a_string_is_refused_even_under_an_open_schema(api: httpx.AsyncClient) -> None:
+    """The /scale subresource's replicas path must hold an integer whatever the schema says: both control
+    planes refuse it once the open schema is served (a number elsewhere as a string passes by then)."""
+    await unchecked_schema(api)
+    quoted = backend("quoted", replicas=2, cache={"maxBytes": "1024"})
+    await wait_until(lambda: created(api, quoted), 30.0, "the open schema served")
+    refused = await api.post(BACKENDS, json=backend(replicas="3"))
+    assert refused.status_code == 422, refused.text
+    assert "spec.replicas" in refused.json()["message"]
