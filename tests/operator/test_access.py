@@ -39,21 +39,12 @@ def test_a_refusal_names_verb_resource_group_and_namespace() -> None:
 
 
 def test_degraded_keeps_other_conditions_and_the_transition_time_of_an_unchanged_status() -> None:
+    since = "2026-01-01T00:00:00Z"
     previous = [
-        {
-            "type": "Ready",
-            "status": "False",
-            "reason": "Creating",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        },
-        {
-            "type": "Degraded",
-            "status": "False",
-            "reason": "AsExpected",
-            "lastTransitionTime": "2026-01-01T00:00:00Z",
-        },
-        {"type": "CredentialsValid", "status": "Unknown", "reason": "NotYetVerified"},
+        {"type": kind, "status": "False", "reason": reason, "lastTransitionTime": since}
+        for kind, reason in (("Ready", "Creating"), ("Degraded", "AsExpected"))
     ]
+    previous.append({"type": "CredentialsValid", "status": "Unknown", "reason": "NotYetVerified"})
     conditions = {c["type"]: c for c in access.degraded_conditions(previous, "refused", 3, NOW)}
     assert conditions["CredentialsValid"] == previous[2]
     assert conditions["Ready"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # was False already

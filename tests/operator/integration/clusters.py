@@ -26,7 +26,7 @@ import yaml
 from tests.support import helm
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, Manifest
 from tests.support.servers import ServerProcess
-from ttsfleet.devcluster.apiserver import ApiServer
+from ttsfleet.devcluster.apiserver import ApiServer, AuditRecord
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.nodeagent import stack
@@ -65,20 +65,7 @@ SETTLE_DEADLINE_S = 60.0
 NODE = "ttsfleet-integration"
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One API request the operator made, as an audit log records it."""
-
-    verb: str
-    api_group: str
-    resource: str
-    subresource: str
-    namespace: str
-    name: str
-    user_agent: str
-
-
-def calls_in_audit_log(path: Path, offset: int, user: str) -> list[Call]:
+def calls_in_audit_log(path: Path, offset: int, user: str) -> list[AuditRecord]:
     """The resource requests `user` made, from kube-apiserver's JSON audit log past `offset` (a long
     request, a watch, is logged when it starts and again when it ends: counted once)."""
     seen: set[str] = set()
@@ -92,14 +79,16 @@ def calls_in_audit_log(path: Path, offset: int, user: str) -> list[Call]:
                 continue
             seen.add(event["auditID"])
             found.append(
-                Call(
+                AuditRecord(
                     verb=event["verb"],
                     api_group=ref.get("apiGroup", ""),
+                    api_version=ref.get("apiVersion", ""),
                     resource=ref.get("resource", ""),
                     subresource=ref.get("subresource", ""),
                     namespace=ref.get("namespace", ""),
                     name=ref.get("name", ""),
                     user_agent=event.get("userAgent", ""),
+                    path=event.get("requestURI", ""),
                 )
             )
     return found
@@ -126,16 +115,16 @@ class Cluster:
         if self.plane is not None:
             self.audit_offset = self.plane.audit_log.stat().st_size
 
-    def operator_calls(self) -> list[Call]:
+    def operator_calls(self) -> list[AuditRecord]:
         """The resource requests the operator made since `mark_calls`: the embedded API knows it by its
         user agent, kube-apiserver's audit log by its ServiceAccount."""
         if self.plane is not None:
             return calls_in_audit_log(self.plane.audit_log, self.audit_offset, OPERATOR_USER)
         assert self.server is not None
         return [
-            Call(r.verb, r.api_group, r.resource, r.subresource, r.namespace, r.name, r.user_agent)
-            for r in self.server.audit.records(resource_only=True)
-            if r.user_agent.startswith(OPERATOR_AGENTS)
+            record
+            for record in self.server.audit.records(resource_only=True)
+            if record.user_agent.startswith(OPERATOR_AGENTS)
         ]
 
     @property
