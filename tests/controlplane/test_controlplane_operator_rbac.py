@@ -178,7 +178,14 @@ def test_a_missing_grant_fails_visibly(
 
         message = wait_for(refused, OPERATOR_DEADLINE_S, "the backend to report the refused request")
         assert 'resource "configmaps"' in message, message
-        assert any("forbidden" in warning for warning in warnings_about(control_plane, namespace, "aura"))
+        # kopf posts Events from a queue, a moment after the status shows the reason.
+        wait_for(
+            lambda: any(
+                "forbidden" in warning for warning in warnings_about(control_plane, namespace, "aura")
+            ),
+            OPERATOR_DEADLINE_S,
+            "the Warning Event",
+        )
         assert get(control_plane, f"/apis/apps/v1/namespaces/{namespace}/deployments/aura") is None
 
 

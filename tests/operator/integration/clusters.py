@@ -43,6 +43,7 @@ CRD_DIR = Path(__file__).resolve().parents[3] / "crds"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 BACKEND_CRD = "ttsbackends.ttsfleet.io"
 BACKENDS = f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends"
+ALL_BACKENDS = "/apis/ttsfleet.io/v1alpha1/ttsbackends"
 # CRDs a test may install for itself (the Prometheus Operator's): removed again after it, so that the
 # next test sees a cluster without them.
 TEST_INSTALLED_CRDS = ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com")
@@ -213,12 +214,16 @@ def prepare_real(plane: ControlPlane, workdir: Path) -> Cluster:
 
 
 async def empty_namespace(http: httpx.AsyncClient) -> None:
-    """Remove what earlier tests left in `voice`: backends (kopf's finalizer dropped: no operator runs
-    between tests), then every kind a test makes; pods without waiting for a kubelet."""
-    listed = await http.get(BACKENDS)
+    """Remove what earlier tests left in `voice`, and every backend in the cluster (kopf's finalizer
+    dropped: no operator runs between tests); pods without waiting for a kubelet.
+
+    Backends anywhere count: other suites leave theirs behind, and one held by a finalizer keeps a deleted
+    CRD terminating, which refuses every new backend."""
+    listed = await http.get(ALL_BACKENDS)
     for item in listed.json().get("items", []) if listed.status_code == 200 else []:
-        path = f"{BACKENDS}/{item['metadata']['name']}"
-        if item["metadata"].get("finalizers"):
+        metadata = item["metadata"]
+        path = f"/apis/ttsfleet.io/v1alpha1/namespaces/{metadata['namespace']}/ttsbackends/{metadata['name']}"
+        if metadata.get("finalizers"):
             drop = {"metadata": {"finalizers": None}}
             await http.patch(path, json=drop, headers={"Content-Type": "application/merge-patch+json"})
         await http.delete(path)

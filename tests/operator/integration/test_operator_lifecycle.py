@@ -19,6 +19,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     Rollouts,
     backend,
     condition,
+    events_with,
     fingerprint,
     get,
     operator_writes,
@@ -270,8 +271,9 @@ async def test_bad_spec_is_degraded_with_a_reason_not_a_crash(
         assert "replicas or autoscaling" in degraded["message"]
         assert condition(body, "Ready")["status"] == "False"
         assert await get(api, CHILDREN["deployments"]) is None
-        events = (await api.get(f"/api/v1/namespaces/{NAMESPACE}/events")).json()["items"]
-        assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+        # kopf posts Events from a queue, a moment after the status shows the reason.
+        events = await wait_until(lambda: events_with(api, "InvalidSpec"), what="the InvalidSpec Event")
+        assert events[0]["type"] == "Warning"
         # Fixing the spec recovers without a restart.
         fix = {"spec": {"autoscaling": None}}
         (await api.patch(f"{BACKENDS}/aura-en", json=fix, headers=MERGE)).raise_for_status()
