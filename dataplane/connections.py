@@ -241,7 +241,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             self._refuse(*self._refusal)
         else:
-            self.count_refusal(400)
+            type(self).count_refusal(400)
             log.debug("connection refused", status=400, reason=msg)
             super().send_400_response(msg)
 
@@ -271,7 +271,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # the app's reads end; its answer is not written
         if not (responding and self.cycle.response_started):
             self.transport.write(_answer(status, explanation))
-        self.count_refusal(status)
+        type(self).count_refusal(status)
         log.debug("connection refused", status=status, reason=explanation)
         self._close_after_answer()
 
