@@ -30,7 +30,7 @@ def test_the_committed_spec_facts_are_the_ones_generated_from_the_specs() -> Non
     specs (this needs the specs beside the clone; every other test reads only the committed facts)."""
     openapi, asyncapi = facts_from_spec.load_spec("openapi.yml"), facts_from_spec.load_spec("asyncapi.yml")
     voices, default = facts_from_spec.spec_voices(openapi)
-    stale = "is stale: run `python scripts/facts_from_spec.py`"
+    stale = "is stale: run `make generate`"
     expected_catalog = facts_from_spec.render_catalog(voices, default, "openapi.yml")
     assert Path(voice_catalog.__file__).read_text() == expected_catalog, f"the voice catalogue {stale}"
     expected_facts = facts_from_spec.render_speak_facts(facts_from_spec.speak_parameters(openapi, asyncapi))
