@@ -57,7 +57,5 @@ async def no_leftover_tasks() -> AsyncIterator[None]:
     for task in leftover:
         task.cancel()
     await asyncio.gather(*leftover, return_exceptions=True)
-    pytest.fail(
-        "asyncio tasks left running: " + ", ".join(sorted(f"{t.get_name()} ({t.get_coro()!r})" for t in leftover)),
-        pytrace=False,
-    )
+    described = sorted(f"{task.get_name()} ({task.get_coro()!r})" for task in leftover)
+    pytest.fail("asyncio tasks left running: " + ", ".join(described), pytrace=False)
