@@ -92,11 +92,12 @@ def test_the_production_wheel_holds_no_embedded_api(tmp_path: Path) -> None:
             assert f'extra == "{EMBEDDED_API_EXTRA}"' in requirement, requirement
 
 
-def test_dev_up_without_the_embedded_api_names_the_extra(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["up", "--state-dir"], ["status", "--state-dir"]])
+def test_dev_without_the_embedded_api_names_the_extra(tmp_path: Path, command: list[str]) -> None:
     """An installation without the extra (one of its modules hidden here) gets an answer, not a traceback."""
     hide = "import sys; sys.modules['celpy'] = None; from ttsfleet.cli import main; main()"
     done = subprocess.run(
-        [sys.executable, "-c", hide, "dev", "up", "--state-dir", str(tmp_path)],
+        [sys.executable, "-c", hide, "dev", *command, str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,

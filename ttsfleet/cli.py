@@ -360,6 +360,20 @@ dev = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dev)
+
+
+@dev.callback()
+def dev_requires_the_embedded_api() -> None:
+    """The local fleet runs on the embedded API, which a production install leaves out: say which extra."""
+    from ttsfleet.devcluster import embedded_api
+
+    try:
+        embedded_api.require()
+    except embedded_api.EmbeddedApiMissing as missing:
+        console.print(f"[red]{escape(str(missing))}[/red]")
+        raise typer.Exit(2) from None
+
+
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -381,13 +395,6 @@ def dev_up(
     ] = False,
 ) -> None:
     """Bring the local fleet up: in the foreground with live status, or detached (`--detach`)."""
-    from ttsfleet.devcluster import embedded_api
-
-    try:
-        embedded_api.require()
-    except embedded_api.EmbeddedApiMissing as missing:
-        console.print(f"[red]{escape(str(missing))}[/red]")
-        raise typer.Exit(2) from None
     from ttsfleet.devcluster import fleet, status
 
     directory = state_dir or fleet.default_state_dir()
