@@ -37,6 +37,7 @@ STATE_DIR_ENV = "TTSFLEET_DEV_STATE_DIR"
 START_DEADLINE_S = 120.0  # the real control plane starts in seconds, slower on a busy machine
 ControlPlaneChoice = Literal["auto", "real", "embedded"]
 STOP_DEADLINE_S = 150.0  # pods may drain for their whole grace period
+GATEWAY_PORT = 8080  # the container port the operator's pods declare (docs/contracts.md)
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
@@ -348,6 +349,20 @@ def stop_detached(state_dir: Path) -> bool:
     if is_alive(state.pid):
         os.kill(state.pid, signal.SIGKILL)
     return True
+
+
+def pod_local_port(state: FleetState, pod: Mapping[str, Any]) -> int | None:
+    """The loopback port a pod's gateway listens on: the embedded runner's annotation, or the pod IP
+    looked up in the node agent's pod-network table on the real control plane."""
+    from ttsfleet.operator import probing
+
+    annotated = ((pod.get("metadata") or {}).get("annotations") or {}).get(endpoints.PORT_ANNOTATION)
+    if annotated is not None:
+        return int(annotated)
+    pod_ip = (pod.get("status") or {}).get("podIP")
+    if state.pod_network_file is None or not pod_ip:
+        return None
+    return probing.PodNetworkTable(Path(state.pod_network_file)).local_port(pod_ip, GATEWAY_PORT)
 
 
 def cluster_view(state: FleetState) -> dict[str, Any]:
