@@ -33,7 +33,7 @@ from tests.support.servers import eventually
 from tests.support.tools import require_tool
 from ttsfleet import client
 from ttsfleet.demo import condition
-from ttsfleet.devcluster import endpoints, fleet
+from ttsfleet.devcluster import fleet
 from ttsfleet.fingerprints import fingerprint_secret
 from ttsfleet.protocol import Encoding
 
@@ -162,6 +162,7 @@ async def test_a_config_change_rolls_every_pod_with_no_utterance_lost(
             on_change=lambda body: progressing.append(str(condition(body, "Progressing").get("reason"))),
         )
         await all_replaced(cluster, pods_before, 2)
+        await load.reached_a_pod_outside(pods_before)
 
     report = await while_speaking(local_fleet, change)
     assert "RollingOut" in progressing or "ConfigRollingOut" in progressing, progressing
@@ -254,7 +255,7 @@ async def _kubectl_scale(local_fleet: LocalFleet, replicas: int) -> None:
     """`kubectl scale ttsb/<name> --replicas=N`, as a platform team would type it."""
     env = {**os.environ, "KUBECONFIG": local_fleet.state.kubeconfig, "HOME": str(local_fleet.state_dir)}
     process = await asyncio.create_subprocess_exec(
-        require_tool("kubectl"),
+        local_fleet.state.kubectl or require_tool("kubectl"),
         f"--cache-dir={local_fleet.state_dir / 'kubectl-cache'}",
         "scale",
         f"ttsb/{NAME}",
@@ -343,8 +344,8 @@ async def test_deleting_the_backend_collects_its_children_and_stops_its_pods(
     local_fleet: LocalFleet, cluster: Cluster
 ) -> None:
     pods = live_pods(await cluster.items(PODS, **SELECTOR))
-    ports = [int(pod["metadata"]["annotations"][endpoints.PORT_ANNOTATION]) for pod in pods]
-    assert len(ports) == 2
+    ports = [fleet.pod_local_port(local_fleet.state, pod) for pod in pods]
+    assert len(ports) == 2 and None not in ports, ports
 
     (await cluster.http.delete(BACKEND_PATH)).raise_for_status()
     await cluster.wait(
