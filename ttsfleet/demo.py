@@ -302,9 +302,10 @@ async def run_demo(once: bool) -> int:
             return 1
         if once:
             return 0
+        kubectl = state.kubectl or "kubectl"  # the control plane's own (same release) on the real one
         console.print(
             f"\nrunning; try:\n  export KUBECONFIG={state.kubeconfig}\n"
-            f"  kubectl get ttsb,deploy,pods -n {NAMESPACE}\n"
+            f"  {kubectl} get ttsb,deploy,rs,pods,endpointslices -n {NAMESPACE}\n"
             f"  ttsfleet say 'hello' --backend {BACKEND}.{NAMESPACE} --state-dir {STATE_DIR} "
             f"--token {FLEET_TOKEN}\n  ttsfleet dev status --state-dir {STATE_DIR}\n"
             "Ctrl-C stops (the pods drain first)",
