@@ -96,6 +96,12 @@ class FleetState:
             context.load_cert_chain(self.client_certificate, self.client_key)
         return context
 
+    def async_client(self, timeout_s: float = 10.0) -> httpx.AsyncClient:
+        """An HTTP client of the fleet's API, as its admin."""
+        return httpx.AsyncClient(
+            base_url=self.api_url, verify=self.api_verify(), timeout=timeout_s, trust_env=False
+        )
+
     def write(self, state_dir: Path) -> None:
         """Record the state atomically."""
         staging = state_dir / ".state.json.tmp"

@@ -208,8 +208,7 @@ async def pod_metrics(
 async def show(state_dir: Path, state: fleet.FleetState) -> None:
     """Apply the examples, wait for Ready, speak into the WAV and print what the fleet says."""
     started = time.monotonic()
-    api = {"base_url": state.api_url, "verify": state.api_verify()}
-    async with httpx.AsyncClient(**api, timeout=10.0, trust_env=False) as http:
+    async with state.async_client() as http:
         applied = await apply_manifests(http, sorted(EXAMPLES.glob("*.yaml")))
         console.print(f"  applied examples/: {', '.join(applied)}")
         try:

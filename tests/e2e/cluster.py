@@ -11,8 +11,6 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ttsfleet.demo import condition
 from ttsfleet.devcluster.fleet import FleetState
 
@@ -56,9 +54,7 @@ class Cluster:
     """An async client on the local fleet's API (the admin's certificate on the real control plane)."""
 
     def __init__(self, state: FleetState) -> None:
-        self.http = httpx.AsyncClient(
-            base_url=state.api_url, verify=state.api_verify(), timeout=10.0, trust_env=False
-        )
+        self.http = state.async_client()
 
     async def aclose(self) -> None:
         await self.http.aclose()
