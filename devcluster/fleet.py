@@ -134,23 +134,11 @@ def read_services(state_dir: Path) -> dict[str, str]:
     return services
 
 
-def operator_command(api_url: str) -> list[str]:
-    """How the local fleet runs the operator (the e2e tests restart it with the same command)."""
-    return [
-        sys.executable,
-        "-m",
-        "ttsfleet",
-        "operator",
-        "--api-server",
-        api_url,
-        "--metrics-port",
-        "0",
-        "--probe-interval-s",
-        "2",
-        # Pods share 127.0.0.1: the operator finds each /statusz port in this annotation.
-        "--statusz-port-annotation",
-        endpoints.PORT_ANNOTATION,
-    ]
+def operator_command(*reach: str) -> list[str]:
+    """How the local fleet runs the operator: metrics off, a 2 s probe interval, and `reach` — how it
+    finds the API and the pods on this control plane. A restart uses the same (`state.operator_argv`)."""
+    argv = [sys.executable, "-m", "ttsfleet", "operator", "--metrics-port", "0", "--probe-interval-s", "2"]
+    return [*argv, *reach]
 
 
 def spawn_beside(state: FleetState, argv: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -231,6 +219,33 @@ def prepare_state_dir(state_dir: Path) -> Path:
     return resolved
 
 
+def record_state(
+    state_dir: Path,
+    api_url: str,
+    kubeconfig: Path,
+    upstream_url: str | None,
+    children: tuple[asyncio.subprocess.Process | None, asyncio.subprocess.Process | None],
+    operator_argv: list[str],
+    **control_plane: Any,
+) -> FleetState:
+    """Write `state.json` for the fleet this process runs (`children`: emulator, operator) and return it;
+    `control_plane` holds what only the real control plane has (its certificates, kubectl, …)."""
+    emulator, operator = children
+    state = FleetState(
+        pid=os.getpid(),
+        api_url=api_url,
+        kubeconfig=str(kubeconfig),
+        services_file=str(state_dir / "services.json"),
+        upstream_url=upstream_url,
+        emulator_pid=emulator.pid if emulator else None,
+        operator_pid=operator.pid if operator else None,
+        operator_argv=tuple(operator_argv),
+        **control_plane,
+    )
+    state.write(state_dir)
+    return state
+
+
 def forget_state(state_dir: Path) -> None:
     """The fleet is down: nothing in the state dir may say otherwise."""
     FleetState.path(state_dir).unlink(missing_ok=True)
@@ -273,22 +288,20 @@ async def _run_embedded_fleet(options: FleetOptions, stop: asyncio.Event, on_rea
                 )
                 runner_task = asyncio.create_task(pod_runner.run(), name="pod runner")
                 try:
-                    argv = operator_command(apiserver.base_url)
+                    # Pods share 127.0.0.1: the operator finds each /statusz port in this annotation.
+                    argv = operator_command(
+                        "--api-server",
+                        apiserver.base_url,
+                        "--statusz-port-annotation",
+                        endpoints.PORT_ANNOTATION,
+                    )
                     if options.with_operator:
                         operator = await processes.spawn(
                             argv, logs / "operator.log", {"KUBECONFIG": str(kubeconfig)}
                         )
-                    state = FleetState(
-                        pid=os.getpid(),
-                        api_url=apiserver.base_url,
-                        kubeconfig=str(kubeconfig),
-                        services_file=str(state_dir / "services.json"),
-                        upstream_url=upstream_url,
-                        emulator_pid=emulator.pid if emulator else None,
-                        operator_pid=operator.pid if operator else None,
-                        operator_argv=tuple(argv),
+                    state = record_state(
+                        state_dir, apiserver.base_url, kubeconfig, upstream_url, (emulator, operator), argv
                     )
-                    state.write(state_dir)
                     on_ready(state, pod_runner)
                     stopping = asyncio.create_task(stop.wait(), name="stop signal")
                     await asyncio.wait({stopping, runner_task}, return_when=asyncio.FIRST_COMPLETED)

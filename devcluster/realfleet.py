@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,25 +32,6 @@ FLEET_NAMESPACES = (RELEASE_NAMESPACE,)
 CRDS = binaries.MODULE_DIR.parent / "crds"
 # The chart in cluster mode; one operator, so no peering (`--standalone`, as the chart then passes).
 CHART_VALUES = ("operator.peering.enabled=false",)
-
-
-def operator_command(pod_network_file: Path) -> list[str]:
-    """How the fleet runs the operator on the real control plane (a restart uses the same)."""
-    return [
-        sys.executable,
-        "-m",
-        "ttsfleet",
-        "operator",
-        "--standalone",
-        "--metrics-port",
-        "0",
-        "--probe-interval-s",
-        "2",
-        "--operator-namespace",
-        RELEASE_NAMESPACE,
-        "--pod-network-file",
-        str(pod_network_file),
-    ]
 
 
 def _fresh_directory(workdir: Path) -> None:
@@ -139,30 +119,33 @@ async def run_real_fleet(options: fleet.FleetOptions, stop: asyncio.Event, on_re
                 pod_network_file=pod_network,
                 services_file=state_dir / "services.json",
             ) as node:
-                argv = operator_command(pod_network)
+                argv = fleet.operator_command(
+                    "--standalone",
+                    "--operator-namespace",
+                    RELEASE_NAMESPACE,
+                    "--pod-network-file",  # pod IPs do not route here: the agent's table says where
+                    str(pod_network),
+                )
                 try:
                     if options.with_operator:
                         operator = await processes.spawn(
                             argv, logs / "operator.log", {"KUBECONFIG": str(operator_kubeconfig)}
                         )
-                    state = fleet.FleetState(
-                        pid=os.getpid(),
-                        api_url=plane.server,
-                        kubeconfig=str(kubeconfig),
-                        services_file=str(state_dir / "services.json"),
-                        upstream_url=upstream_url,
-                        emulator_pid=emulator.pid if emulator else None,
-                        operator_pid=operator.pid if operator else None,
+                    state = fleet.record_state(
+                        state_dir,
+                        plane.server,
+                        kubeconfig,
+                        upstream_url,
+                        (emulator, operator),
+                        argv,
                         control_plane="real",
                         ca_file=str(plane.credentials.ca.certificate),
                         client_certificate=str(plane.credentials.admin.certificate),
                         client_key=str(plane.credentials.admin.key),
                         kubectl=str(plane.programs.kubectl),
-                        operator_argv=tuple(argv),
                         operator_kubeconfig=str(operator_kubeconfig),
                         pod_network_file=str(pod_network),
                     )
-                    state.write(state_dir)
                     on_ready(state, _NodeView(node))
                     stopping = asyncio.create_task(stop.wait(), name="stop signal")
                     await asyncio.wait({stopping, *node.tasks}, return_when=asyncio.FIRST_COMPLETED)

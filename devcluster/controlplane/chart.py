@@ -38,15 +38,10 @@ def find_helm() -> Path:
     return Path(on_path)
 
 
-def operator_rbac(
-    helm: Path, release: str, namespace: str, set_values: Sequence[str], scratch: Path
-) -> list[Manifest]:
-    """The chart's ServiceAccount and RBAC objects for `release` in `namespace`, with `set_values`.
-
-    helm runs with no kubeconfig and its state in `scratch`, so the host's files cannot change a result.
-    """
-    home = scratch / "helm-home"
-    env = {
+def helm_environment(home: Path) -> dict[str, str]:
+    """helm's environment with no kubeconfig and all its state under `home`: the host's files cannot
+    change what it renders."""
+    return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(home),
         "HELM_CACHE_HOME": str(home / "cache"),
@@ -54,6 +49,14 @@ def operator_rbac(
         "HELM_DATA_HOME": str(home / "data"),
         "KUBECONFIG": str(home / "no-kubeconfig"),
     }
+
+
+def operator_rbac(
+    helm: Path, release: str, namespace: str, set_values: Sequence[str], scratch: Path
+) -> list[Manifest]:
+    """The chart's ServiceAccount and RBAC objects for `release` in `namespace`, with `set_values`
+    (helm's state in `scratch`)."""
+    env = helm_environment(scratch / "helm-home")
     argv = [str(helm), "template", release, str(CHART), "--namespace", namespace]
     for assignment in set_values:
         argv += ["--set", assignment]

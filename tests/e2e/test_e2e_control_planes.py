@@ -15,18 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import conftest
 from tests.e2e.cluster import Body, Cluster, collection, is_converged
-from tests.e2e.conftest import (
-    BACKEND,
-    CONVERGE_DEADLINE_S,
-    MODEL,
-    NAME,
-    NAMESPACE,
-    SAMPLE_RATE,
-    TOKEN,
-    LocalFleet,
-    start_local_fleet,
-)
+from tests.e2e.conftest import LocalFleet, start_local_fleet
 from tests.e2e.load import linear16
 from tests.support.recognition import TEST_PHRASES, recognise
 from ttsfleet import client
@@ -36,7 +27,7 @@ from ttsfleet.protocol import Encoding
 
 pytestmark = pytest.mark.slow
 
-SELECTOR = {"labelSelector": f"app.kubernetes.io/instance={NAME}"}
+SELECTOR = {"labelSelector": f"app.kubernetes.io/instance={conftest.NAME}"}
 CHILDREN = (
     ("apps/v1", "Deployment"),
     ("v1", "Service"),
@@ -59,7 +50,7 @@ def ready_endpoints(slices: list[Body]) -> int:
     return sum(
         1
         for body in slices
-        if body["metadata"]["labels"].get("kubernetes.io/service-name") == NAME
+        if body["metadata"]["labels"].get("kubernetes.io/service-name") == conftest.NAME
         for endpoint in body.get("endpoints") or ()
         if (endpoint.get("conditions") or {}).get("ready")
     )
@@ -70,22 +61,30 @@ async def observe(local_fleet: LocalFleet) -> dict[str, Any]:
     cluster = Cluster(local_fleet.state)
     try:
         body = await cluster.wait_backend(
-            NAMESPACE, NAME, probed_fleet, CONVERGE_DEADLINE_S, "the operator's probes of every pod"
+            conftest.NAMESPACE,
+            conftest.NAME,
+            probed_fleet,
+            conftest.CONVERGE_DEADLINE_S,
+            "the operator's probes of every pod",
         )
         status = body["status"]
-        pods = await cluster.items(collection("v1", "Pod", NAMESPACE), **SELECTOR)
+        pods = await cluster.items(collection("v1", "Pod", conftest.NAMESPACE), **SELECTOR)
         children = {
             kind: sorted(
                 item["metadata"]["name"]
-                for item in await cluster.items(collection(api, kind, NAMESPACE), **SELECTOR)
+                for item in await cluster.items(collection(api, kind, conftest.NAMESPACE), **SELECTOR)
             )
             for api, kind in CHILDREN
         }
-        slices = await cluster.items(collection("discovery.k8s.io/v1", "EndpointSlice", NAMESPACE))
-        url = fleet.read_services(local_fleet.state_dir)[BACKEND]
-        async with client.SpeakClient(url, TOKEN, linear16(SAMPLE_RATE, MODEL)) as session:
+        slices = await cluster.items(collection("discovery.k8s.io/v1", "EndpointSlice", conftest.NAMESPACE))
+        url = fleet.read_services(local_fleet.state_dir)[conftest.BACKEND]
+        async with client.SpeakClient(
+            url, conftest.TOKEN, linear16(conftest.SAMPLE_RATE, conftest.MODEL)
+        ) as session:
             heard = [
-                recognise((await session.speak(phrase)).audio, Encoding.LINEAR16, SAMPLE_RATE, TEST_PHRASES)
+                recognise(
+                    (await session.speak(phrase)).audio, Encoding.LINEAR16, conftest.SAMPLE_RATE, TEST_PHRASES
+                )
                 for phrase in TEST_PHRASES[:2]
             ]
     finally:
