@@ -202,7 +202,7 @@ def resolve_control_plane(requested: ControlPlaneChoice) -> tuple[Literal["real"
             raise
         return "embedded", (
             "control plane: the embedded API (zero-dependency quick start); the real Kubernetes control "
-            f"plane is not built here ({missing}) — `make controlplane` builds it from Go modules"
+            f"plane, built from Go modules, is not here: {missing}"
         )
     return "real", (
         f"control plane: real Kubernetes {binaries.kubernetes_version()} "
