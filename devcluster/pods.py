@@ -262,7 +262,9 @@ class PodProcess:
                 await asyncio.wait({probing, exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 probing.cancel()
                 stopping.cancel()
-                if self._stopping.is_set():
+                # `terminate()` marks the phase first and sets `_stopping` only once the process is gone, so
+                # an exit on its SIGTERM lands here first: that is the pod's end, not a crash to restart.
+                if self._stopping.is_set() or self.phase is Phase.TERMINATING:
                     exited.cancel()
                     break
                 if not exited.done():  # liveness failed: kill and start again
