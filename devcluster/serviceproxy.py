@@ -29,6 +29,8 @@ from ttsfleet.devcluster import kubeapi
 logger = logging.getLogger(__name__)
 
 BUFFER_BYTES = 64 * 1024
+# How late an EndpointSlice change reaches the proxy: about what a real node's kube-proxy lags.
+DEFAULT_PROPAGATION_DELAY_S = 1.0
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Key = tuple[str, str]
 PortKey = tuple[str, str, str]  # namespace, Service, port name
@@ -63,7 +65,7 @@ class ServiceProxy:
 
     api: kubeapi.KubeApi
     resolve: Resolve
-    propagation_delay_s: float = 1.0
+    propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S
     services_file: Path | None = None
     _services: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _slices: dict[Key, dict[str, Any]] = field(default_factory=dict)

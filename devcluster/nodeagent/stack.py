@@ -18,7 +18,7 @@ from ttsfleet.devcluster.controlplane import pki
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.nodeagent.agent import AgentSettings, NodeAgent
 from ttsfleet.devcluster.runner import rest_url_of
-from ttsfleet.devcluster.serviceproxy import ServiceProxy
+from ttsfleet.devcluster.serviceproxy import DEFAULT_PROPAGATION_DELAY_S, ServiceProxy
 
 
 @dataclass
@@ -43,7 +43,7 @@ async def running_node(
     state_dir: Path,
     node_name: str,
     upstream_url: str | None,
-    propagation_delay_s: float = 1.0,
+    propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S,
     *,
     pod_network_file: Path | None = None,
     services_file: Path | None = None,

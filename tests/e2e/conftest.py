@@ -31,7 +31,7 @@ from tests.e2e.load import linear16
 from tests.support.recognition import TEST_PHRASES
 from tests.support.servers import wait_for
 from ttsfleet import client
-from ttsfleet.devcluster import balancer, fleet
+from ttsfleet.devcluster import balancer, fleet, serviceproxy
 from ttsfleet.devcluster.controlplane import binaries
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,9 +42,11 @@ TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yam
 MODEL = "aura-2-thalia-en"
 SAMPLE_RATE = 24000
 CONVERGE_DEADLINE_S = 60.0
-# preStop covers the local Service balancer's propagation delay (a terminating pod keeps getting new
-# connections that long, as under kube-proxy) with a margin, as the CRD's default covers a cluster's.
-PRE_STOP_DELAY_S = int(balancer.DEFAULT_PROPAGATION_DELAY_S) + 2
+# preStop covers the Service proxy's propagation delay (a terminating pod keeps getting new connections
+# that long, as under kube-proxy) with a margin, as the CRD's default covers a cluster's; the embedded
+# API's balancer lags as long.
+PROPAGATION_DELAY_S = max(serviceproxy.DEFAULT_PROPAGATION_DELAY_S, balancer.DEFAULT_PROPAGATION_DELAY_S)
+PRE_STOP_DELAY_S = int(PROPAGATION_DELAY_S) + 2
 TEST_SPEC: dict[str, Any] = {
     "rollout": {"minReadySeconds": 1, "preStopDelaySeconds": PRE_STOP_DELAY_S, "drainTimeoutSeconds": 20},
     "cache": {"enabled": False},
