@@ -54,6 +54,19 @@ class CharacterLimiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._last_pruned = 0.0
 
+    @property
+    def chars_per_minute(self) -> int:
+        """The current limit per token."""
+        return int(self._per_minute)
+
+    def set_rate(self, chars_per_minute: int) -> None:
+        """A new limit (this pod's share of a fleet-wide one): buckets keep their level, capped anew."""
+        self._per_minute = float(chars_per_minute)
+        for bucket in self._buckets.values():
+            bucket.capacity = self._per_minute
+            bucket.rate_per_s = self._per_minute / 60
+            bucket.level = min(bucket.level, bucket.capacity)
+
     def charge(self, token_id: str | None, chars: int) -> None:
         """Charge `chars` to `token_id` (None: auth disabled, no tokens to limit); raises when over."""
         if token_id is None or chars == 0:

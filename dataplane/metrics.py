@@ -119,6 +119,13 @@ class Metrics:
         # Plain counts for /statusz (reading prometheus values back is not part of its API).
         self.utterances_in_flight = 0
         self.utterances_started = 0
+        # Since this process started (the /statusz counter the operator turns into status.usage).
+        self.characters_billed = 0
+
+    def billed(self, token: str, model: str, chars: int) -> None:
+        """Count characters synthesized upstream (not served from the cache)."""
+        self.billed_characters.labels(token, model).inc(chars)
+        self.characters_billed += chars
 
     def utterance_started(self) -> None:
         self.utterances_in_flight += 1
