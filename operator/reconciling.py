@@ -13,7 +13,19 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ttsfleet.operator import api, applying, conditions, errors, events, kube, probing, rendering, status
+from ttsfleet.operator import (
+    api,
+    applying,
+    conditions,
+    errors,
+    events,
+    kube,
+    probing,
+    rendering,
+    share_writing,
+    sharing,
+    status,
+)
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
@@ -49,6 +61,8 @@ class Runtime:
     # delivered the status the reconcile just wrote; comparing with the body kopf hands over would
     # then see every new reason again and post its Event twice.
     last_status: dict[tuple[str, str], api.TTSBackendStatus] = field(default_factory=dict)
+    # The division of the fleet-wide budgets last written per backend (the shares ConfigMap).
+    divisions: dict[tuple[str, str], sharing.Division] = field(default_factory=dict)
     # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
     # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
     # operator's peak memory, not its steady state.
@@ -75,6 +89,7 @@ class Runtime:
         self.applied_keys.pop((namespace, name), None)
         self.skipped_children.pop((namespace, name), None)
         self.last_status.pop((namespace, name), None)
+        self.divisions.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
 
@@ -173,7 +188,7 @@ async def _deployment(
 
 async def _probe(
     runtime: Runtime, namespace: str, backend: api.TTSBackend, watched: Watched | None
-) -> tuple[dict[str, Any], ...]:
+) -> tuple[list[Mapping[str, Any]], tuple[dict[str, Any], ...]]:
     if watched is not None:
         pods: list[Mapping[str, Any]] = list(watched.pods.get((namespace, backend.metadata.name), ()))
     else:
@@ -182,7 +197,7 @@ async def _probe(
     result = await runtime.prober.probe(pods)
     if result.failures:
         runtime.metrics.probe_failures.inc(result.failures)
-    return result.reports
+    return pods, result.reports
 
 
 async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = None) -> Outcome:
@@ -256,13 +271,15 @@ async def refresh_status(
         rollout: DeploymentFacts | None = DeploymentFacts.from_deployment(deployment)
     else:
         rollout = await _deployment(client, namespace, name, watched)
+    pods, statusz = await _probe(runtime, namespace, backend, watched)
+    await share_writing.publish(client, runtime.divisions, backend, pods, statusz)
     facts = FleetFacts(
         generation=generation,
         config_hash=rendering.config_hash(backend.spec),
         deepgram_key=key,
         client_tokens=tokens,
         deployment=rollout,
-        statusz=await _probe(runtime, namespace, backend, watched),
+        statusz=statusz,
         skipped_children=runtime.skipped_children.get((namespace, name), ()),
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)

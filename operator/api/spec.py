@@ -41,7 +41,10 @@ class LimitsSpec(ApiModel):
         default=20000,
         ge=1,
         le=10_000_000,
-        description="Characters a fleet token may send per minute per pod.",
+        description=(
+            "Characters a fleet token may send per minute across the fleet; each pod enforces an even "
+            "part, re-divided as pods come and go."
+        ),
     )
     client_send_buffer_bytes: int = Field(
         default=1024 * 1024,
