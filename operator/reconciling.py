@@ -24,6 +24,7 @@ from ttsfleet.operator import (
     rendering,
     share_writing,
     sharing,
+    metering,
     status,
 )
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
@@ -63,6 +64,9 @@ class Runtime:
     last_status: dict[tuple[str, str], api.TTSBackendStatus] = field(default_factory=dict)
     # The division of the fleet-wide budgets last written per backend (the shares ConfigMap).
     divisions: dict[tuple[str, str], sharing.Division] = field(default_factory=dict)
+    # status.usage as last written per backend: the watch may hand over a body from before that write,
+    # and counting from its older counters would count the same characters twice.
+    usage: dict[tuple[str, str], api.UsageStatus] = field(default_factory=dict)
     # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
     # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
     # operator's peak memory, not its steady state.
@@ -90,6 +94,7 @@ class Runtime:
         self.skipped_children.pop((namespace, name), None)
         self.last_status.pop((namespace, name), None)
         self.divisions.pop((namespace, name), None)
+        self.usage.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
 
@@ -283,7 +288,31 @@ async def refresh_status(
         skipped_children=runtime.skipped_children.get((namespace, name), ()),
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
-    return await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
+    outcome = await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
+    await _write_usage(runtime, body, backend, statusz)
+    return outcome
+
+
+async def _write_usage(
+    runtime: Runtime, body: Body, backend: api.TTSBackend, statusz: tuple[dict[str, Any], ...]
+) -> None:
+    """Count the characters the pods billed since the last probe into status.usage (written apart)."""
+    namespace, name, _ = _meta(body)
+    previous = runtime.usage.get((namespace, name))
+    if previous is None:
+        stored = (body.get("status") or {}).get(api.USAGE_FIELD)
+        try:
+            previous = api.UsageStatus.model_validate(stored) if stored else None
+        except ValueError:
+            previous = None  # not ours to trust: counting starts afresh
+    price = backend.spec.deepgram.price_per_thousand_characters
+    usage = metering.next_usage(previous, statusz, price, runtime.clock())
+    wanted = usage.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if previous is None or wanted != previous.model_dump(mode="json", by_alias=True, exclude_none=True):
+        patch = {"status": {api.USAGE_FIELD: wanted}}
+        await runtime.kube.merge_patch(kube.TTSBACKENDS, namespace, name, patch, subresource="status")
+        runtime.metrics.status_writes.inc()
+    runtime.usage[(namespace, name)] = usage
 
 
 async def _write_invalid(runtime: Runtime, body: Body, problems: tuple[str, ...]) -> Outcome:
@@ -318,6 +347,7 @@ async def _write_status(
     stored = dict(body.get("status") or {})
     stored.pop("kopf", None)  # not ours to remove
     stored.pop(api.KEY_ROTATION_FIELD, None)  # the key rotator's, written apart
+    stored.pop(api.USAGE_FIELD, None)  # the usage step's, written apart
     patch = status.merge_patch(stored, computed)
     written = patch is not None
     if patch is not None:
