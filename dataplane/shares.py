@@ -56,7 +56,7 @@ def parse_shares(raw: bytes, pod: str) -> Share:
         raise ValueError("pods and unlisted must be JSON objects")
     entry = pods.get(pod)
     listed = isinstance(entry, dict)
-    chosen = entry if listed else unlisted
+    chosen: dict[str, Any] = entry if isinstance(entry, dict) else unlisted
     return Share(
         revision=revision,
         upstream_sockets=_limit(chosen, "upstream_sockets"),

@@ -20,11 +20,11 @@ from ttsfleet.operator import (
     errors,
     events,
     kube,
+    metering,
     probing,
     rendering,
     share_writing,
     sharing,
-    metering,
     status,
 )
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState

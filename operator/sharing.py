@@ -78,7 +78,12 @@ def parse_division(text: str | None) -> Division | None:
         return None
     if not isinstance(document, dict):
         return None
-    pods = document.get("pods") if isinstance(document.get("pods"), dict) else {}
+    raw_pods = document.get("pods")
+    pods = (
+        {pod: entry for pod, entry in raw_pods.items() if isinstance(entry, dict)}
+        if isinstance(raw_pods, dict)
+        else {}
+    )
     revision = document.get("revision")
     budget = (document.get("budget") or {}).get("upstream_sockets")
     unlisted = (document.get("unlisted") or {}).get("chars_per_minute_per_token")

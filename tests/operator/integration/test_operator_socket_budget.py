@@ -67,9 +67,7 @@ async def test_a_scale_change_re_divides_the_budget_without_exceeding_it(
         deployment = await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
         volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
         assert volumes["shares"]["configMap"] == {"name": "aura-en-shares", "optional": True}
-        status = await wait_until(
-            lambda: _status(api), what="status with a config hash"
-        )
+        status = await wait_until(lambda: _status(api), what="status with a config hash")
         config_hash = status["configHash"]
         for pod in ("aura-en-a", "aura-en-b"):
             await ready_pod(api, pod)
