@@ -18,13 +18,10 @@ USAGE_FIELD = "usage"
 class UsageWindow(ApiModel):
     """Characters billed within a window and what they cost at the spec's price."""
 
-    characters: int = Field(
-        default=0, ge=0, description="Characters synthesized upstream (cache hits excluded)."
-    )
+    characters: int = Field(0, ge=0, description="Characters synthesized upstream (cache hits excluded).")
+    # Named for its unit: a float is fine for an estimate, never for an invoice.
     estimated_cost_usd: float = Field(
-        default=0.0,
-        ge=0,
-        description="characters / 1000 x deepgram.pricePerThousandCharacters, in US dollars.",
+        0.0, ge=0, description="characters / 1000 x deepgram.pricePerThousandCharacters, in US dollars."
     )
 
 
