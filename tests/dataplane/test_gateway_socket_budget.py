@@ -129,3 +129,32 @@ async def test_three_gateways_share_a_socket_budget_through_a_scale_change(tmp_p
         assert stats["peak_open_sockets"] <= BUDGET, stats
         assert stats["peak_open_sockets"] >= 4  # the budget was in use, not idle
         assert set(outcomes) == {"flushed"}, sorted(set(outcomes))
+
+
+async def test_at_its_share_an_utterance_waits_for_a_socket_then_takes_the_rest_fallback(
+    tmp_path: Path,
+) -> None:
+    shares = tmp_path / "shares.json"
+    # One socket for this pod; a wait short enough for the first utterance (about a second of audio at
+    # real time) to still hold it when the wait ends.
+    slow = ("--handshake-delay-ms", "0", "--first-byte-ms", "50", "--realtime-factor", "1")
+    with running_emulator(tmp_path, latency=slow) as upstream:
+        env = {
+            "TTSFLEET_SHARES__FILE": str(shares),
+            "TTSFLEET_SHARES__REQUIRED": "true",
+            "TTSFLEET_TIMEOUTS__CONNECT_S": "0.3",
+        }
+        with running_gateway(
+            tmp_path, upstream, tmp_path / "a", env=env, name="pod-a", wait_ready=False
+        ) as a:
+            shares.write_text(sharing.Division(1, {pod(a): 1}, socket_budget=1, held={pod(a): 1}).to_json())
+            wait_for(a.is_ready, 10.0, "the gateway ready with a share of one socket")
+            async with await connect(a.target) as first, await connect(a.target) as second:
+                answers = await asyncio.gather(
+                    speak_and_flush(first, "The first agent speaks for a little while, holding the socket."),
+                    speak_and_flush(second, "The second agent finds no socket free."),
+                )
+        assert all(received.audio for received in answers)
+        stats = httpx.get(upstream.base_url + "/_emulator/stats", timeout=5.0).json()
+        assert stats["peak_open_sockets"] == 1 and stats["rest_requests_total"] == 1, stats
+        assert "falling back to REST" in a.process.logs()
