@@ -126,6 +126,7 @@ class Gateway:
                 breaker_state=lambda: self.ws_breaker.state.value,
                 credential_reloads=lambda: self.credentials.reloads,
                 cache_bytes=lambda: self.cache.bytes_held if self.cache else 0,
+                socket_limit=lambda: self.pool.socket_limit,
             )
         )
 

@@ -32,6 +32,7 @@ class StateReaders:
     breaker_state: Callable[[], str]
     credential_reloads: Callable[[], int]
     cache_bytes: Callable[[], int]
+    socket_limit: Callable[[], int] = lambda: 0
 
 
 class _StateCollector(Collector):
@@ -45,6 +46,11 @@ class _StateCollector(Collector):
         sockets.add_metric(["open"], self._readers.open_sockets())
         sockets.add_metric(["leased"], self._readers.leased_sockets())
         yield sockets
+        yield GaugeMetricFamily(
+            "ttsfleet_upstream_socket_limit",
+            "Upstream sockets this pod may hold: pool.max_sockets, or its share of the fleet's budget.",
+            value=self._readers.socket_limit(),
+        )
         breaker = GaugeMetricFamily(
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
         )

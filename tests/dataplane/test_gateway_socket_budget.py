@@ -149,6 +149,8 @@ async def test_at_its_share_an_utterance_waits_for_a_socket_then_takes_the_rest_
         ) as a:
             shares.write_text(sharing.Division(1, {pod(a): 1}, socket_budget=1, held={pod(a): 1}).to_json())
             wait_for(a.is_ready, 10.0, "the gateway ready with a share of one socket")
+            limit = httpx.get(a.process.base_url + "/metrics", timeout=5.0).text
+            assert "ttsfleet_upstream_socket_limit 1.0" in limit
             async with await connect(a.target) as first, await connect(a.target) as second:
                 answers = await asyncio.gather(
                     speak_and_flush(first, "The first agent speaks for a little while, holding the socket."),
