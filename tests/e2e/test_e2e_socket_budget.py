@@ -80,7 +80,7 @@ async def test_pods_share_the_socket_budget_through_a_scale_change(
 ) -> None:
     budget = {"spec": {"deepgram": {"socketBudget": BUDGET}}}
     await budgeted_and_ready(cluster, 2, await changed(cluster, BACKEND_PATH, budget))
-    # The pods that ran before the budget are gone: from here on every socket counts against it.
+    # Sockets above the lowered budget close as their utterances end: from here on it holds.
     await eventually(
         lambda: emulator_stats(local_fleet)["open_sockets"] <= BUDGET, 30.0, "old sockets closed"
     )
