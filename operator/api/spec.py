@@ -102,8 +102,8 @@ class TTSBackendSpec(ApiModel):
         ),
         CelRule(
             rule=(
-                "!has(self.deepgram.socketBudget) || self.deepgram.socketBudget >= "
-                "(has(self.autoscaling) ? self.autoscaling.maxReplicas : (has(self.replicas) ? self.replicas : 1))"
+                "!has(self.deepgram.socketBudget) || self.deepgram.socketBudget >= (has(self.autoscaling) "
+                "? self.autoscaling.maxReplicas : (has(self.replicas) ? self.replicas : 1))"
             ),
             message=(
                 "deepgram.socketBudget must be at least the pods there may be (replicas, or "
