@@ -27,6 +27,29 @@ from benchmarks import loadgen, processes, scenarios
 from ttsfleet.operator import fleet, sharing
 
 
+def write_division(
+    shares: Path,
+    previous: sharing.Division | None,
+    budget: int,
+    pods: list[str],
+    statusz: list[dict[str, object]],
+) -> sharing.Division:
+    """The operator's division step over `pods` (all counted, none leaving) given their /statusz,
+    written to `shares` atomically, as the kubelet swaps a ConfigMap volume."""
+    division = sharing.next_division(
+        previous,
+        socket_budget=budget,
+        chars_per_minute_per_token=10_000_000,  # per-token rates are not what is measured here
+        members=pods,
+        present=pods,
+        reports=fleet.readable_reports(statusz),
+    )
+    staging = shares.with_name(".shares.tmp")
+    staging.write_text(division.to_json())
+    staging.replace(shares)
+    return division
+
+
 class Divider:
     """The operator's division step on a timer, over the gateways running now."""
 
@@ -43,17 +66,7 @@ class Divider:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 statusz.append(httpx.get(gateway.base_url + "/statusz", timeout=2).json())
         pods = [gateway.name for gateway in self.gateways]
-        self.division = sharing.next_division(
-            self.division,
-            socket_budget=self.budget,
-            chars_per_minute_per_token=10_000_000,
-            members=pods,
-            present=pods,
-            reports=fleet.readable_reports(statusz),
-        )
-        staging = self.shares.with_name(".shares.tmp")
-        staging.write_text(self.division.to_json())
-        staging.replace(self.shares)
+        self.division = write_division(self.shares, self.division, self.budget, pods, statusz)
 
     def run(self, tick_s: float) -> None:
         while not self._stop.wait(tick_s):

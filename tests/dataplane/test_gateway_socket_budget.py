@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 import websockets
 
+from benchmarks.socket_budget import write_division
 from tests.dataplane.gateways import RunningGateway, running_gateway
 from tests.support.servers import ServerProcess, running_emulator, wait_for
 from tests.support.speaking import connect, speak_and_flush
-from ttsfleet.operator import fleet, sharing
+from ttsfleet.operator import sharing
 
 BUDGET = 6
 SESSIONS_PER_GATEWAY = 5
@@ -45,18 +46,8 @@ class Operator:
 
     def divide(self, gateways: list[RunningGateway]) -> sharing.Division:
         statusz = [gateway.status() for gateway in gateways]
-        pods = [report["pod"] for report in statusz]
-        self.division = sharing.next_division(
-            self.division,
-            socket_budget=BUDGET,
-            chars_per_minute_per_token=1_000_000,
-            members=pods,
-            present=pods,
-            reports=fleet.readable_reports(statusz),
-        )
-        staging = self.shares.with_name(".shares.tmp")
-        staging.write_text(self.division.to_json())
-        staging.replace(self.shares)  # atomic, as the kubelet swaps a ConfigMap volume
+        pods = [str(report["pod"]) for report in statusz]
+        self.division = write_division(self.shares, self.division, BUDGET, pods, statusz)
         return self.division
 
     def converge(self, gateways: list[RunningGateway], wanted: dict[str, int]) -> None:
