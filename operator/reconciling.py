@@ -257,8 +257,8 @@ async def refresh_status(
 ) -> Outcome:
     """Observe the Deployment, the key and the pods; write the status if it changed.
 
-    A reconcile passes what it just read and applied; a probe tick passes `watched`, so an idle
-    backend costs no API reads (only /statusz requests to its pods).
+    A reconcile passes what it just read and applied (and the shares ConfigMap is read afresh); a probe
+    tick passes `watched`, so an idle backend costs no API reads (only /statusz requests to its pods).
     """
     namespace, name, generation = _meta(body)
     if backend is None and runtime.reconciled.get((namespace, name)) != generation:
@@ -277,7 +277,9 @@ async def refresh_status(
     else:
         rollout = await _deployment(client, namespace, name, watched)
     pods, statusz = await _probe(runtime, namespace, backend, watched)
-    await share_writing.publish(client, runtime.divisions, backend, pods, statusz)
+    await share_writing.publish(
+        client, runtime.divisions, backend, pods, statusz, fresh_read=deployment is not None
+    )
     facts = FleetFacts(
         generation=generation,
         config_hash=rendering.config_hash(backend.spec),

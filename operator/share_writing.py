@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-from ttsfleet.operator import api, fleet, kube, rendering, sharing
+from ttsfleet.operator import api, errors, fleet, kube, rendering, sharing
 
 CONFIG_MAPS = kube.BY_KIND[("v1", "ConfigMap")]
 Key = tuple[str, str]
@@ -32,16 +32,24 @@ async def publish(
     backend: api.TTSBackend,
     pods: Sequence[Mapping[str, Any]],
     statusz: Sequence[Mapping[str, Any]],
+    *,
+    fresh_read: bool = False,
 ) -> sharing.Division:
-    """Divide the budgets among `pods` given their `/statusz`; write the shares file if it changed."""
+    """Divide the budgets among `pods` given their `/statusz`; write the shares file if it changed.
+
+    The division last written is remembered, so a probe tick reads nothing; with `fresh_read` (a
+    reconcile, which reads every child) the ConfigMap is read too, and one deleted by hand is written
+    again from the remembered division, whose bookkeeping of what pods may hold it still has.
+    """
     namespace, name = str(backend.metadata.namespace), backend.metadata.name
     config_map = rendering.meta.shares_config_map_name(backend)
     previous = written.get((namespace, name))
     exists = previous is not None
-    if previous is None:
+    if previous is None or fresh_read:
         live = await client.get_or_none(CONFIG_MAPS, namespace, config_map)
         exists = live is not None
-        previous = sharing.parse_division(((live or {}).get("data") or {}).get(sharing.SHARES_KEY))
+        if previous is None:
+            previous = sharing.parse_division(((live or {}).get("data") or {}).get(sharing.SHARES_KEY))
     division = sharing.next_division(
         previous,
         socket_budget=backend.spec.deepgram.socket_budget,
@@ -55,16 +63,23 @@ async def publish(
         written[(namespace, name)] = division
         return division
     data = {sharing.SHARES_KEY: text}
-    if exists:
-        await client.merge_patch(CONFIG_MAPS, namespace, config_map, {"data": data})
-    else:
-        owner = rendering.OwnerRef.of(backend)
-        body = {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": rendering.meta.metadata(backend, owner, config_map),
-            "data": data,
-        }
-        await client.create(CONFIG_MAPS, namespace, body)
+    written.pop((namespace, name), None)  # until the write lands: a failed one is re-read next tick
+    try:
+        if exists:
+            await client.merge_patch(CONFIG_MAPS, namespace, config_map, {"data": data})
+        else:
+            await client.create(CONFIG_MAPS, namespace, _config_map(backend, config_map, data))
+    except errors.ApiNotFound:  # deleted between the read and the write
+        await client.create(CONFIG_MAPS, namespace, _config_map(backend, config_map, data))
     written[(namespace, name)] = division
     return division
+
+
+def _config_map(backend: api.TTSBackend, name: str, data: dict[str, str]) -> dict[str, Any]:
+    owner = rendering.OwnerRef.of(backend)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": rendering.meta.metadata(backend, owner, name),
+        "data": data,
+    }
