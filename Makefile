@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install promtool controlplane test lint format demo bench bench-quick dr-drill clean crd
+.PHONY: install promtool controlplane test lint format generate demo bench bench-quick dr-drill clean
 
 install: $(STAMP)
 
@@ -48,6 +48,15 @@ lint: install
 	cd build/pkg && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
 	# The TEN extension is its own package; its TEN imports resolve to the test stand-in's stubs.
 	MYPYPATH=tests/ten_extension/stubs $(VENV)/bin/mypy --config-file pyproject.toml ten_extension/deepgram_tts2_python
+
+# Every generated file from its one source (a test fails when any is stale): the CRD, the chart's copy of it
+# and docs/crd-reference.md from ttsfleet.operator.api; the voice catalogue and the `/v1/speak` parameter
+# facts from Deepgram's specs (shared/reference/deepgram-api-specs/ beside the clone).
+generate: install
+	$(VENV)/bin/ttsfleet crd > crds/ttsbackend.yaml
+	cp crds/ttsbackend.yaml charts/ttsfleet/crds/ttsbackend.yaml
+	$(PY) -m ttsfleet.operator.reference > docs/crd-reference.md
+	$(PY) scripts/facts_from_spec.py
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import fcntl
 import http
+import logging
 import socket
 import struct
 import sys
 import termios
+from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
 import structlog
@@ -161,6 +163,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     settings: ClassVar[ConnectionSettings]
     pending: ClassVar[PendingConnections]
     write_stall_s: ClassVar[float]
+    count_refusal: ClassVar[Callable[[int], None]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -238,6 +241,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             self._refuse(*self._refusal)
         else:
+            type(self).count_refusal(400)
+            log.debug("connection refused", status=400, reason=msg)
             super().send_400_response(msg)
 
     def handle_websocket_upgrade(self) -> None:
@@ -266,6 +271,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self.cycle.disconnected = True  # the app's reads end; its answer is not written
         if not (responding and self.cycle.response_started):
             self.transport.write(_answer(status, explanation))
+        type(self).count_refusal(status)
         log.debug("connection refused", status=status, reason=explanation)
         self._close_after_answer()
 
@@ -399,15 +405,31 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self._fragment_timer = cancelled(self._fragment_timer)
 
 
+class QuietParserWarnings(logging.Filter):
+    """Drops uvicorn's warning for each malformed request head. Anyone on the network could otherwise
+    write a pod's log at line rate; every such request is counted in `ttsfleet_refusals` instead."""
+
+    MESSAGE = "Invalid HTTP request received."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != self.MESSAGE
+
+
 def protocols(
-    settings: ConnectionSettings, write_stall_s: float
+    settings: ConnectionSettings, write_stall_s: float, count_refusal: Callable[[int], None]
 ) -> tuple[type[GuardedHttpProtocol], type[GuardedWebSocketProtocol]]:
-    """The protocol classes for one server, sharing its pending-connection count."""
+    """The protocol classes for one server, sharing its pending-connection count; `count_refusal` is
+    told the status of every request refused at the transport (400, 408, 414, 431)."""
     pending = PendingConnections(settings.max_pending)
     http_class = type(
         "GatewayHttpProtocol",
         (GuardedHttpProtocol,),
-        {"settings": settings, "pending": pending, "write_stall_s": write_stall_s},
+        {
+            "settings": settings,
+            "pending": pending,
+            "write_stall_s": write_stall_s,
+            "count_refusal": staticmethod(count_refusal),
+        },
     )
     ws_class = type("GatewayWebSocketProtocol", (GuardedWebSocketProtocol,), {"settings": settings})
     return http_class, ws_class

@@ -50,6 +50,7 @@ def run(loaded: LoadedSettings, environ: Mapping[str, str]) -> None:
     for library in ("httpx", "httpcore", "websockets"):
         logging.getLogger(library).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    logging.getLogger("uvicorn.error").addFilter(connections.QuietParserWarnings())
     tracing.configure(environ)
     _raise_fd_limit()
     runner_factory = _loop_factory()
@@ -85,7 +86,12 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 async def _serve(loaded: LoadedSettings) -> None:
     settings = loaded.settings
     gateway = Gateway(loaded)
-    http_protocol, ws_protocol = connections.protocols(settings.connections, settings.timeouts.utterance_s)
+    refusals = gateway.metrics.refusals
+    http_protocol, ws_protocol = connections.protocols(
+        settings.connections,
+        settings.timeouts.utterance_s,
+        lambda status: refusals.labels(status=str(status)).inc(),
+    )
     config = uvicorn.Config(
         create_app(gateway),
         host=settings.server.host,

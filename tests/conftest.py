@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.servers import ServerProcess, running_emulator
+
+TASK_SETTLE_TURNS = 10  # loop turns a cancelled task gets to finish before it counts as left running
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +33,29 @@ def emulator(shared_emulator: ServerProcess) -> ServerProcess:
     """The shared emulator, its counters, faults and created keys reset."""
     httpx.post(shared_emulator.base_url + "/_emulator/reset").raise_for_status()
     return shared_emulator
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every coroutine test gets `no_leftover_tasks` as its first fixture, so its check runs after every
+    other fixture of the test has been torn down."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.fixturenames.insert(0, "no_leftover_tasks")
+
+
+@pytest.fixture
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running: the loop's teardown would cancel them silently, and
+    a task nobody awaits is work nobody supervises (in the code under test as much as in the test)."""
+    yield
+    current = asyncio.current_task()
+    for _ in range(TASK_SETTLE_TURNS):  # let tasks that were just cancelled or woken finish
+        leftover = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+        if not leftover:
+            return
+        await asyncio.sleep(0)
+    for task in leftover:
+        task.cancel()
+    await asyncio.gather(*leftover, return_exceptions=True)
+    described = sorted(f"{task.get_name()} ({task.get_coro()!r})" for task in leftover)
+    pytest.fail("asyncio tasks left running: " + ", ".join(described), pytrace=False)

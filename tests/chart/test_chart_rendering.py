@@ -48,7 +48,7 @@ def test_helm_lint_passes_strictly(helm: Path, values_files: list[Path]) -> None
 def test_chart_crd_is_the_generated_one() -> None:
     chart_copy = CHART / "crds" / "ttsbackend.yaml"
     assert chart_copy.read_bytes() == (ROOT / "crds" / "ttsbackend.yaml").read_bytes(), (
-        "the chart's CRD differs from crds/: cp crds/ttsbackend.yaml charts/ttsfleet/crds/"
+        "the chart's CRD differs from crds/: run `make generate`"
     )
 
 

@@ -127,6 +127,28 @@ async def test_an_endless_header_is_refused_with_431_before_it_grows(guarded: Ru
         assert sent < 8 << 20  # answered while the header was still growing
 
 
+async def test_malformed_heads_are_counted_not_logged_line_by_line(guarded: RunningGateway) -> None:
+    """A line per malformed request would let anyone on the network write the pod's log at line rate."""
+    garbage = b"\x16\x03\x01\x02\x00 not http\r\n\r\n"  # what a TLS client or a scanner sends
+    for _ in range(20):
+        async with raw_connection(guarded) as (reader, writer):
+            writer.write(garbage)
+            await writer.drain()
+            assert status_of(await answer_of(reader)) == 400
+    async with raw_connection(guarded) as (reader, writer):
+        writer.write(b"GET /livez HTTP/1.1\r\nhost: x\r\n" + b"x-a: b\r\n" * 200 + b"\r\n")
+        await writer.drain()
+        assert status_of(await answer_of(reader)) == 431
+    metrics = httpx.get(guarded.process.base_url + "/metrics", timeout=5.0).text
+    counted = {
+        line.split("{", 1)[1].split("}", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("ttsfleet_refusals_total{")
+    }
+    assert counted.get('status="400"', 0) >= 20 and counted.get('status="431"', 0) >= 1, counted
+    assert "Invalid HTTP request" not in guarded.process.logs()
+
+
 # --- deadlines and the pending-connection cap --------------------------------------------------------------
 
 

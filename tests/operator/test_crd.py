@@ -49,7 +49,7 @@ def schema() -> dict[str, Any]:
 
 def test_checked_in_crd_is_the_generated_one() -> None:
     assert (ROOT / "crds" / "ttsbackend.yaml").read_text() == crd.render_crd_yaml(), (
-        "crds/ttsbackend.yaml is stale: run `ttsfleet crd > crds/ttsbackend.yaml`"
+        "crds/ttsbackend.yaml is stale: run `make generate`"
     )
 
 

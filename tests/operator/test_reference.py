@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_checked_in_reference_is_the_generated_one() -> None:
     assert (ROOT / "docs" / "crd-reference.md").read_text() == reference.render_reference(), (
-        "docs/crd-reference.md is stale: run `python -m ttsfleet.operator.reference > docs/crd-reference.md`"
+        "docs/crd-reference.md is stale: run `make generate`"
     )
 
 

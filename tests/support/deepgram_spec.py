@@ -1,19 +1,20 @@
-"""Deepgram's API specs (asyncapi.yml, openapi.yml) as data for tests: the `/v1/speak` query parameters,
-their defaults and enums, so conformance walks what Deepgram documents instead of a hand-made list.
+"""Deepgram's `/v1/speak` query parameters, their defaults and enums, so conformance walks what Deepgram
+documents instead of a hand-made list.
 
-The specs live in `shared/reference/deepgram-api-specs/` beside the repository (or a parent of it);
-`scripts/voices_from_spec.py` finds them the same way.
+Read from `deepgram_speak_spec.json` beside this module, which `scripts/facts_from_spec.py` generates
+from Deepgram's specs (a test fails when it is stale); a clone without the specs still runs every test
+but that one.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import yaml
-
-from scripts.voices_from_spec import find_spec
+FACTS = Path(__file__).with_name("deepgram_speak_spec.json")
 
 
 @dataclass(frozen=True)
@@ -27,55 +28,26 @@ class SpecParameter:
 
 
 @functools.cache
-def _load(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(find_spec(name).read_text())
+def _facts() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(FACTS.read_text())
     return loaded
 
 
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        node: Any = document
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part]
-        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def _as_text(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _parameter(document: dict[str, Any], name: str, raw: dict[str, Any]) -> SpecParameter:
-    schema = _resolve(document, raw)
-    values: list[str] = []
-    kinds: set[str] = set()
-    for option in schema.get("oneOf", [schema]):
-        option = _resolve(document, option)
-        kinds.add(str(option.get("type", "any")))
-        values.extend(_as_text(v) for v in option.get("enum", []) if _as_text(v) not in values)
-    kind = kinds.pop() if len(kinds) == 1 else "string"
-    if kind == "boolean" or (kind == "any" and name == "mip_opt_out"):
-        values, kind = ["true", "false"], "boolean"
-    default = schema.get("default", raw.get("default"))
-    return SpecParameter(name, kind, None if default is None else _as_text(default), tuple(values))
+def _parameters(transport: str) -> dict[str, SpecParameter]:
+    return {
+        name: SpecParameter(name, raw["type"], raw["default"], tuple(raw["values"]))
+        for name, raw in _facts()[transport].items()
+    }
 
 
 def rest_speak_parameters() -> dict[str, SpecParameter]:
     """openapi.yml, `POST /v1/speak`: every query parameter."""
-    document = _load("openapi.yml")
-    operation = document["paths"]["/v1/speak"]["post"]
-    return {
-        p["name"]: _parameter(document, p["name"], p["schema"])
-        for p in operation["parameters"]
-        if p["in"] == "query"
-    }
+    return _parameters("rest")
 
 
 def websocket_speak_parameters() -> dict[str, SpecParameter]:
     """asyncapi.yml, channel `/v1/speak`: every query parameter."""
-    document = _load("asyncapi.yml")
-    query = document["channels"]["/v1/speak"]["bindings"]["ws"]["query"]["properties"]
-    return {name: _parameter(document, name, raw) for name, raw in query.items()}
+    return _parameters("websocket")
 
 
 def spec_voices() -> tuple[str, ...]:
