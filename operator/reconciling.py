@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ttsfleet.operator import (
@@ -277,7 +277,7 @@ async def refresh_status(
     else:
         rollout = await _deployment(client, namespace, name, watched)
     pods, statusz = await _probe(runtime, namespace, backend, watched)
-    await share_writing.publish(
+    divided = await share_writing.publish(
         client, runtime.divisions, backend, pods, statusz, fresh_read=deployment is not None
     )
     facts = FleetFacts(
@@ -292,7 +292,9 @@ async def refresh_status(
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
     outcome = await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
     await _write_usage(runtime, body, backend, statusz)
-    return outcome
+    if divided is None:
+        return outcome
+    return replace(outcome, notices=(*outcome.notices, divided))
 
 
 async def _write_usage(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
-from ttsfleet.operator import api, errors, fleet, kube, rendering, sharing
+from ttsfleet.operator import api, errors, events, fleet, kube, rendering, sharing
 
 CONFIG_MAPS = kube.BY_KIND[("v1", "ConfigMap")]
 Key = tuple[str, str]
@@ -34,8 +34,9 @@ async def publish(
     statusz: Sequence[Mapping[str, Any]],
     *,
     fresh_read: bool = False,
-) -> sharing.Division:
+) -> events.Notice | None:
     """Divide the budgets among `pods` given their `/statusz`; write the shares file if it changed.
+    Returns the Event to post when the shares moved (a new revision).
 
     The division last written is remembered, so a probe tick reads nothing; with `fresh_read` (a
     reconcile, which reads every child) the ConfigMap is read too, and one deleted by hand is written
@@ -61,7 +62,7 @@ async def publish(
     text = division.to_json()
     if exists and previous is not None and previous.to_json() == text:
         written[(namespace, name)] = division
-        return division
+        return None
     data = {sharing.SHARES_KEY: text}
     written.pop((namespace, name), None)  # until the write lands: a failed one is re-read next tick
     try:
@@ -72,7 +73,11 @@ async def publish(
     except errors.ApiNotFound:  # deleted between the read and the write
         await client.create(CONFIG_MAPS, namespace, _config_map(backend, config_map, data))
     written[(namespace, name)] = division
-    return division
+    if previous is not None and previous.revision == division.revision:
+        return None  # only the bookkeeping moved, or a deleted ConfigMap was written again
+    if not division.chars_per_minute_per_token and not (previous and previous.chars_per_minute_per_token):
+        return None  # no pods before or after: nothing anyone waits for
+    return events.Notice(events.EventType.NORMAL, events.Reason.SHARES_DIVIDED, sharing.describe(division))
 
 
 def _config_map(backend: api.TTSBackend, name: str, data: dict[str, str]) -> dict[str, Any]:

@@ -68,6 +68,23 @@ def _counts(raw: Any) -> dict[str, int]:
     return {str(k): v for k, v in raw.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 0}
 
 
+def describe(division: Division) -> str:
+    """The division in a line for an Event: each pod's socket share (or per-token rate), and what pods
+    may still hold above their new shares."""
+    if division.socket_budget is None:
+        rates = ", ".join(
+            f"{pod} {rate}" for pod, rate in sorted(division.chars_per_minute_per_token.items())
+        )
+        return f"per-token characters per minute divided (revision {division.revision}): {rates or 'no pods'}"
+    shares = ", ".join(f"{pod} {share}" for pod, share in sorted(division.sockets.items()))
+    above = sum(division.held.values()) - sum(division.sockets.values())
+    waiting = f"; {above} sockets still held above the new shares" if above > 0 else ""
+    return (
+        f"upstream socket budget {division.socket_budget} divided (revision {division.revision}): "
+        f"{shares or 'no pods'}{waiting}"
+    )
+
+
 def parse_division(text: str | None) -> Division | None:
     """A division as written by `Division.to_json`; None when there is none or it is not ours."""
     if not text:

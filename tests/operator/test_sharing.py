@@ -127,3 +127,12 @@ def test_pods_reading_the_division_at_any_moment_never_hold_more_than_the_budget
                 pod.open = rng.randint(pod.open, pod.limit)  # sessions speak
             assert sum(p.open for p in pods.values()) <= budget
         assert sum(written.held.values()) <= budget
+
+
+def test_a_division_is_described_in_a_line_for_its_event() -> None:
+    division = sharing.Division(4, {"a": 2, "b": 0}, socket_budget=4, held={"a": 3, "b": 0})
+    assert sharing.describe(division) == (
+        "upstream socket budget 4 divided (revision 4): a 2, b 0; 1 sockets still held above the new shares"
+    )
+    rates = sharing.Division(2, chars_per_minute_per_token={"a": 300})
+    assert sharing.describe(rates) == "per-token characters per minute divided (revision 2): a 300"

@@ -19,6 +19,7 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     OperatorFactory,
     StandInGateways,
     backend,
+    events_with,
     fingerprint,
     get,
     ready_pod,
@@ -85,6 +86,10 @@ async def test_a_scale_change_re_divides_the_budget_without_exceeding_it(
         three = await shares_become(api, {"aura-en-a": 4, "aura-en-b": 4, "aura-en-c": 0})
         assert three["held"] == {"aura-en-a": 6, "aura-en-b": 6, "aura-en-c": 0}
         assert three["unlisted"]["upstream_sockets"] == 0
+        divided = await wait_until(lambda: _event_naming(api, "aura-en-c 0"), what="a SharesDivided Event")
+        assert (
+            "upstream socket budget 12" in divided and "4 sockets still held above the new shares" in divided
+        )
 
     async with operator_running():  # a restart forgets nothing the pods may still hold
         speaking(gateways, "aura-en-a", three["revision"], 4, config_hash)
@@ -127,3 +132,9 @@ async def _status(api: httpx.AsyncClient) -> dict[str, Any] | None:
     body = await get(api, f"{BACKENDS}/aura-en")
     found = dict((body or {}).get("status") or {})
     return found if found.get("configHash") else None
+
+
+async def _event_naming(api: httpx.AsyncClient, text: str) -> str | None:
+    """The message of a SharesDivided Event that names `text`, if one was posted."""
+    messages = [event["message"] for event in await events_with(api, "SharesDivided")]
+    return next((message for message in messages if text in message), None)
