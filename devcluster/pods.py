@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 PATH_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("credentials", "deepgram_key_file", "/var/run/ttsfleet/deepgram/key"),
     ("auth", "client_tokens_file", "/var/run/ttsfleet/tokens/tokens"),
+    ("shares", "file", ""),  # no default: without one the pod has no fleet-wide budgets
 )
 PYTHON_NAMES = ("python", "python3", sys.executable)
 # Host variables a pod must not inherit: they would override what the pod template says.
@@ -109,7 +110,7 @@ def path_overrides(config_path: str | None, paths: volumes.PathMap) -> dict[str,
     overrides = {}
     for group, name, default in PATH_SETTINGS:
         value = (document.get(group) or {}).get(name, default) if isinstance(document, dict) else default
-        local = paths.local(str(value))
+        local = paths.local(str(value)) if value else None
         if local is not None:
             overrides[f"TTSFLEET_{group.upper()}__{name.upper()}"] = local
     return overrides
