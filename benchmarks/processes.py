@@ -128,9 +128,17 @@ def emulator(workdir: Path) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def gateway(
-    workdir: Path, upstream: Server, tokens: list[str], settings: Mapping[str, str]
+    workdir: Path,
+    upstream: Server,
+    tokens: list[str],
+    settings: Mapping[str, str],
+    pod_name: str = "bench",
+    ready_path: str = "/readyz",
 ) -> Iterator[Server]:
-    """`ttsfleet dataplane` before `upstream`, accepting `tokens`; `settings` are TTSFLEET_* variables."""
+    """`ttsfleet dataplane` before `upstream`, accepting `tokens`; `settings` are TTSFLEET_* variables.
+
+    Started once `ready_path` answers 2xx (`/livez` for a gateway that waits for its share to be ready).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     key_file = workdir / "deepgram-key"
     key_file.write_text(DEEPGRAM_KEY + "\n")
@@ -144,7 +152,7 @@ def gateway(
         "--port",
         str(port),
         "--pod-name",
-        "bench",
+        pod_name,
         "--upstream-url",
         f"ws://127.0.0.1:{upstream.port}",
         "--deepgram-key-file",
@@ -152,7 +160,7 @@ def gateway(
         "--client-tokens-file",
         str(tokens_file),
     )
-    with _started("gateway", args, port, workdir, {**_PYTHON_ENV, **settings}, "/readyz") as server:
+    with _started(pod_name, args, port, workdir, {**_PYTHON_ENV, **settings}, ready_path) as server:
         yield server
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 
 import structlog
 
@@ -23,6 +24,7 @@ from ttsfleet.dataplane.retrying import RetryPolicy
 from ttsfleet.dataplane.seams import Clock, LoopClock, RestSpeaker, UpstreamConnector
 from ttsfleet.dataplane.sessions import SessionContext
 from ttsfleet.dataplane.settings import LoadedSettings
+from ttsfleet.dataplane.shares import Share, ShareFile
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.supervision import Supervisor
 from ttsfleet.dataplane.tokens import Revocations, TokenStore
@@ -47,6 +49,7 @@ class Gateway:
         settings = self.settings = loaded.settings
         self.config_hash = loaded.config_hash
         self.pod = settings.server.pod_name or socket.gethostname()
+        self.boot_id = uuid.uuid4().hex[:12]
         self.clock = clock or LoopClock()
         self.metrics = Metrics()
         self.lifecycle = Lifecycle()
@@ -100,6 +103,11 @@ class Gateway:
         )
         self.sessions = limits.SessionLimiter(settings.limits.max_sessions)
         self.limiter = limits.CharacterLimiter(self.clock, settings.limits.chars_per_minute_per_token)
+        self.shares = ShareFile(settings.shares.file, self.pod) if settings.shares.file else None
+        if settings.shares.required:
+            self.pool.set_socket_share(0)  # no upstream socket before the operator's division arrives
+        if self.shares is not None:
+            self.shares.on_change(self._apply_share)
         self.session_context = SessionContext(
             synthesizer=self.synthesizer,
             pool=self.pool,
@@ -118,6 +126,7 @@ class Gateway:
                 breaker_state=lambda: self.ws_breaker.state.value,
                 credential_reloads=lambda: self.credentials.reloads,
                 cache_bytes=lambda: self.cache.bytes_held if self.cache else 0,
+                socket_limit=lambda: self.pool.socket_limit,
             )
         )
 
@@ -129,6 +138,9 @@ class Gateway:
         interval_s = self.settings.credentials.poll_interval_s
         self.tasks.spawn("pool", self.pool.run())
         self.tasks.spawn("credential-poll", self.credentials.poll(interval_s))
+        if self.shares is not None:
+            await self.shares.refresh()
+            self.tasks.spawn("share-poll", self.shares.poll(interval_s))
         if self.tokens is not None:
             self.tasks.spawn("token-poll", self._poll_tokens(interval_s))
         self.lifecycle.transition(Phase.SERVING)
@@ -157,7 +169,14 @@ class Gateway:
                 revoked = self.revocations.tokens_changed(self.tokens)
                 log.info("client tokens reloaded", tokens=self.tokens.count, sessions_revoked=revoked)
 
+    def _apply_share(self, share: Share) -> None:
+        """Take a new division: the socket share (or none without a budget) and the per-token rate."""
+        self.pool.set_socket_share(share.upstream_sockets)
+        per_token = share.chars_per_minute_per_token
+        self.limiter.set_rate(per_token if per_token else self.settings.limits.chars_per_minute_per_token)
+
     def facts(self) -> status.StatusFacts:
+        share = self.shares.share if self.shares is not None else None
         return status.StatusFacts(
             pod=self.pod,
             serving=self.lifecycle.phase is Phase.SERVING,
@@ -175,4 +194,11 @@ class Gateway:
             config_hash=self.config_hash,
             upstream_warmed=self.pool.warmed,
             credential_problem=self.credentials.problem,
+            connecting_sockets=self.pool.connecting,
+            share_required=self.settings.shares.required,
+            share_revision=share.revision if share else None,
+            socket_share=self.pool.socket_share,
+            chars_share=self.limiter.chars_per_minute,
+            boot_id=self.boot_id,
+            billed_characters=self.metrics.characters_billed,
         )

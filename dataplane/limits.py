@@ -54,6 +54,23 @@ class CharacterLimiter:
         self._buckets: dict[str, TokenBucket] = {}
         self._last_pruned = 0.0
 
+    @property
+    def chars_per_minute(self) -> int:
+        """The current limit per token."""
+        return int(self._per_minute)
+
+    def set_rate(self, chars_per_minute: int) -> None:
+        """A new limit (this pod's part of a fleet-wide one): each bucket keeps the fraction it had left,
+        so a token that spent half its minute here has half of the new allowance, whichever way it moved."""
+        now = self._clock.monotonic()
+        old = self._per_minute
+        self._per_minute = float(chars_per_minute)
+        for bucket in self._buckets.values():
+            bucket.take(0, now)  # bring the level up to now at the old rate first
+            bucket.level = bucket.level / old * self._per_minute if old else self._per_minute
+            bucket.capacity = self._per_minute
+            bucket.rate_per_s = self._per_minute / 60
+
     def charge(self, token_id: str | None, chars: int) -> None:
         """Charge `chars` to `token_id` (None: auth disabled, no tokens to limit); raises when over."""
         if token_id is None or chars == 0:

@@ -32,6 +32,7 @@ class StateReaders:
     breaker_state: Callable[[], str]
     credential_reloads: Callable[[], int]
     cache_bytes: Callable[[], int]
+    socket_limit: Callable[[], int] = lambda: 0
 
 
 class _StateCollector(Collector):
@@ -45,6 +46,11 @@ class _StateCollector(Collector):
         sockets.add_metric(["open"], self._readers.open_sockets())
         sockets.add_metric(["leased"], self._readers.leased_sockets())
         yield sockets
+        yield GaugeMetricFamily(
+            "ttsfleet_upstream_socket_limit",
+            "Upstream sockets this pod may hold: pool.max_sockets, or its share of the fleet's budget.",
+            value=self._readers.socket_limit(),
+        )
         breaker = GaugeMetricFamily(
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
         )
@@ -119,6 +125,13 @@ class Metrics:
         # Plain counts for /statusz (reading prometheus values back is not part of its API).
         self.utterances_in_flight = 0
         self.utterances_started = 0
+        # Since this process started (the /statusz counter the operator turns into status.usage).
+        self.characters_billed = 0
+
+    def billed(self, token: str, model: str, chars: int) -> None:
+        """Count characters synthesized upstream (not served from the cache)."""
+        self.billed_characters.labels(token, model).inc(chars)
+        self.characters_billed += chars
 
     def utterance_started(self) -> None:
         self.utterances_in_flight += 1

@@ -8,6 +8,10 @@ recent peak of leased sockets when that is more) open in the background as soon 
 key below its target, so an utterance in a burst finds a socket already open instead of paying the
 handshake. On an utterance's path a socket opens only when no idle one fits and no connect is already
 on its way for the waiter, so open sockets stay within the peak leased + spares.
+
+Every socket, spares included, counts against `socket_limit`: `max_sockets`, or this pod's share of the
+fleet's upstream socket budget when that is lower (`set_socket_share`). A lowered share closes idle
+sockets at once and leased ones when their utterance ends; nothing opens until the pod is within it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Pool:
         self._models: dict[str, Metadata] = {}  # model → the Metadata of its latest socket
         self._rechecking = False
         self._recheck_at = 0.0
+        self._share: int | None = None  # this pod's share of the fleet's socket budget; None: no budget
         self.opened_total = 0
 
     # --- figures ----------------------------------------------------------------------------------
@@ -81,6 +86,35 @@ class Pool:
     @property
     def connecting(self) -> int:
         return sum(self._connecting.values())
+
+    @property
+    def socket_limit(self) -> int:
+        """Sockets (open and connecting) this pod may hold: `max_sockets`, or its share if lower."""
+        if self._share is None:
+            return self._settings.max_sockets
+        return min(self._settings.max_sockets, self._share)
+
+    @property
+    def socket_share(self) -> int | None:
+        """This pod's share of the fleet's upstream socket budget; None when there is no budget."""
+        return self._share
+
+    def set_socket_share(self, share: int | None) -> None:
+        """Apply a new share: over it, idle sockets close now (least recently used first), leased ones
+        when their utterance ends, and nothing opens until the pod is within it again."""
+        self._share = share
+        idle = sorted(
+            (s for s in self._sockets.values() if s.state is SocketState.IDLE), key=lambda s: s.last_used_at
+        )
+        for pooled in idle[: max(0, self.open_sockets + self.connecting - self.socket_limit)]:
+            self._close(pooled)
+        self._notify()
+        self._wakeup.set()
+
+    @property
+    def is_over_limit(self) -> bool:
+        """More sockets open or connecting than `socket_limit` (just after a lower share arrived)."""
+        return self.open_sockets + self.connecting > self.socket_limit
 
     @property
     def warmed(self) -> bool:
@@ -125,6 +159,7 @@ class Pool:
             outcome is ReleaseOutcome.BROKEN
             or pooled.state is SocketState.RETIRING
             or not self._is_reusable(pooled)
+            or self.is_over_limit
         ):
             self._close(pooled)
         elif outcome is ReleaseOutcome.DIRTY:
@@ -162,8 +197,10 @@ class Pool:
         )
 
     def _has_room(self) -> bool:
-        if self.open_sockets + self.connecting < self._settings.max_sockets:
+        if self.open_sockets + self.connecting < self.socket_limit:
             return True
+        if self.is_over_limit:
+            return False  # a lowered share: sockets close as they come back, none is swapped
         # Full: an idle socket of a key nobody waits for may make way.
         idle = [s for s in self._sockets.values() if s.state is SocketState.IDLE]
         if idle:
@@ -213,7 +250,7 @@ class Pool:
         self._sockets[pooled.id] = pooled  # no await since the notify: waiters see it when they run
         if not self._warmed and key == self._default_key:
             opened = sum(s.key == key for s in self._sockets.values())
-            self._warmed = opened >= self._settings.warm_min_per_key
+            self._warmed = opened >= min(self._settings.warm_min_per_key, self.socket_limit)
         details = parse_server_message(metadata)
         if isinstance(details, Metadata):
             self._models[key.model] = details
@@ -257,7 +294,7 @@ class Pool:
         except (TimeoutError, errors.UpstreamError):
             self._close(pooled)
         else:
-            if pooled.state is SocketState.CLEARING and self._is_reusable(pooled):
+            if pooled.state is SocketState.CLEARING and self._is_reusable(pooled) and not self.is_over_limit:
                 pooled.transition(SocketState.IDLE)
             else:
                 self._close(pooled)
@@ -335,6 +372,7 @@ class Pool:
         when some socket happens to be recycled; the handshake's answer judges it (credentials.py)."""
         if (
             not self._credentials.doubted
+            or self.open_sockets + self.connecting >= self.socket_limit
             or self._rechecking
             or self._credentials.key is None
             or now < self._recheck_at
@@ -358,7 +396,7 @@ class Pool:
         return (
             self._credentials.key is not None
             and self._credentials.valid is not False  # a refused key is only re-checked, on its schedule
-            and self.open_sockets + self.connecting < self._settings.max_sockets
+            and self.open_sockets + self.connecting < self.socket_limit
             and self._breaker.state.value != "open"
         )
 
@@ -369,6 +407,8 @@ class Pool:
         except errors.UpstreamError:
             return  # logged and counted by _open; the next tick tries again
         pooled.last_used_at = self._clock.monotonic()
+        if self.is_over_limit:
+            self._close(pooled)  # the share was lowered while it connected
 
     async def _ping(self, pooled: PooledSocket) -> None:
         try:

@@ -257,6 +257,21 @@ class ConnectionSettings(_Group):
     )
 
 
+class ShareSettings(_Group):
+    """This pod's share of fleet-wide budgets, divided by the operator (docs/contracts.md, "Shares file")."""
+
+    file: Path | None = Field(
+        default=None,
+        description="The shares file (a mounted ConfigMap), re-read every `credentials.poll_interval_s`;"
+        " null: no fleet-wide budgets, the limits here apply as they are.",
+    )
+    required: bool = Field(
+        default=False,
+        description="An upstream socket budget is set: open no upstream socket, and report not ready,"
+        " until the shares file gives this pod its share.",
+    )
+
+
 class DrainSettings(_Group):
     timeout_s: float = Field(default=60, gt=0, description="Longest drain before remaining sessions are cut.")
 
@@ -281,6 +296,7 @@ class GatewaySettings(_Group):
     cache: CacheSettings = CacheSettings()
     limits: LimitSettings = LimitSettings()
     connections: ConnectionSettings = ConnectionSettings()
+    shares: ShareSettings = ShareSettings()
     drain: DrainSettings = DrainSettings()
     logging: LoggingSettings = LoggingSettings()
 

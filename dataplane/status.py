@@ -30,6 +30,13 @@ class StatusFacts:
     config_hash: str | None
     upstream_warmed: bool  # the default key's warm minimum opened, or upstream is known unreachable
     credential_problem: str | None = None  # why the key file holds no usable key
+    connecting_sockets: int = 0
+    share_required: bool = False  # a fleet socket budget is set: no share, no service
+    share_revision: int | None = None  # the division last read from the shares file; None: none yet
+    socket_share: int | None = None  # upstream sockets this pod may hold; None: no fleet budget
+    chars_share: int | None = None  # characters per minute per token on this pod
+    boot_id: str = ""  # changes with every process start, so counters that restart are recognised
+    billed_characters: int = 0  # characters synthesized upstream since this process started
 
 
 def is_ready(facts: StatusFacts) -> bool:
@@ -50,6 +57,8 @@ def not_ready_reason(facts: StatusFacts) -> str | None:
         return f"no Deepgram key loaded: {problem}" if problem else "no Deepgram key loaded"
     if facts.credential_valid is False:
         return "Deepgram refused the key"
+    if facts.share_required and not facts.socket_share:
+        return "waiting for a share of the fleet's upstream socket budget"
     if not facts.upstream_warmed:
         return "opening warm upstream sockets"
     return None
@@ -65,6 +74,7 @@ def render_status(facts: StatusFacts) -> dict[str, Any]:
         "utterances": {"active": facts.utterances_active, "total": facts.utterances_total},
         "upstream": {
             "open_sockets": facts.open_sockets,
+            "connecting_sockets": facts.connecting_sockets,
             "leased_sockets": facts.leased_sockets,
             "breaker": facts.breaker,
         },
@@ -74,4 +84,10 @@ def render_status(facts: StatusFacts) -> dict[str, Any]:
             "reloads": facts.credential_reloads,
         },
         "config": {"hash": facts.config_hash},
+        "share": {
+            "revision": facts.share_revision,
+            "upstream_sockets": facts.socket_share,
+            "chars_per_minute_per_token": facts.chars_share,
+        },
+        "usage": {"boot": facts.boot_id, "billed_characters": facts.billed_characters},
     }

@@ -113,7 +113,7 @@ class Synthesizer:
             )
             self._metrics.utterances.labels(outcome="completed").inc()
             if result.source != "cache":
-                self._metrics.billed_characters.labels(token_id or "none", options.model).inc(len(text))
+                self._metrics.billed(token_id or "none", options.model, len(text))
             self._metrics.utterance_duration.labels(source=result.source).observe(elapsed)
             log.info(
                 "utterance completed",

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 PATH_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("credentials", "deepgram_key_file", "/var/run/ttsfleet/deepgram/key"),
     ("auth", "client_tokens_file", "/var/run/ttsfleet/tokens/tokens"),
+    ("shares", "file", ""),  # no default: without one the pod has no fleet-wide budgets
 )
 PYTHON_NAMES = ("python", "python3", sys.executable)
 # Host variables a pod must not inherit: they would override what the pod template says.
@@ -109,7 +110,7 @@ def path_overrides(config_path: str | None, paths: volumes.PathMap) -> dict[str,
     overrides = {}
     for group, name, default in PATH_SETTINGS:
         value = (document.get(group) or {}).get(name, default) if isinstance(document, dict) else default
-        local = paths.local(str(value))
+        local = paths.local(str(value)) if value else None
         if local is not None:
             overrides[f"TTSFLEET_{group.upper()}__{name.upper()}"] = local
     return overrides
@@ -262,7 +263,9 @@ class PodProcess:
                 await asyncio.wait({probing, exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 probing.cancel()
                 stopping.cancel()
-                if self._stopping.is_set():
+                # `terminate()` marks the phase first and sets `_stopping` only once the process is gone, so
+                # an exit on its SIGTERM lands here first: that is the pod's end, not a crash to restart.
+                if self._stopping.is_set() or self.phase is Phase.TERMINATING:
                     exited.cancel()
                     break
                 if not exited.done():  # liveness failed: kill and start again

@@ -6,7 +6,9 @@ iptables and nftables modes choose per connection; terminating or unready endpoi
 connections, and an endpoint's change reaches the proxy `propagation_delay_s` after the API shows it —
 the lag a real node's proxy has, which a graceful drain must cover. Endpoint addresses are pod IPs;
 `resolve` turns one into the loopback address its process listens on (the node agent's port map).
-Bytes are relayed as they are, so HTTP and WebSocket both pass.
+Bytes are relayed as they are, so HTTP and WebSocket both pass. With `services_file`, every Service's
+first port is listed there as `{"<name>.<namespace>": "ws://127.0.0.1:PORT"}` (what clients of the
+local fleet read to find a backend by name), replaced atomically whenever the listeners change.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ttsfleet.devcluster import kubeapi
@@ -25,6 +29,8 @@ from ttsfleet.devcluster import kubeapi
 logger = logging.getLogger(__name__)
 
 BUFFER_BYTES = 64 * 1024
+# How late an EndpointSlice change reaches the proxy: about what a real node's kube-proxy lags.
+DEFAULT_PROPAGATION_DELAY_S = 1.0
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Key = tuple[str, str]
 PortKey = tuple[str, str, str]  # namespace, Service, port name
@@ -59,7 +65,8 @@ class ServiceProxy:
 
     api: kubeapi.KubeApi
     resolve: Resolve
-    propagation_delay_s: float = 1.0
+    propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S
+    services_file: Path | None = None
     _services: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _slices: dict[Key, dict[str, Any]] = field(default_factory=dict)
     _listeners: dict[PortKey, asyncio.Server] = field(default_factory=dict)
@@ -128,6 +135,26 @@ class ServiceProxy:
                 functools.partial(self._accept, port_key), "127.0.0.1", 0
             )
             logger.info("service %s/%s port %r at %s", *port_key, self.address(*port_key))
+        self._publish()
+
+    def service_urls(self) -> dict[str, str]:
+        """`{"<name>.<namespace>": "ws://127.0.0.1:PORT"}`: each Service's first TCP port."""
+        urls: dict[str, str] = {}
+        for (namespace, name), service in sorted(self._services.items()):
+            ports = [
+                p for p in (service.get("spec") or {}).get("ports") or () if p.get("protocol", "TCP") == "TCP"
+            ]
+            address = self.address(namespace, name, str(ports[0].get("name") or "")) if ports else None
+            if address is not None:
+                urls[f"{name}.{namespace}"] = f"ws://{address[0]}:{address[1]}"
+        return urls
+
+    def _publish(self) -> None:
+        if self.services_file is None:
+            return
+        staging = self.services_file.with_name(f".{self.services_file.name}.tmp")
+        staging.write_text(json.dumps(self.service_urls(), indent=2, sort_keys=True) + "\n")
+        staging.replace(self.services_file)
 
     def endpoints(self, namespace: str, service: str, port_name: str = "") -> list[tuple[str, int]]:
         """The ready endpoints of a Service port as the proxy sees them now (after the delay)."""

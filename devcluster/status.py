@@ -10,8 +10,8 @@ from rich.live import Live
 from rich.table import Table
 
 from ttsfleet.devcluster import endpoints
-from ttsfleet.devcluster.fleet import FleetState
-from ttsfleet.devcluster.runner import PodSnapshot, Runner
+from ttsfleet.devcluster.fleet import FleetState, PodsView
+from ttsfleet.devcluster.runner import PodSnapshot
 
 
 def summary(state: FleetState) -> str:
@@ -19,6 +19,7 @@ def summary(state: FleetState) -> str:
     upstream = state.upstream_url or "the URL in each backend's config (DEEPGRAM_API_KEY is set)"
     lines = [
         f"local fleet up (pid {state.pid})",
+        f"  control     {_control_plane(state)}",
         f"  API         {state.api_url}",
         f"  kubeconfig  {state.kubeconfig}   (export KUBECONFIG=$(ttsfleet dev kubeconfig))",
         f"  upstream    {upstream}",
@@ -26,6 +27,12 @@ def summary(state: FleetState) -> str:
         f"  services    {state.services_file}",
     ]
     return "\n".join(lines)
+
+
+def _control_plane(state: FleetState) -> str:
+    if state.control_plane == "real":
+        return "real Kubernetes control plane (etcd, kube-apiserver, controller manager, scheduler)"
+    return "embedded API (quick start; `make controlplane` builds the real one)"
 
 
 def pods_table(pods: Sequence[PodSnapshot]) -> Table:
@@ -91,14 +98,15 @@ def status_tables(state: FleetState, view: Mapping[str, Any], services: Mapping[
             _condition(body, "Progressing"),
         )
     pods = Table(title="pods", title_justify="left")
-    for column in ("namespace", "name", "port", "ready", "terminating"):
+    for column in ("namespace", "name", "address", "ready", "terminating"):
         pods.add_column(column)
     for body in view["pods"]:
         metadata = body["metadata"]
+        local_port = (metadata.get("annotations") or {}).get(endpoints.PORT_ANNOTATION)
         pods.add_row(
             metadata["namespace"],
             metadata["name"],
-            (metadata.get("annotations") or {}).get(endpoints.PORT_ANNOTATION, "-"),
+            f"127.0.0.1:{local_port}" if local_port else str((body.get("status") or {}).get("podIP", "-")),
             _condition(body, "Ready"),
             "yes" if metadata.get("deletionTimestamp") else "no",
         )
@@ -112,7 +120,7 @@ class LiveDisplay:
         self._console = console
         self._live: Live | None = None
 
-    def __call__(self, state: FleetState, runner: Runner) -> None:
+    def __call__(self, state: FleetState, runner: PodsView) -> None:
         def render() -> RenderableType:
             try:
                 return Group(

@@ -23,6 +23,7 @@ class Reason(enum.StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     RECONCILE_FAILED = "ReconcileFailed"
     OPTIONAL_KIND_UNAVAILABLE = "OptionalKindUnavailable"
+    SHARES_DIVIDED = "SharesDivided"
 
 
 class EventType(enum.StrEnum):

@@ -39,6 +39,7 @@ class UpstreamReport(_Part):
     """A pod's upstream sockets and breaker."""
 
     open_sockets: int = Field(default=0, ge=0)
+    connecting_sockets: int = Field(default=0, ge=0)
     leased_sockets: int = Field(default=0, ge=0)
     breaker: BreakerState = BreakerState.CLOSED
 
@@ -57,6 +58,21 @@ class ConfigReport(_Part):
     hash: str | None = None
 
 
+class ShareReport(_Part):
+    """The division (shares file revision) a pod last read and the limits it applies (None: none)."""
+
+    revision: int | None = None
+    upstream_sockets: int | None = Field(default=None, ge=0)
+    chars_per_minute_per_token: int | None = Field(default=None, ge=0)
+
+
+class UsageReport(_Part):
+    """Characters a pod's process synthesized upstream since it started (`boot` names the start)."""
+
+    boot: str = ""
+    billed_characters: int = Field(default=0, ge=0)
+
+
 class PodReport(_Part):
     """One pod's `GET /statusz` answer."""
 
@@ -68,6 +84,8 @@ class PodReport(_Part):
     upstream: UpstreamReport = Field(default_factory=UpstreamReport)
     credential: CredentialReport = Field(default_factory=CredentialReport)
     config: ConfigReport = Field(default_factory=ConfigReport)
+    share: ShareReport = Field(default_factory=ShareReport)
+    usage: UsageReport = Field(default_factory=UsageReport)
 
 
 def parse_statusz(raw: Mapping[str, Any]) -> PodReport | None:

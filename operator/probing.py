@@ -1,15 +1,18 @@
 """Asking gateway pods how they are: `GET /statusz` on each ready pod (docs/contracts.md).
 
 Where a pod is reached is a seam (`StatuszUrl`): in a cluster it is the pod IP and the gateway port;
-tests and the local fleet point it at local processes.
+tests and the local fleet point it at local processes. On the local fleet's real control plane pod IPs
+are not routable: its node agent publishes a pod-network table (`pod_network_statusz`) instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,6 +36,48 @@ def pod_ip_statusz(port: int, port_annotation: str | None = None) -> StatuszUrl:
         annotations = (pod.get("metadata") or {}).get("annotations") or {}
         pod_port = annotations.get(port_annotation, port) if port_annotation else port
         return f"http://{host}:{pod_port}/statusz"
+
+    return url_of
+
+
+@dataclass
+class PodNetworkTable:
+    """A pod-network table file: `{"<pod IP>": {"<container port>": <loopback port>}}`, JSON.
+
+    The local fleet's node agent maps each pod IP and declared port to the loopback port its process
+    listens on (what a CNI plugin would route) and replaces the file atomically on every change; the
+    file is re-read when its modification time or size changes. Dev-only: unset in production.
+    """
+
+    path: Path
+    _seen: tuple[int, int] | None = None
+    _table: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def local_port(self, pod_ip: str, port: int) -> int | None:
+        """The loopback port behind `pod_ip:port`, or None when the table does not (yet) list it."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        if (stat.st_mtime_ns, stat.st_size) != self._seen:
+            try:
+                loaded = json.loads(self.path.read_text())
+            except (OSError, ValueError):
+                return None  # replaced atomically, so this is a missing or foreign file: try next time
+            self._table = loaded if isinstance(loaded, dict) else {}
+            self._seen = (stat.st_mtime_ns, stat.st_size)
+        local = (self._table.get(pod_ip) or {}).get(str(port))
+        return local if isinstance(local, int) else None
+
+
+def pod_network_statusz(port: int, table_file: Path) -> StatuszUrl:
+    """`http://127.0.0.1:<local port>/statusz` for the pod's IP and `port`, as the table maps them."""
+    table = PodNetworkTable(table_file)
+
+    def url_of(pod: Mapping[str, Any]) -> str | None:
+        ip = (pod.get("status") or {}).get("podIP")
+        local = table.local_port(ip, port) if ip else None
+        return f"http://127.0.0.1:{local}/statusz" if local is not None else None
 
     return url_of
 

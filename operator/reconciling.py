@@ -10,10 +10,23 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ttsfleet.operator import api, applying, conditions, errors, events, kube, probing, rendering, status
+from ttsfleet.operator import (
+    api,
+    applying,
+    conditions,
+    errors,
+    events,
+    kube,
+    metering,
+    probing,
+    rendering,
+    share_writing,
+    sharing,
+    status,
+)
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
@@ -49,6 +62,11 @@ class Runtime:
     # delivered the status the reconcile just wrote; comparing with the body kopf hands over would
     # then see every new reason again and post its Event twice.
     last_status: dict[tuple[str, str], api.TTSBackendStatus] = field(default_factory=dict)
+    # The division of the fleet-wide budgets last written per backend (the shares ConfigMap).
+    divisions: dict[tuple[str, str], sharing.Division] = field(default_factory=dict)
+    # status.usage as last written per backend: the watch may hand over a body from before that write,
+    # and counting from its older counters would count the same characters twice.
+    usage: dict[tuple[str, str], api.UsageStatus] = field(default_factory=dict)
     # Reconciles running at once (set from the settings in __post_init__). Each holds its rendered
     # children and the API's answers; a thousand at once (a start, a CRD-wide change) made the
     # operator's peak memory, not its steady state.
@@ -75,6 +93,8 @@ class Runtime:
         self.applied_keys.pop((namespace, name), None)
         self.skipped_children.pop((namespace, name), None)
         self.last_status.pop((namespace, name), None)
+        self.divisions.pop((namespace, name), None)
+        self.usage.pop((namespace, name), None)
         self.metrics.forget(namespace, name)
 
 
@@ -173,7 +193,7 @@ async def _deployment(
 
 async def _probe(
     runtime: Runtime, namespace: str, backend: api.TTSBackend, watched: Watched | None
-) -> tuple[dict[str, Any], ...]:
+) -> tuple[list[Mapping[str, Any]], tuple[dict[str, Any], ...]]:
     if watched is not None:
         pods: list[Mapping[str, Any]] = list(watched.pods.get((namespace, backend.metadata.name), ()))
     else:
@@ -182,7 +202,7 @@ async def _probe(
     result = await runtime.prober.probe(pods)
     if result.failures:
         runtime.metrics.probe_failures.inc(result.failures)
-    return result.reports
+    return pods, result.reports
 
 
 async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = None) -> Outcome:
@@ -237,8 +257,8 @@ async def refresh_status(
 ) -> Outcome:
     """Observe the Deployment, the key and the pods; write the status if it changed.
 
-    A reconcile passes what it just read and applied; a probe tick passes `watched`, so an idle
-    backend costs no API reads (only /statusz requests to its pods).
+    A reconcile passes what it just read and applied (and the shares ConfigMap is read afresh); a probe
+    tick passes `watched`, so an idle backend costs no API reads (only /statusz requests to its pods).
     """
     namespace, name, generation = _meta(body)
     if backend is None and runtime.reconciled.get((namespace, name)) != generation:
@@ -256,17 +276,47 @@ async def refresh_status(
         rollout: DeploymentFacts | None = DeploymentFacts.from_deployment(deployment)
     else:
         rollout = await _deployment(client, namespace, name, watched)
+    pods, statusz = await _probe(runtime, namespace, backend, watched)
+    divided = await share_writing.publish(
+        client, runtime.divisions, backend, pods, statusz, fresh_read=deployment is not None
+    )
     facts = FleetFacts(
         generation=generation,
         config_hash=rendering.config_hash(backend.spec),
         deepgram_key=key,
         client_tokens=tokens,
         deployment=rollout,
-        statusz=await _probe(runtime, namespace, backend, watched),
+        statusz=statusz,
         skipped_children=runtime.skipped_children.get((namespace, name), ()),
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
-    return await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
+    outcome = await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)
+    await _write_usage(runtime, body, backend, statusz)
+    if divided is None:
+        return outcome
+    return replace(outcome, notices=(*outcome.notices, divided))
+
+
+async def _write_usage(
+    runtime: Runtime, body: Body, backend: api.TTSBackend, statusz: tuple[dict[str, Any], ...]
+) -> None:
+    """Count the characters the pods billed since the last probe into status.usage (written apart)."""
+    namespace, name, _ = _meta(body)
+    previous = runtime.usage.get((namespace, name))
+    if previous is None:
+        stored = (body.get("status") or {}).get(api.USAGE_FIELD)
+        try:
+            previous = api.UsageStatus.model_validate(stored) if stored else None
+        except ValueError:
+            previous = None  # not ours to trust: counting starts afresh
+    price = backend.spec.deepgram.price_per_thousand_characters
+    usage = metering.next_usage(previous, statusz, price, runtime.clock())
+    wanted = usage.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if previous is None or wanted != previous.model_dump(mode="json", by_alias=True, exclude_none=True):
+        patch = {"status": {api.USAGE_FIELD: wanted}}
+        await runtime.kube.merge_patch(kube.TTSBACKENDS, namespace, name, patch, subresource="status")
+        runtime.metrics.status_writes.inc()
+    runtime.usage[(namespace, name)] = usage
 
 
 async def _write_invalid(runtime: Runtime, body: Body, problems: tuple[str, ...]) -> Outcome:
@@ -301,6 +351,7 @@ async def _write_status(
     stored = dict(body.get("status") or {})
     stored.pop("kopf", None)  # not ours to remove
     stored.pop(api.KEY_ROTATION_FIELD, None)  # the key rotator's, written apart
+    stored.pop(api.USAGE_FIELD, None)  # the usage step's, written apart
     patch = status.merge_patch(stored, computed)
     written = patch is not None
     if patch is not None:

@@ -35,6 +35,13 @@ class Assembly:
             await self.runtime.client.aclose()
 
 
+def default_statusz_url(settings: OperatorSettings) -> probing.StatuszUrl:
+    """Where the operator asks pods: the pod IP, unless a pod-network table maps it (the local fleet)."""
+    if settings.pod_network_file is not None:
+        return probing.pod_network_statusz(settings.statusz_port, settings.pod_network_file)
+    return probing.pod_ip_statusz(settings.statusz_port, settings.statusz_port_annotation)
+
+
 def build(
     settings: OperatorSettings,
     *,
@@ -43,10 +50,7 @@ def build(
     clock: reconciling.Clock = reconciling.utc_now,
 ) -> Assembly:
     """A fresh registry with every handler, bound to a fresh runtime."""
-    prober = probing.Prober(
-        statusz_url or probing.pod_ip_statusz(settings.statusz_port, settings.statusz_port_annotation),
-        settings.probe_timeout_s,
-    )
+    prober = probing.Prober(statusz_url or default_statusz_url(settings), settings.probe_timeout_s)
     runtime = reconciling.Runtime(
         settings=settings, prober=prober, metrics=metrics or OperatorMetrics(), clock=clock
     )

@@ -36,6 +36,13 @@ class OperatorSettings(BaseModel, frozen=True):
         default=None,
         description="A pod annotation naming the /statusz port instead (the local fleet's pods share an IP).",
     )
+    pod_network_file: Path | None = Field(
+        default=None,
+        description=(
+            "Dev-only: a pod-network table (pod IP and port to a loopback port) the local fleet's node"
+            " agent publishes, for pod IPs this machine cannot route; unset, the pod IP is dialled."
+        ),
+    )
     metrics_port: int = Field(
         default=9090, ge=0, le=65535, description="Port of the operator's /metrics; 0 turns it off."
     )

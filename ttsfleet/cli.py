@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -274,6 +274,13 @@ def operator(
     statusz_port_annotation: Annotated[
         str | None, typer.Option(help="Pod annotation naming the /statusz port (the local fleet sets one).")
     ] = None,
+    pod_network_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="TTSFLEET_POD_NETWORK_FILE",
+            help="Dev-only: the local fleet's pod-network table, for pod IPs this machine cannot route.",
+        ),
+    ] = None,
     api_max_in_flight: Annotated[
         int, typer.Option(min=1, max=1000, help="The operator's API requests in flight at once.")
     ] = 16,
@@ -321,6 +328,7 @@ def operator(
         priority=priority,
         log_level=log_level,
         statusz_port_annotation=statusz_port_annotation,
+        pod_network_file=pod_network_file,
         api_max_in_flight=api_max_in_flight,
         max_concurrent_reconciles=max_concurrent_reconciles,
         operator_namespace=operator_namespace,
@@ -356,7 +364,7 @@ def _json_list(text: str, option: str) -> tuple[dict[str, Any], ...]:
 
 dev = typer.Typer(
     name="dev",
-    help="The local fleet on this machine: embedded API, pod runner, emulator and operator.",
+    help="The local fleet on this machine: a Kubernetes control plane, node agent, emulator and operator.",
     no_args_is_help=True,
 )
 app.add_typer(dev)
@@ -393,14 +401,36 @@ def dev_up(
     instant: Annotated[
         bool, typer.Option("--instant", help="Emulator without latency (tests); default imitates a region.")
     ] = False,
+    control_plane: Annotated[
+        str,
+        typer.Option(
+            help="real (built by `make controlplane`), embedded (no Go needed) or auto: real when built."
+        ),
+    ] = "auto",
 ) -> None:
     """Bring the local fleet up: in the foreground with live status, or detached (`--detach`)."""
     from ttsfleet.devcluster import fleet, status
+    from ttsfleet.devcluster.controlplane import binaries
 
+    if control_plane not in ("auto", "real", "embedded"):
+        console.print(
+            f"[red]invalid setting:[/red] --control-plane {control_plane!r}: real, embedded or auto"
+        )
+        raise typer.Exit(2)
+    try:
+        kind, line = fleet.resolve_control_plane(cast("fleet.ControlPlaneChoice", control_plane))
+    except binaries.MissingControlPlane as missing:
+        console.print(f"[red]--control-plane real:[/red] {missing}")
+        raise typer.Exit(1) from None
+    console.print(line, highlight=False)
+    if api_port and kind == "real":
+        console.print("[red]invalid setting:[/red] --api-port is for the embedded API only")
+        raise typer.Exit(2)
     directory = state_dir or fleet.default_state_dir()
     if detach:
         extra = [*(["--api-port", str(api_port)] if api_port else []), *(["--instant"] if instant else [])]
         extra += [] if operator else ["--no-operator"]
+        extra += ["--control-plane", kind]
         try:
             state = fleet.start_detached(directory, extra, directory / "logs" / "fleet.log")
         except RuntimeError as error:
@@ -414,6 +444,7 @@ def dev_up(
         api_port=api_port,
         with_operator=operator,
         emulator_args=emulator_args if instant else (),
+        control_plane=kind,
     )
     display = status.live_display(console)
     try:

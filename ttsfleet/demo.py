@@ -1,10 +1,12 @@
 """`make demo`: the local fleet end to end, as a newcomer first sees it.
 
-Brings the local fleet up in this process (embedded API, pod runner, operator, Deepgram emulator; state
-in `out/fleet/`), applies `examples/` through the API, waits by watching until the TTSBackend is Ready
-with `observedGeneration` caught up, speaks a sentence through the backend's Service as a TEN agent
-finds it (`<name>.<namespace>`) into `out/demo.wav`, prints the backend as `kubectl get ttsb` would and
-a few metrics, then runs until Ctrl-C. `DEMO_ONCE=1` stops after the WAV, taking everything down.
+Brings the local fleet up in this process (the real Kubernetes control plane when `make controlplane`
+has built it, else the embedded API; node agent, operator, Deepgram emulator; state in `out/fleet/`),
+says which control plane it uses, applies `examples/` through the API, waits by watching until the
+TTSBackend is Ready with `observedGeneration` caught up, speaks a sentence through the backend's
+Service as a TEN agent finds it (`<name>.<namespace>`) into `out/demo.wav`, prints the backend as
+`kubectl get ttsb` would and a few metrics, then runs until Ctrl-C. `DEMO_ONCE=1` stops after the
+WAV, taking everything down.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
@@ -29,6 +31,9 @@ from rich.console import Console
 
 from ttsfleet import audio, client
 from ttsfleet.protocol import Encoding, SpeakOptions
+
+if TYPE_CHECKING:
+    from ttsfleet.devcluster import fleet
 
 SENTENCE = "the speech fleet is ready"
 OUTPUT = Path("out/demo.wav")
@@ -169,20 +174,23 @@ def _sample(samples: list[Any], name: str, **labels: str) -> float:
     )
 
 
-async def pod_metrics(http: httpx.AsyncClient, namespace: str, name: str) -> list[str]:
+async def pod_metrics(
+    http: httpx.AsyncClient, state: fleet.FleetState, namespace: str, name: str
+) -> list[str]:
     """A line of figures per pod of the backend, from each gateway's /metrics."""
-    from ttsfleet.devcluster import endpoints
+    from ttsfleet.devcluster import fleet
 
     selector = {"labelSelector": f"app.kubernetes.io/instance={name}"}
     pods = (await http.get(f"/api/v1/namespaces/{namespace}/pods", params=selector)).json().get("items") or ()
     lines: list[str] = []
     for pod in pods:
         metadata = pod["metadata"]
-        port = (metadata.get("annotations") or {}).get(endpoints.PORT_ANNOTATION)
+        port = fleet.pod_local_port(state, pod)
         if port is None or metadata.get("deletionTimestamp"):
             continue
         with contextlib.suppress(httpx.HTTPError):
-            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            async with httpx.AsyncClient(timeout=5.0, trust_env=False) as local:
+                text = (await local.get(f"http://127.0.0.1:{port}/metrics")).text
             samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
             ttfb_count = _sample(samples, "ttsfleet_ttfb_seconds_count")
             ttfb_sum = _sample(samples, "ttsfleet_ttfb_seconds_sum")
@@ -197,10 +205,10 @@ async def pod_metrics(http: httpx.AsyncClient, namespace: str, name: str) -> lis
     return lines
 
 
-async def show(state_dir: Path, api_url: str) -> None:
+async def show(state_dir: Path, state: fleet.FleetState) -> None:
     """Apply the examples, wait for Ready, speak into the WAV and print what the fleet says."""
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=api_url, timeout=10.0, trust_env=False) as http:
+    async with state.async_client() as http:
         applied = await apply_manifests(http, sorted(EXAMPLES.glob("*.yaml")))
         console.print(f"  applied examples/: {', '.join(applied)}")
         try:
@@ -228,7 +236,7 @@ async def show(state_dir: Path, api_url: str) -> None:
         console.print(f"$ kubectl get ttsb -n {NAMESPACE}", highlight=False)
         console.print(get_ttsb_table(backend, datetime.now(UTC)), highlight=False)
         console.print("\nmetrics:", highlight=False)
-        for line in await pod_metrics(http, NAMESPACE, BACKEND):
+        for line in await pod_metrics(http, state, NAMESPACE, BACKEND):
             console.print(line, highlight=False)
         figures = (backend.get("status") or {}).get("fleet") or {}
         if figures:
@@ -265,8 +273,10 @@ async def run_demo(once: bool) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     up: asyncio.Future[fleet.FleetState] = loop.create_future()
-    console.print("[bold]ttsfleet demo[/bold]: the local fleet (embedded API, operator, gateways, emulator)")
-    options = fleet.FleetOptions(state_dir=STATE_DIR)
+    console.print("[bold]ttsfleet demo[/bold]: the local fleet (control plane, operator, gateways, emulator)")
+    kind, line = fleet.resolve_control_plane("auto")
+    console.print(f"  {line}", highlight=False)
+    options = fleet.FleetOptions(state_dir=STATE_DIR, control_plane=kind)
 
     def on_ready(state: fleet.FleetState, pods: object) -> None:
         if not up.done():
@@ -282,7 +292,7 @@ async def run_demo(once: bool) -> int:
             return 130 if stop.is_set() else _failed(supervisor, STATE_DIR)
         state = up.result()
         console.print(f"  API {state.api_url}, kubeconfig {state.kubeconfig}, upstream {state.upstream_url}")
-        steps = asyncio.create_task(show(STATE_DIR, state.api_url), name="demo steps")
+        steps = asyncio.create_task(show(STATE_DIR, state), name="demo steps")
         await asyncio.wait({steps, supervisor, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not steps.done():
             return 130 if stop.is_set() else _failed(supervisor, STATE_DIR)
@@ -291,9 +301,10 @@ async def run_demo(once: bool) -> int:
             return 1
         if once:
             return 0
+        kubectl = state.kubectl or "kubectl"  # the control plane's own (same release) on the real one
         console.print(
             f"\nrunning; try:\n  export KUBECONFIG={state.kubeconfig}\n"
-            f"  kubectl get ttsb,deploy,pods -n {NAMESPACE}\n"
+            f"  {kubectl} get ttsb,deploy,rs,pods,endpointslices -n {NAMESPACE}\n"
             f"  ttsfleet say 'hello' --backend {BACKEND}.{NAMESPACE} --state-dir {STATE_DIR} "
             f"--token {FLEET_TOKEN}\n  ttsfleet dev status --state-dir {STATE_DIR}\n"
             "Ctrl-C stops (the pods drain first)",

@@ -152,11 +152,12 @@ def _get_ok(url: str, verify: ssl.SSLContext | bool = True) -> Callable[[], bool
 
 
 def _stop_all(plane: ControlPlane) -> None:
+    # Newest first, each gone before the next is told: an apiserver whose etcd has already gone waits
+    # out its whole grace period for it (10 s of every stop, measured).
     for process in reversed(list(plane.processes.values())):
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
-    for process in reversed(list(plane.processes.values())):
         try:
             process.wait(STOP_GRACE_S)
         except subprocess.TimeoutExpired:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import json
 import logging
 import socket
 import time
@@ -46,6 +47,9 @@ class AgentSettings:
     probe_period_cap_s: float = 1.0
     # Variables every pod gets on top of its own (the local fleet's upstream, for instance).
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Where the pod-network table goes (pod IP and port → loopback port), replaced atomically on every
+    # change, for processes that dial pod IPs (the operator's /statusz probes); None publishes nothing.
+    pod_network_file: Path | None = None
 
 
 def _now() -> datetime.datetime:
@@ -204,6 +208,7 @@ class NodeAgent:
         container = spec["containers"][0]
         port = free_port()
         pod_ip = self.addresses.assign(objects.container_ports(container), port)
+        self._publish_pod_network()
         process = pods.PodProcess(
             namespace=key[0],
             name=key[1],
@@ -221,6 +226,15 @@ class NodeAgent:
         self._running[key] = running
         logger.info("pod %s/%s admitted: %s, local port %d", key[0], key[1], pod_ip, port)
         return running
+
+    def _publish_pod_network(self) -> None:
+        target = self.settings.pod_network_file
+        if target is None:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.tmp")
+        staging.write_text(json.dumps(self.addresses.table(), indent=2) + "\n")
+        staging.replace(target)  # readers never see a half-written table
 
     async def _sources(
         self, namespace: str, refs: set[volumes.SourceRef]
@@ -289,6 +303,7 @@ class NodeAgent:
         async def stop() -> None:
             await running.process.terminate()
             self.addresses.release(running.pod_ip)
+            self._publish_pod_network()
             if self._running.get(key) is running:
                 del self._running[key]
             if delete_uid is not None:

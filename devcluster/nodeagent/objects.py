@@ -132,6 +132,14 @@ class PodAddresses:
         if self._ports.pop(address, None) is not None:
             self._free.append(address)
 
+    def table(self) -> dict[str, dict[str, int]]:
+        """Every pod IP's ports and their loopback ports, as the pod-network table file holds them
+        (`ttsfleet.operator.probing.PodNetworkTable`: JSON object keys are strings)."""
+        return {
+            address: {str(port): local for port, local in sorted(ports.items())}
+            for address, ports in sorted(self._ports.items())
+        }
+
     def local(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a connection to `address:port` goes on this machine; None for an unknown endpoint."""
         local_port = self._ports.get(address, {}).get(port)

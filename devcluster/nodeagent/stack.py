@@ -18,7 +18,7 @@ from ttsfleet.devcluster.controlplane import pki
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.nodeagent.agent import AgentSettings, NodeAgent
 from ttsfleet.devcluster.runner import rest_url_of
-from ttsfleet.devcluster.serviceproxy import ServiceProxy
+from ttsfleet.devcluster.serviceproxy import DEFAULT_PROPAGATION_DELAY_S, ServiceProxy
 
 
 @dataclass
@@ -43,10 +43,14 @@ async def running_node(
     state_dir: Path,
     node_name: str,
     upstream_url: str | None,
-    propagation_delay_s: float = 1.0,
+    propagation_delay_s: float = DEFAULT_PROPAGATION_DELAY_S,
+    *,
+    pod_network_file: Path | None = None,
+    services_file: Path | None = None,
 ) -> AsyncIterator[Node]:
     """Start agent and proxy; on exit stop them (the agent stops its pods' processes gracefully).
-    `upstream_url` (ws://, the emulator) replaces the Deepgram URL in every pod's config."""
+    `upstream_url` (ws://, the emulator) replaces the Deepgram URL in every pod's config; the agent
+    publishes its pod-network table to `pod_network_file`, the proxy its Services to `services_file`."""
     extra_env = (
         {"TTSFLEET_UPSTREAM__URL": upstream_url, "TTSFLEET_UPSTREAM__REST_URL": rest_url_of(upstream_url)}
         if upstream_url
@@ -54,13 +58,15 @@ async def running_node(
     )
     node_pair = pki.issue_client(plane.credentials, "node", f"system:node:{node_name}", "system:nodes")
     proxy_pair = pki.issue_client(plane.credentials, "proxy", "system:kube-proxy")
-    settings = AgentSettings(node_name=node_name, state_dir=state_dir, extra_env=extra_env)
+    settings = AgentSettings(
+        node_name=node_name, state_dir=state_dir, extra_env=extra_env, pod_network_file=pod_network_file
+    )
     async with (
         kubeapi.KubeApi(plane.server, tls=plane.client_tls(node_pair)) as node_api,
         kubeapi.KubeApi(plane.server, tls=plane.client_tls(proxy_pair)) as proxy_api,
     ):
         agent = NodeAgent(node_api, settings)
-        proxy = ServiceProxy(proxy_api, agent.addresses.local, propagation_delay_s)
+        proxy = ServiceProxy(proxy_api, agent.addresses.local, propagation_delay_s, services_file)
         tasks = (
             asyncio.create_task(agent.run(), name="node agent"),
             asyncio.create_task(proxy.run(), name="service proxy"),

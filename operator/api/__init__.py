@@ -54,6 +54,7 @@ from ttsfleet.operator.api.upstream import (
     TokensSecretRef,
     UpstreamPoolSpec,
 )
+from ttsfleet.operator.api.usage import USAGE_FIELD, PodCounter, UsageBucket, UsageStatus, UsageWindow
 from ttsfleet.operator.api.validation import parse_spec, validate_name, validate_spec
 from ttsfleet.operator.api.workload import (
     AutoscalingSpec,
@@ -81,6 +82,7 @@ __all__ = [
     "ROTATE_ANNOTATION",
     "SHORT_NAMES",
     "SINGULAR",
+    "USAGE_FIELD",
     "VERSION",
     "AdminKeySecretRef",
     "ApiModel",
@@ -103,6 +105,7 @@ __all__ = [
     "NetworkPolicySpec",
     "ObjectMeta",
     "PeerSpec",
+    "PodCounter",
     "ResourcesSpec",
     "RolloutSpec",
     "RotationSpec",
@@ -124,6 +127,9 @@ __all__ = [
     "TokensSecretRef",
     "TopologySpreadSpec",
     "UpstreamPoolSpec",
+    "UsageBucket",
+    "UsageStatus",
+    "UsageWindow",
     "WhenUnsatisfiable",
     "format_time",
     "parse_spec",

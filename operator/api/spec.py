@@ -41,7 +41,10 @@ class LimitsSpec(ApiModel):
         default=20000,
         ge=1,
         le=10_000_000,
-        description="Characters a fleet token may send per minute per pod.",
+        description=(
+            "Characters a fleet token may send per minute across the fleet; each pod enforces an even "
+            "part, re-divided as pods come and go."
+        ),
     )
     client_send_buffer_bytes: int = Field(
         default=1024 * 1024,
@@ -72,6 +75,12 @@ def _uses_cpu_autoscaling(spec: TTSBackendSpec) -> bool:
     return spec.autoscaling is not None and spec.autoscaling.cpu_target_percent is not None
 
 
+def _most_pods(spec: TTSBackendSpec) -> int:
+    if spec.autoscaling is not None:
+        return spec.autoscaling.max_replicas
+    return 1 if spec.replicas is None else spec.replicas
+
+
 class TTSBackendSpec(ApiModel):
     """Desired state of a fleet of TTS gateways in front of one Deepgram project."""
 
@@ -90,6 +99,18 @@ class TTSBackendSpec(ApiModel):
             message="CPU autoscaling needs resources.requests.cpu",
             check=lambda s: not _uses_cpu_autoscaling(s) or "cpu" in s.resources.requests,
             field_path=".resources.requests",
+        ),
+        CelRule(
+            rule=(
+                "!has(self.deepgram.socketBudget) || self.deepgram.socketBudget >= (has(self.autoscaling) "
+                "? self.autoscaling.maxReplicas : (has(self.replicas) ? self.replicas : 1))"
+            ),
+            message=(
+                "deepgram.socketBudget must be at least the pods there may be (replicas, or "
+                "autoscaling.maxReplicas): a pod without an upstream socket never becomes ready"
+            ),
+            check=lambda s: s.deepgram.socket_budget is None or s.deepgram.socket_budget >= _most_pods(s),
+            field_path=".deepgram.socketBudget",
         ),
     )
 

@@ -10,6 +10,7 @@ from ttsfleet.operator.api.base import ApiModel
 from ttsfleet.operator.api.key_management import KeyRotationStatus
 from ttsfleet.operator.api.times import Timestamp as Timestamp
 from ttsfleet.operator.api.times import format_time as format_time
+from ttsfleet.operator.api.usage import UsageStatus
 
 
 class ConditionType(enum.StrEnum):
@@ -108,6 +109,9 @@ class TTSBackendStatus(ApiModel):
     fleet: FleetFigures | None = Field(default=None, description="Figures from the pods' /statusz.")
     key_rotation: KeyRotationStatus | None = Field(
         default=None, description="Scheduled key rotation through Deepgram's key API (spec.keyManagement)."
+    )
+    usage: UsageStatus | None = Field(
+        default=None, description="Billed characters and estimated cost over the last hour and day."
     )
 
 

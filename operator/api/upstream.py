@@ -152,6 +152,26 @@ class DeepgramSpec(ApiModel):
         ),
     )
     pool: UpstreamPoolSpec = group(UpstreamPoolSpec, "Warm upstream connection pool of each pod.")
+    socket_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=100000,
+        description=(
+            "Upstream WebSockets all pods together may hold open (warm ones and spares included): the "
+            "Deepgram project's concurrency limit, 15 on Pay as You Go and Growth (Deepgram's API Rate "
+            "Limits page). Divided among the pods and re-divided as they come and go; a pod waits for "
+            "its share before it is ready. Unset: each pod is bounded by pool.maxSockets only."
+        ),
+    )
+    price_per_thousand_characters: float = Field(
+        default=0.030,
+        ge=0,
+        le=1000,
+        description=(
+            "US dollars per 1,000 characters for status.usage's cost estimate; Deepgram's Pay as You Go "
+            "list price for Aura-2 (Aura-1 voices list at 0.015)."
+        ),
+    )
 
     @property
     def effective_sample_rate(self) -> int:

@@ -21,6 +21,9 @@ DEEPGRAM_KEY_DIR = "/var/run/ttsfleet/deepgram"
 DEEPGRAM_KEY_FILE = f"{DEEPGRAM_KEY_DIR}/key"
 TOKENS_DIR = "/var/run/ttsfleet/tokens"
 TOKENS_FILE = f"{TOKENS_DIR}/tokens"
+# Outside CONFIG_DIR: a mount point inside a read-only ConfigMap volume could not be created.
+SHARES_DIR = "/var/run/ttsfleet/shares"
+SHARES_FILE = f"{SHARES_DIR}/shares.json"
 CONTAINER_PORT = 8080
 # How often the gateway stats the mounted key; the kubelet's own sync delay (~1 min) dominates anyway.
 KEY_POLL_INTERVAL_S = 1.0
@@ -60,6 +63,7 @@ def render_gateway_config(spec: api.TTSBackendSpec) -> dict[str, Any]:
             "chars_per_minute_per_token": spec.limits.chars_per_minute_per_token,
             "client_send_buffer_bytes": spec.limits.client_send_buffer_bytes,
         },
+        "shares": {"file": SHARES_FILE, "required": deepgram.socket_budget is not None},
         "drain": {"timeout_s": spec.rollout.drain_timeout_seconds},
         "logging": {"level": spec.log_level.value, "format": "json"},
     }

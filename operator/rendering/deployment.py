@@ -75,6 +75,7 @@ def _container(spec: api.TTSBackendSpec) -> dict[str, Any]:
     mounts = [
         {"name": "config", "mountPath": config.CONFIG_DIR, "readOnly": True},
         {"name": "deepgram-key", "mountPath": config.DEEPGRAM_KEY_DIR, "readOnly": True},
+        {"name": "shares", "mountPath": config.SHARES_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
     ]
     if spec.auth.enabled:
@@ -131,6 +132,8 @@ def _volumes(backend: api.TTSBackend) -> list[dict[str, Any]]:
     volumes = [
         {"name": "config", "configMap": {"name": meta.config_map_name(backend)}},
         _secret_volume("deepgram-key", spec.deepgram.api_key_secret_ref, "key"),
+        # Optional: the operator writes it after the first division; until then a pod has no share.
+        {"name": "shares", "configMap": {"name": meta.shares_config_map_name(backend), "optional": True}},
         {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
     ]
     tokens = spec.auth.client_tokens_secret_ref

@@ -94,6 +94,12 @@ def metadata(backend: api.TTSBackend, owner: OwnerRef, name: str | None = None) 
     }
 
 
+def shares_config_map_name(backend: api.TTSBackend) -> str:
+    """The ConfigMap holding the division of the fleet-wide budgets (written by the operator apart
+    from the rendered children, so a new division rolls no pod)."""
+    return f"{backend.metadata.name}-shares"
+
+
 def config_map_name(backend: api.TTSBackend) -> str:
     """The ConfigMap holding the gateway settings."""
     return f"{backend.metadata.name}-config"

@@ -16,30 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.controlplane.conftest import NAMESPACE, ROOT
 from tests.operator.integration.conftest import backend, secret  # type: ignore[import-not-found]
-from tests.support.helm import RELEASE, RELEASE_NAMESPACE, helm, of_kind, run_helm, template_command
+from tests.support.helm import RELEASE_NAMESPACE, helm, of_kind
 from tests.support.servers import wait_for
-from ttsfleet.devcluster.controlplane import provisioning
+from ttsfleet.devcluster.controlplane import chart, provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 
 __all__ = ["helm"]  # the fixture, used by name
-RBAC_KINDS = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 OPERATOR_DEADLINE_S = 60.0
 
 
 def chart_rbac(helm: Path, release: str, namespace: str) -> list[dict[str, Any]]:
     """The chart's ServiceAccount and RBAC for an operator serving `namespace` only, as `release`."""
-    arguments = template_command(
-        set_values=[f"operator.watchNamespaces={{{namespace}}}", "operator.peering.enabled=false"]
-    )
-    arguments[arguments.index(RELEASE)] = release
-    rendered = run_helm(helm, *arguments)
-    assert rendered.returncode == 0, rendered.stderr
-    manifests = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
-    return [manifest for manifest in manifests if manifest["kind"] in RBAC_KINDS]
+    values = [f"operator.watchNamespaces={{{namespace}}}", "operator.peering.enabled=false"]
+    return chart.operator_rbac(helm, release, RELEASE_NAMESPACE, values, ROOT / "build")
 
 
 def without_grant(manifests: list[dict[str, Any]], resource: str) -> list[dict[str, Any]]:
@@ -71,11 +63,7 @@ def operator_as(
     extra: tuple[str, ...] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Apply `manifests`, then run the operator for `namespace` with its ServiceAccount's token only."""
-    plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
-    account = of_kind(manifests, "ServiceAccount")[0]["metadata"]
-    kubeconfig = provisioning.service_account_kubeconfig(
-        plane, account["namespace"], account["name"], workdir / f"{account['name']}.kubeconfig"
-    )
+    kubeconfig = chart.install_operator_identity(plane, manifests, workdir / "operator.kubeconfig")
     log = workdir / f"operator-{namespace}.log"
     with log.open("ab") as stream:
         process = subprocess.Popen(

@@ -34,9 +34,11 @@ def test_defaults_match_the_contract() -> None:
         "cache",
         "limits",
         "connections",
+        "shares",
         "drain",
         "logging",
     }
+    assert settings.shares.file is None and not settings.shares.required
 
 
 def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:

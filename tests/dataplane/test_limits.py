@@ -70,3 +70,18 @@ def test_control_characters_become_spaces(raw: str, clean: str) -> None:
 def test_lone_surrogates_are_refused_as_invalid_text() -> None:
     with pytest.raises(errors.TextRejected):
         clean_text("broken \ud800 text")
+
+
+def test_a_new_part_of_the_fleet_rate_keeps_the_fraction_each_token_had_left() -> None:
+    clock = ManualClock()
+    limiter = CharacterLimiter(clock, chars_per_minute=100)
+    limiter.charge("token-a", 50)  # half of its minute spent here
+    limiter.set_rate(1000)
+    limiter.charge("token-a", 500)  # half of the new minute
+    with pytest.raises(errors.CharacterBudgetExceeded):
+        limiter.charge("token-a", 10)
+    limiter.set_rate(100)
+    with pytest.raises(errors.CharacterBudgetExceeded):
+        limiter.charge("token-a", 1)  # nothing left, whichever way the part moved
+    limiter.charge("token-b", 100)  # a token first seen gets the whole new part
+    assert limiter.chars_per_minute == 100

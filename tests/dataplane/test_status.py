@@ -34,9 +34,11 @@ def test_the_document_has_the_contracts_shape() -> None:
         "draining": False,
         "sessions": {"active": 3, "total": 120},
         "utterances": {"active": 1, "total": 400},
-        "upstream": {"open_sockets": 4, "leased_sockets": 1, "breaker": "closed"},
+        "upstream": {"open_sockets": 4, "connecting_sockets": 0, "leased_sockets": 1, "breaker": "closed"},
         "credential": {"fingerprint": "0123456789ab", "valid": True, "reloads": 1},
         "config": {"hash": "0123456789abcdef"},
+        "share": {"revision": None, "upstream_sockets": None, "chars_per_minute_per_token": None},
+        "usage": {"boot": "", "billed_characters": 0},
     }
 
 
@@ -48,6 +50,11 @@ def test_the_document_has_the_contracts_shape() -> None:
         pytest.param({"fingerprint": None}, "no Deepgram key loaded", id="no-key"),
         pytest.param({"credential_valid": False}, "Deepgram refused the key", id="refused-key"),
         pytest.param({"upstream_warmed": False}, "opening warm upstream sockets", id="warming"),
+        pytest.param(
+            {"share_required": True, "socket_share": 0},
+            "waiting for a share of the fleet's upstream socket budget",
+            id="no-socket-share",
+        ),
     ],
 )
 def test_not_ready_while_starting_draining_or_without_a_usable_key(

@@ -84,3 +84,12 @@ def test_only_ready_endpoints_of_the_service_port_take_connections() -> None:
         ("voice", "d"): _slice("gw", "metrics", [("10.244.0.7", {"ready": True})]),
     }
     assert ready_endpoints(slices, ("voice", "gw"), "http") == [("10.244.0.2", 8080)]
+
+
+def test_the_pod_network_table_lists_each_pod_ip_and_port_with_its_loopback_port() -> None:
+    addresses = objects.PodAddresses("10.244.0.0/29")
+    first = addresses.assign([8080, 9090], 41000)
+    second = addresses.assign([8080], 41001)
+    assert addresses.table() == {first: {"8080": 41000, "9090": 41000}, second: {"8080": 41001}}
+    addresses.release(first)
+    assert addresses.table() == {second: {"8080": 41001}}

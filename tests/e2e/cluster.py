@@ -11,9 +11,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ttsfleet.demo import condition
+from ttsfleet.devcluster.fleet import FleetState
 
 Body = dict[str, Any]
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -26,6 +25,10 @@ COLLECTIONS = {
     ("v1", "ConfigMap"): "/api/v1/namespaces/{namespace}/configmaps",
     ("v1", "Event"): "/api/v1/namespaces/{namespace}/events",
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{namespace}/deployments",
+    ("apps/v1", "ReplicaSet"): "/apis/apps/v1/namespaces/{namespace}/replicasets",
+    ("discovery.k8s.io/v1", "EndpointSlice"): (
+        "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
+    ),
     ("ttsfleet.io/v1alpha1", "TTSBackend"): BACKENDS,
 }
 
@@ -48,10 +51,10 @@ def is_converged(body: Mapping[str, Any]) -> bool:
 
 
 class Cluster:
-    """An async client on the embedded API."""
+    """An async client on the local fleet's API (the admin's certificate on the real control plane)."""
 
-    def __init__(self, api_url: str) -> None:
-        self.http = httpx.AsyncClient(base_url=api_url, timeout=10.0, trust_env=False)
+    def __init__(self, state: FleetState) -> None:
+        self.http = state.async_client()
 
     async def aclose(self) -> None:
         await self.http.aclose()

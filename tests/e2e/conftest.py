@@ -1,5 +1,10 @@
 """One local fleet per test module (`ttsfleet dev up --detach --instant`), the example backend applied.
 
+The fleet runs on the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+built by `make controlplane`; missing programs fail the tests): Deployments, ReplicaSets, EndpointSlices
+and garbage collection are the real controllers', the operator acts as the chart's ServiceAccount.
+`start_local_fleet` also starts one on the embedded API, for the scenario both must agree on.
+
 The backend is examples/ with test-friendly rollout timings (the defaults make a rollout take half a
 minute), its cache off (every utterance reaches the emulator, so rotated keys are really used) and a
 character budget an agent loop does not exhaust. The emulator runs in open mode: any key it is given,
@@ -26,7 +31,8 @@ from tests.e2e.load import linear16
 from tests.support.recognition import TEST_PHRASES
 from tests.support.servers import wait_for
 from ttsfleet import client
-from ttsfleet.devcluster import balancer, fleet
+from ttsfleet.devcluster import balancer, fleet, serviceproxy
+from ttsfleet.devcluster.controlplane import binaries
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -36,9 +42,11 @@ TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yam
 MODEL = "aura-2-thalia-en"
 SAMPLE_RATE = 24000
 CONVERGE_DEADLINE_S = 60.0
-# preStop covers the local Service balancer's propagation delay (a terminating pod keeps getting new
-# connections that long, as under kube-proxy) with a margin, as the CRD's default covers a cluster's.
-PRE_STOP_DELAY_S = int(balancer.DEFAULT_PROPAGATION_DELAY_S) + 2
+# preStop covers the Service proxy's propagation delay (a terminating pod keeps getting new connections
+# that long, as under kube-proxy) with a margin, as the CRD's default covers a cluster's; the embedded
+# API's balancer lags as long.
+PROPAGATION_DELAY_S = max(serviceproxy.DEFAULT_PROPAGATION_DELAY_S, balancer.DEFAULT_PROPAGATION_DELAY_S)
+PRE_STOP_DELAY_S = int(PROPAGATION_DELAY_S) + 2
 TEST_SPEC: dict[str, Any] = {
     "rollout": {"minReadySeconds": 1, "preStopDelaySeconds": PRE_STOP_DELAY_S, "drainTimeoutSeconds": 20},
     "cache": {"enabled": False},
@@ -114,8 +122,8 @@ async def _references(upstream_url: str) -> dict[str, bytes]:
     return references
 
 
-async def _apply_examples(api_url: str) -> None:
-    cluster = Cluster(api_url)
+async def _apply_examples(state: fleet.FleetState) -> None:
+    cluster = Cluster(state)
     try:
         for body in example_objects():
             await cluster.apply(body)
@@ -124,19 +132,24 @@ async def _apply_examples(api_url: str) -> None:
         await cluster.aclose()
 
 
-@pytest.fixture(scope="module")
-def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
-    """`dev up --detach --instant` with examples/ applied and converged; `dev down` afterwards."""
-    state_dir = tmp_path_factory.mktemp("e2e-fleet")
-    state = fleet.start_detached(state_dir, ["--instant"], state_dir / "logs" / "fleet.log")
+@contextlib.contextmanager
+def start_local_fleet(state_dir: Path, control_plane: str) -> Iterator[LocalFleet]:
+    """`dev up --detach --instant --control-plane <it>` with examples/ applied and converged; then down."""
+    if control_plane == "real":
+        try:
+            binaries.locate()
+        except binaries.MissingControlPlane as missing:
+            pytest.fail(str(missing), pytrace=False)
+    arguments = ["--instant", "--control-plane", control_plane]
+    state = fleet.start_detached(state_dir, arguments, state_dir / "logs" / "fleet.log")
     running: LocalFleet | None = None
     try:
+        assert state.control_plane == control_plane, state
         assert state.operator_pid is not None, "the local fleet started without its operator"
         assert state.upstream_url is not None
         references = asyncio.run(_references(state.upstream_url))
-        operator_argv = fleet.operator_command(state.api_url)
-        running = LocalFleet(state_dir, state, references, operator_argv)
-        asyncio.run(_apply_examples(state.api_url))
+        running = LocalFleet(state_dir, state, references, list(state.operator_argv))
+        asyncio.run(_apply_examples(state))
         yield running
     finally:
         if running is not None:
@@ -144,10 +157,17 @@ def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet
         fleet.stop_detached(state_dir)
 
 
+@pytest.fixture(scope="module")
+def local_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFleet]:
+    """The fleet on the real control plane, examples/ applied and converged; `dev down` afterwards."""
+    with start_local_fleet(tmp_path_factory.mktemp("e2e-fleet"), "real") as running:
+        yield running
+
+
 @pytest.fixture
 async def cluster(local_fleet: LocalFleet) -> AsyncIterator[Cluster]:
     """An API client on the module's fleet."""
-    api = Cluster(local_fleet.state.api_url)
+    api = Cluster(local_fleet.state)
     try:
         yield api
     finally:

@@ -98,6 +98,17 @@ class SpeakingLoad:
                 self._progress.clear()
                 await self._progress.wait()
 
+    async def reached_a_pod_outside(self, names: set[str], deadline_s: float = 60.0) -> None:
+        """Wait until a connection lands on a pod not in `names` (a replacement).
+
+        A rollout converges while the old pods still drain: they finish the sessions open on them
+        (up to the drain timeout) and agents move when they open their next socket.
+        """
+        async with asyncio.timeout(deadline_s):
+            while not self.report.pods - names and not self.report.failures:
+                self._progress.clear()
+                await self._progress.wait()
+
     def _fail(self, what: str) -> None:
         self.report.failures.append(what)
         self.failed.set()

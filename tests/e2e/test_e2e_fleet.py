@@ -33,7 +33,7 @@ from tests.support.servers import eventually
 from tests.support.tools import require_tool
 from ttsfleet import client
 from ttsfleet.demo import condition
-from ttsfleet.devcluster import endpoints, fleet
+from ttsfleet.devcluster import fleet
 from ttsfleet.fingerprints import fingerprint_secret
 from ttsfleet.protocol import Encoding
 
@@ -162,6 +162,7 @@ async def test_a_config_change_rolls_every_pod_with_no_utterance_lost(
             on_change=lambda body: progressing.append(str(condition(body, "Progressing").get("reason"))),
         )
         await all_replaced(cluster, pods_before, 2)
+        await load.reached_a_pod_outside(pods_before)
 
     report = await while_speaking(local_fleet, change)
     assert "RollingOut" in progressing or "ConfigRollingOut" in progressing, progressing
@@ -169,6 +170,10 @@ async def test_a_config_change_rolls_every_pod_with_no_utterance_lost(
     after = await current(cluster)
     assert after["status"]["configHash"] != before["status"]["configHash"]
     assert report.pods - pods_before, "the agents reached the new pods"
+    # The Deployment controller rolled through ReplicaSets: the new one holds both pods, the old ones none.
+    replica_sets = await cluster.items(f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets", **SELECTOR)
+    sizes = sorted(int(item["spec"]["replicas"]) for item in replica_sets)
+    assert len(sizes) >= 2 and sizes == [0] * (len(sizes) - 1) + [2], sizes
 
 
 def every_pod_runs(body: Body, fingerprint: str) -> bool:
@@ -254,7 +259,7 @@ async def _kubectl_scale(local_fleet: LocalFleet, replicas: int) -> None:
     """`kubectl scale ttsb/<name> --replicas=N`, as a platform team would type it."""
     env = {**os.environ, "KUBECONFIG": local_fleet.state.kubeconfig, "HOME": str(local_fleet.state_dir)}
     process = await asyncio.create_subprocess_exec(
-        require_tool("kubectl"),
+        local_fleet.state.kubectl or require_tool("kubectl"),
         f"--cache-dir={local_fleet.state_dir / 'kubectl-cache'}",
         "scale",
         f"ttsb/{NAME}",
@@ -343,19 +348,28 @@ async def test_deleting_the_backend_collects_its_children_and_stops_its_pods(
     local_fleet: LocalFleet, cluster: Cluster
 ) -> None:
     pods = live_pods(await cluster.items(PODS, **SELECTOR))
-    ports = [int(pod["metadata"]["annotations"][endpoints.PORT_ANNOTATION]) for pod in pods]
-    assert len(ports) == 2
+    ports = [fleet.pod_local_port(local_fleet.state, pod) for pod in pods]
+    assert len(ports) == 2 and None not in ports, ports
+
+    # Each of the operator's children, and theirs: ReplicaSets and pods of the Deployment, the Service's
+    # EndpointSlices (the controller copies the Service's labels) — all by the real garbage collector.
+    children: dict[str, Any] = {
+        "deployments": f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
+        "replicasets": f"/apis/apps/v1/namespaces/{NAMESPACE}/replicasets",
+        "services": f"/api/v1/namespaces/{NAMESPACE}/services",
+        "endpointslices": f"/apis/discovery.k8s.io/v1/namespaces/{NAMESPACE}/endpointslices",
+        "configmaps": f"/api/v1/namespaces/{NAMESPACE}/configmaps",
+        "poddisruptionbudgets": f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets",
+        "networkpolicies": f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies",
+        "pods": PODS,
+    }
+    for kind, path in children.items():
+        assert await cluster.items(path, **SELECTOR), f"the backend has {kind} before its deletion"
 
     (await cluster.http.delete(BACKEND_PATH)).raise_for_status()
     await cluster.wait(
         BACKENDS.format(namespace=NAMESPACE), lambda items: not items, CONVERGE_DEADLINE_S, "the backend gone"
     )
-    children: dict[str, Any] = {
-        "deployments": f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments",
-        "services": f"/api/v1/namespaces/{NAMESPACE}/services",
-        "configmaps": f"/api/v1/namespaces/{NAMESPACE}/configmaps",
-        "pods": PODS,
-    }
     for kind, path in children.items():
         await cluster.wait(
             path, lambda items: not items, CONVERGE_DEADLINE_S, f"{kind} collected", **SELECTOR

@@ -62,6 +62,14 @@ def python_messages(spec: dict[str, Any]) -> set[str]:
         pytest.param({"deepgram": {"encoding": "alaw", "sampleRate": 16000}}, id="rate-for-encoding"),
         pytest.param({"deepgram": {"allowedModels": ["aura-2-zeus-en"]}}, id="model-not-allowed"),
         pytest.param({"deepgram": {"allowedModels": []}}, id="empty-allow-list"),
+        pytest.param({"replicas": 3, "deepgram": {"socketBudget": 2}}, id="budget-below-replicas"),
+        pytest.param({"deepgram": {"socketBudget": 1}}, id="budget-for-the-one-default-pod"),
+        pytest.param(
+            {"autoscaling": {"maxReplicas": 4}, "deepgram": {"socketBudget": 3}}, id="budget-below-max"
+        ),
+        pytest.param(
+            {"autoscaling": {"maxReplicas": 4}, "deepgram": {"socketBudget": 4}}, id="budget-at-max"
+        ),
         pytest.param(
             {"autoscaling": {}, "resources": {"requests": {"memory": "256Mi"}}}, id="cpu-without-request"
         ),
@@ -113,6 +121,7 @@ specs = st.fixed_dictionaries(
                 "encoding": st.sampled_from(["linear16", "mulaw", "alaw"]),
                 "sampleRate": st.sampled_from([8000, 16000, 24000, 32000, 48000]),
                 "model": st.sampled_from(["aura-2-thalia-en", "aura-2-zeus-en"]),
+                "socketBudget": st.integers(1, 12),
                 "allowedModels": st.lists(
                     st.sampled_from(["aura-2-thalia-en", "aura-asteria-en"]), unique=True
                 ),

@@ -153,6 +153,7 @@ def test_cel_rules_sit_on_the_objects_they_check() -> None:
     assert [rule["fieldPath"] for rule in spec["x-kubernetes-validations"]] == [
         ".replicas",
         ".resources.requests",
+        ".deepgram.socketBudget",
     ]
     assert spec["properties"]["autoscaling"]["x-kubernetes-validations"][0]["rule"] == (
         "self.minReplicas <= self.maxReplicas"

@@ -6,7 +6,6 @@ venv's Python. A missing helm fails the tests loudly: silently skipping would le
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from tests.support.tools import require_tool
+from ttsfleet.devcluster.controlplane import chart
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "ttsfleet"
@@ -36,15 +36,7 @@ def helm() -> Path:
 
 def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run helm with no kubeconfig and no user state, so the host's files cannot change a result."""
-    home = ROOT / "build" / "helm-home"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_DATA_HOME": str(home / "data"),
-        "KUBECONFIG": str(home / "no-kubeconfig"),
-    }
+    env = chart.helm_environment(ROOT / "build" / "helm-home")
     return subprocess.run(
         [str(helm), *args], capture_output=True, text=True, env=env, timeout=HELM_TIMEOUT_S, check=False
     )
