@@ -28,7 +28,6 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from ttsfleet.devcluster import endpoints, kubeapi, processes, runner
-from ttsfleet.devcluster.apiserver import running_apiserver
 from ttsfleet.devcluster.controlplane import binaries
 
 logger = logging.getLogger(__name__)
@@ -267,6 +266,9 @@ async def run_fleet(
 
 
 async def _run_embedded_fleet(options: FleetOptions, stop: asyncio.Event, on_ready: OnReady) -> None:
+    # Imported here: the embedded API is a development tool outside the wheel (`embedded_api`).
+    from ttsfleet.devcluster.apiserver import running_apiserver
+
     state_dir = prepare_state_dir(options.state_dir)
     logs = state_dir / "logs"
     kubeconfig = state_dir / "kubeconfig"

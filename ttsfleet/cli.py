@@ -370,18 +370,6 @@ dev = typer.Typer(
 app.add_typer(dev)
 
 
-@dev.callback()
-def dev_requires_the_embedded_api() -> None:
-    """The local fleet runs on the embedded API, which a production install leaves out: say which extra."""
-    from ttsfleet.devcluster import embedded_api
-
-    try:
-        embedded_api.require()
-    except embedded_api.EmbeddedApiMissing as missing:
-        console.print(f"[red]{escape(str(missing))}[/red]")
-        raise typer.Exit(2) from None
-
-
 StateDirOption = Annotated[
     Path | None,
     typer.Option(
@@ -423,6 +411,8 @@ def dev_up(
         console.print(f"[red]--control-plane real:[/red] {missing}")
         raise typer.Exit(1) from None
     console.print(line, highlight=False)
+    if kind == "embedded":
+        _require_embedded_api()
     if api_port and kind == "real":
         console.print("[red]invalid setting:[/red] --api-port is for the embedded API only")
         raise typer.Exit(2)
@@ -451,6 +441,17 @@ def dev_up(
         fleet.serve_fleet(options, display)
     finally:
         display.stop()
+
+
+def _require_embedded_api() -> None:
+    """The embedded API is left out of production installs: say which extra brings it."""
+    from ttsfleet.devcluster import embedded_api
+
+    try:
+        embedded_api.require()
+    except embedded_api.EmbeddedApiMissing as missing:
+        console.print(f"[red]{escape(str(missing))}[/red]")
+        raise typer.Exit(2) from None
 
 
 @dev.command("down")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.controlplane.conftest import NAMESPACE, ROOT
 from tests.operator.integration.conftest import backend, secret  # type: ignore[import-not-found]
