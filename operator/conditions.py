@@ -16,7 +16,8 @@ from typing import Any
 import pydantic
 
 from ttsfleet.operator import api, fleet
-from ttsfleet.operator.facts import FleetFacts, SecretFacts, SecretState
+from ttsfleet.operator.facts import FleetFacts, HpaFacts, SecretFacts, SecretState
+from ttsfleet.operator.rendering.scaling import SESSIONS_METRIC
 from ttsfleet.operator.settings import WATCHED_SECRETS
 
 _TRUE, _FALSE, _UNKNOWN = api.ConditionStatus.TRUE, api.ConditionStatus.FALSE, api.ConditionStatus.UNKNOWN
@@ -37,7 +38,8 @@ class Observation:
 def compute_conditions(
     facts: FleetFacts, previous: Sequence[api.Condition], now: datetime
 ) -> list[api.Condition]:
-    """Ready, Available, Progressing, Degraded, CredentialsValid for `facts`, carrying transition times."""
+    """Ready, Available, Progressing, Degraded, CredentialsValid (and ScalingActive when autoscaled) for
+    `facts`, carrying transition times."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     credentials = observe_credentials(facts)
@@ -45,10 +47,13 @@ def compute_conditions(
     progressing = observe_progressing(facts)
     degraded = observe_degraded(facts, credentials)
     ready = observe_ready(facts, available, credentials)
+    observations = [ready, available, progressing, degraded, credentials]
+    if facts.autoscaled and not facts.spec_problems:
+        observations.append(observe_scaling_active(facts.hpa))
     earlier = {condition.type: condition for condition in previous}
     return [
         _stamp(observation, earlier.get(observation.type), now, facts.generation)
-        for observation in (ready, available, progressing, degraded, credentials)
+        for observation in observations
     ]
 
 
@@ -207,3 +212,61 @@ def observe_ready(facts: FleetFacts, available: Observation, credentials: Observ
     if available.status is not _TRUE:
         return Observation(kind, _FALSE, available.reason, available.message)
     return Observation(kind, _TRUE, "Serving", available.message)
+
+
+# The HPA controller's reasons for ScalingActive=False when it cannot read a metric
+# (pkg/controller/podautoscaler/horizontal.go).
+_PODS_METRIC_FAILED = "FailedGetPodsMetric"
+_RESOURCE_METRIC_FAILED = "FailedGetResourceMetric"
+STREAMS_METRIC_UNAVAILABLE = "StreamsMetricUnavailable"
+RESOURCE_METRICS_UNAVAILABLE = "ResourceMetricsUnavailable"
+INSTALL_METRICS_ADAPTER = (
+    f"install a custom metrics adapter that serves the Pods metric {SESSIONS_METRIC} through"
+    " custom.metrics.k8s.io (prometheus-adapter with the rule in docs/autoscaling.md, or KEDA), or unset"
+    " spec.autoscaling.targetActiveStreamsPerPod to scale on CPU only"
+)
+INSTALL_METRICS_SERVER = (
+    "install metrics-server (it serves metrics.k8s.io, the pods' CPU and memory), and give the gateway"
+    " container resources.requests.cpu"
+)
+
+
+def observe_scaling_active(hpa: HpaFacts | None) -> Observation:
+    """ScalingActive: the backend's HPA reads every metric it scales on; False says what to install."""
+    kind = api.ConditionType.SCALING_ACTIVE
+    if hpa is None:
+        return Observation(
+            kind, _UNKNOWN, "AutoscalerNotFound", "the HorizontalPodAutoscaler does not exist yet"
+        )
+    active = hpa.condition("ScalingActive")
+    if active is None:
+        return Observation(
+            kind,
+            _UNKNOWN,
+            "AutoscalerNotEvaluated",
+            "the HPA controller (kube-controller-manager) has not evaluated the autoscaler yet",
+        )
+    streams_wanted = SESSIONS_METRIC in hpa.wanted_metrics
+    # With CPU beside it the HPA stays active on CPU alone; the streams metric is then missing from
+    # what it reports although nothing failed outright.
+    streams_unread = (
+        streams_wanted and bool(hpa.reported_metrics) and SESSIONS_METRIC not in hpa.reported_metrics
+    )
+    failed = active.status == _FALSE
+    if streams_wanted and ((failed and active.reason == _PODS_METRIC_FAILED) or streams_unread):
+        said = f" ({active.reason}: {active.message})" if failed else ""
+        return Observation(
+            kind,
+            _FALSE,
+            STREAMS_METRIC_UNAVAILABLE,
+            f"the autoscaler cannot read {SESSIONS_METRIC}{said}: {INSTALL_METRICS_ADAPTER}",
+        )
+    if failed and active.reason == _RESOURCE_METRIC_FAILED:
+        return Observation(
+            kind,
+            _FALSE,
+            RESOURCE_METRICS_UNAVAILABLE,
+            f"the autoscaler cannot read pod CPU ({active.reason}: {active.message}): {INSTALL_METRICS_SERVER}",
+        )
+    status = api.ConditionStatus(active.status) if active.status in set(api.ConditionStatus) else _UNKNOWN
+    return Observation(kind, status, active.reason or "AsReported", active.message)

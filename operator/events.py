@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ttsfleet.operator import api, status
+from ttsfleet.operator import api, conditions, status
 
 
 class Reason(enum.StrEnum):
@@ -23,6 +23,8 @@ class Reason(enum.StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     RECONCILE_FAILED = "ReconcileFailed"
     OPTIONAL_KIND_UNAVAILABLE = "OptionalKindUnavailable"
+    STREAMS_METRIC_UNAVAILABLE = conditions.STREAMS_METRIC_UNAVAILABLE
+    RESOURCE_METRICS_UNAVAILABLE = conditions.RESOURCE_METRICS_UNAVAILABLE
 
 
 class EventType(enum.StrEnum):
@@ -47,6 +49,8 @@ _WATCHED: tuple[tuple[api.ConditionType, Reason], ...] = (
     (api.ConditionType.DEGRADED, Reason.PROGRESS_DEADLINE_EXCEEDED),
     (api.ConditionType.CREDENTIALS_VALID, Reason.UPSTREAM_AUTH_FAILED),
     (api.ConditionType.DEGRADED, Reason.OPTIONAL_KIND_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.STREAMS_METRIC_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.RESOURCE_METRICS_UNAVAILABLE),
 )
 
 
