@@ -266,7 +266,8 @@ def observe_scaling_active(hpa: HpaFacts | None) -> Observation:
             kind,
             _FALSE,
             RESOURCE_METRICS_UNAVAILABLE,
-            f"the autoscaler cannot read pod CPU ({active.reason}: {active.message}): {INSTALL_METRICS_SERVER}",
+            f"the autoscaler cannot read pod CPU ({active.reason}: {active.message}): "
+            + INSTALL_METRICS_SERVER,
         )
     status = api.ConditionStatus(active.status) if active.status in set(api.ConditionStatus) else _UNKNOWN
     return Observation(kind, status, active.reason or "AsReported", active.message)

@@ -121,7 +121,7 @@ class TTSBackendStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Available, Progressing, Degraded, CredentialsValid; ScalingActive when autoscaled.",
+        description="Ready, Available, Progressing, Degraded, CredentialsValid; ScalingActive if autoscaled.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     replicas: int | None = Field(default=None, ge=0, description="Pods of the backend (the /scale status).")
