@@ -54,7 +54,7 @@ def ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def _run_with_progress(argv: list[str], cwd: Path, env: dict[str, str], total: int) -> None:
+def run_with_progress(argv: list[str], cwd: Path, env: dict[str, str], total: int) -> None:
     """Run `go build -v`, printing every package it compiles as a count against the total."""
     started = time.monotonic()
     with subprocess.Popen(
@@ -93,7 +93,7 @@ def build(module: Path, target: Path, go: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
         argv = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags(version), "-o", f"{staging}/"]
-        _run_with_progress([*argv, *packages], module, env, total)
+        run_with_progress([*argv, *packages], module, env, total)
         (staging / STAMP).write_text(build_key(module, go) + "\n")
         if target.exists():
             shutil.rmtree(target)

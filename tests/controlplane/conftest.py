@@ -14,6 +14,7 @@ import pytest
 
 from ttsfleet.devcluster.controlplane import binaries, provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
+from ttsfleet.devcluster.metricsserver import build, running
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "voice"
@@ -29,3 +30,16 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         provisioning.apply_crds(plane, ROOT / "crds")
         provisioning.create_namespaces(plane, (NAMESPACE,))
         yield plane
+
+
+@pytest.fixture(scope="session")
+def metrics_server(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[running.MetricsServer]:
+    """metrics-server, built by `make metrics-server`, serving v1beta1.metrics.k8s.io (Available)."""
+    try:
+        build.locate()
+    except build.MissingMetricsServer as missing:
+        pytest.fail(str(missing), pytrace=False)
+    with running.running_metrics_server(control_plane, tmp_path_factory.mktemp("metrics-server")) as server:
+        yield server
