@@ -44,7 +44,8 @@ def version(module: Path = MODULE_DIR) -> str:
 
 
 def cache_dir(pinned: str) -> Path:
-    """Per version under $TTSFLEET_METRICS_SERVER_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/ttsfleet/metrics-server."""
+    """The version's folder under $TTSFLEET_METRICS_SERVER_CACHE, else under
+    ${XDG_CACHE_HOME:-~/.cache}/ttsfleet/metrics-server."""
     explicit = os.environ.get(CACHE_VARIABLE)
     if explicit:
         return Path(explicit) / pinned
