@@ -32,10 +32,10 @@ async def kubelet_port(admin: httpx.AsyncClient, node: str) -> int:
     return int((endpoints.get("kubeletEndpoint") or {}).get("Port") or 0)
 
 
-def top_pods(plane: ControlPlane, selector: str, expected: int) -> list[list[str]] | None:
+def top_pods(plane: ControlPlane, namespace: str, selector: str, expected: int) -> list[list[str]] | None:
     """`kubectl top pods` rows (name, CPU, memory) once it lists `expected` pods."""
     try:
-        out = plane.kubectl("top", "pods", "-n", NAMESPACE, "-l", selector)
+        out = plane.kubectl("top", "pods", "-n", namespace, "-l", selector)
     except RuntimeError:  # metrics not yet available for the pods: kubectl says so and fails
         return None
     rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
@@ -63,7 +63,7 @@ async def test_kubectl_top_shows_the_pods_the_node_agent_runs(
 
             await wait_until(available, DEADLINE_S, f"{name} available with 2 pods")
             rows = await wait_until(
-                lambda: asyncio.to_thread(top_pods, control_plane, f"app={name}", 2),
+                lambda: asyncio.to_thread(top_pods, control_plane, NAMESPACE, f"app={name}", 2),
                 METRICS_DEADLINE_S,
                 "kubectl top pods to list both pods",
             )
