@@ -17,6 +17,7 @@ import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 PATH = "/metrics/resource"
 PROC = Path("/proc")
@@ -132,15 +133,32 @@ def render(node: Usage, containers: Sequence[ContainerSample], now_ms: int) -> s
 # -- /proc -----------------------------------------------------------------------------------------
 
 
-def parse_stat(text: str) -> tuple[int, float, int, int]:
-    """(session id, CPU seconds in user and system mode, start time in clock ticks after boot, rss pages)
-    from /proc/<pid>/stat; the command name may hold spaces and parentheses, so fields count from the
-    last `)`."""
+class ProcessStat(NamedTuple):
+    """The fields of /proc/<pid>/stat a pod's usage is made of."""
+
+    session: int
+    cpu_s: float  # user and system time of the process itself
+    reaped_children_cpu_s: float  # of children it has waited for (a cgroup keeps counting those)
+    start_ticks: int  # clock ticks after boot
+    rss_pages: int
+
+
+def parse_stat(text: str) -> ProcessStat:
+    """Read /proc/<pid>/stat; the command name may hold spaces and parentheses, so fields count from
+    the last `)` (proc(5): session is field 6, utime 14, stime 15, cutime 16, cstime 17, starttime 22,
+    rss 24)."""
     fields = text[text.rindex(")") + 2 :].split()
-    # Fields after the name, from state (3) on: session is 6, utime 14, stime 15, starttime 22, rss 24.
-    session = int(fields[6 - 3])
-    cpu_s = (int(fields[14 - 3]) + int(fields[15 - 3])) / CLOCK_TICKS_PER_S
-    return session, cpu_s, int(fields[22 - 3]), int(fields[24 - 3])
+
+    def field(number: int) -> int:
+        return int(fields[number - 3])  # the list starts at field 3 (state)
+
+    return ProcessStat(
+        session=field(6),
+        cpu_s=(field(14) + field(15)) / CLOCK_TICKS_PER_S,
+        reaped_children_cpu_s=(field(16) + field(17)) / CLOCK_TICKS_PER_S,
+        start_ticks=field(22),
+        rss_pages=field(24),
+    )
 
 
 def boot_time_s(proc: Path = PROC) -> float:
@@ -165,7 +183,8 @@ def node_usage(proc: Path = PROC) -> Usage:
 
 def session_usage(leaders: Iterable[int], proc: Path = PROC) -> dict[int, tuple[Usage, float]]:
     """For each session leader pid: the summed usage of the processes in its session, and the leader's
-    start time in seconds after boot. Processes that exit while being read are skipped."""
+    start time in seconds after boot. The leader's reaped children count too, so the CPU figure does
+    not fall when a worker exits (it is a counter); processes that exit while being read are skipped."""
     wanted = set(leaders)
     totals: dict[int, tuple[float, int]] = {}
     started: dict[int, float] = {}
@@ -173,15 +192,17 @@ def session_usage(leaders: Iterable[int], proc: Path = PROC) -> dict[int, tuple[
         if not entry.name.isdigit():
             continue
         try:
-            session, cpu_s, start_ticks, rss_pages = parse_stat((entry / "stat").read_text())
+            stat = parse_stat((entry / "stat").read_text())
         except (OSError, ValueError, IndexError):
             continue
-        if session not in wanted:
+        if stat.session not in wanted:
             continue
-        cpu, memory = totals.get(session, (0.0, 0))
-        totals[session] = (cpu + cpu_s, memory + rss_pages * PAGE_BYTES)
-        if int(entry.name) == session:
-            started[session] = start_ticks / CLOCK_TICKS_PER_S
+        cpu_s = stat.cpu_s
+        if int(entry.name) == stat.session:
+            started[stat.session] = stat.start_ticks / CLOCK_TICKS_PER_S
+            cpu_s += stat.reaped_children_cpu_s
+        cpu, memory = totals.get(stat.session, (0.0, 0))
+        totals[stat.session] = (cpu + cpu_s, memory + stat.rss_pages * PAGE_BYTES)
     return {
         leader: (Usage(*totals[leader]), started[leader])
         for leader in wanted
@@ -256,9 +277,7 @@ class ResourceMetricsServer:
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # a client that went away or spoke no HTTP: nothing to answer
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            writer.close()  # the transport finishes the TLS close on its own; nothing to wait for
 
 
 def daemon_endpoints(port: int) -> dict[str, object]:
