@@ -11,11 +11,8 @@ import argparse
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from ttsfleet.devcluster.controlplane import build as controlplane_build
@@ -78,33 +75,18 @@ def up_to_date(target: Path, key: str) -> bool:
 
 def build(module: Path, target: Path, go: Path) -> None:
     pinned = version(module)
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": os.environ.get("GOFLAGS", "") + " -mod=readonly"}
+    env = controlplane_build.go_environment()
     package = f"{PACKAGE}/cmd/{PROGRAM}"
-    print(
-        f"resolving metrics-server {pinned}: modules not yet in the module cache are downloaded", flush=True
-    )
-    listed = subprocess.run(
-        [str(go), "list", "-deps", package],
-        cwd=module,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-        check=True,
-    )
-    total = len(listed.stdout.split())
+    print(f"resolving {PROGRAM} {pinned}: modules not yet in the module cache are downloaded", flush=True)
+    total = controlplane_build.count_packages(go, module, env, [package])
     print(f"building {PROGRAM} from {total} packages into {target}", flush=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{pinned}-", dir=target.parent))
-    try:
-        flags = f"-s -w -X {VERSION_PACKAGE}.gitVersion={pinned} -X {VERSION_PACKAGE}.gitTreeState=clean"
+    flags = f"-s -w -X {VERSION_PACKAGE}.gitVersion={pinned} -X {VERSION_PACKAGE}.gitTreeState=clean"
+
+    def compile_into(staging: Path) -> None:
         argv = [str(go), "build", "-v", "-trimpath", "-ldflags", flags, "-o", f"{staging}/", package]
         controlplane_build.run_with_progress(argv, module, env, total)
-        (staging / controlplane_build.STAMP).write_text(build_key(module, go) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # the program appears whole, never half-written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    controlplane_build.fill_atomically(target, build_key(module, go), compile_into)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,14 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     go = controlplane_build.go_command()
     target = cache_dir(version(args.module))
-    key = build_key(args.module, go)
-    if not args.force and up_to_date(target, key):
-        print(f"metrics-server up to date in {target}")
-        return 0
-    started = time.monotonic()
-    build(args.module, target, go)
-    print(f"built metrics-server in {time.monotonic() - started:.0f} s: {target}")
-    return 0
+    current = not args.force and up_to_date(target, build_key(args.module, go))
+    return controlplane_build.build_unless_current(
+        PROGRAM, target, current, lambda: build(args.module, target, go)
+    )
 
 
 if __name__ == "__main__":
