@@ -1,52 +1,57 @@
 """The real HPA controller scales a TTSBackend's Deployment on CPU, read by metrics-server from the node
-agent, when its gateway pods are loaded with speech; `kubectl get ttsb` shows the replicas move.
+agent: a load step of speaking agents scales it up, `kubectl get ttsb` shows the replicas move, and when
+the load falls it scales down while agents keep speaking, every removed pod draining its sessions between
+utterances, with no utterance lost or cut.
 
 Everything but the gateways' pods is real Kubernetes: the operator (as the chart's ServiceAccount)
 writes the HPA, kube-controller-manager's HPA controller reads `metrics.k8s.io` through the aggregator,
 metrics-server scrapes the node agent's /metrics/resource, and the Deployment and ReplicaSet controllers
-and the scheduler make and place the new pods, which the agent runs as processes.
+and the scheduler make, place and remove the pods, which the agent runs as processes. Run with `-s` it
+prints the cycle's figures (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.controlplane.speaking_load import crowd
 from tests.controlplane.test_controlplane_operator_rbac import chart_rbac, operator_as, release_namespace
 from tests.controlplane.test_controlplane_resource_metrics import top_pods
 from tests.devcluster.test_runner_pods import KEY
 from tests.operator.integration.conftest import backend, secret, wait_until  # type: ignore[import-not-found]
 from tests.support.helm import helm
 from tests.support.servers import ServerProcess
-from ttsfleet import client
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer
 from ttsfleet.devcluster.nodeagent import stack
-from ttsfleet.protocol import Encoding, SpeakOptions
 
 __all__ = ["helm", "release_namespace"]  # fixtures, used by name
 pytestmark = pytest.mark.slow
 
 NAMESPACE, NAME, NODE = "voice-cpu", "aura", "ttsfleet-cpu"
 TARGET_PERCENT = 50
-# Low on purpose: a few streaming sessions must lift a pod well past the target, an idle pod (probes
-# only) must stay below it.
-CPU_REQUEST = "20m"
+# Low on purpose: a few streaming sessions must lift a pod well past the target, while idle pods (probes
+# only) and a trickle of speech must stay far enough below it for the HPA to remove pods again.
+CPU_REQUEST = "100m"
 MAX_REPLICAS = 3
-SPEAKERS = 4
+LOAD_AGENTS = 4  # speaking one sentence after another
+TRICKLE_AGENTS = 3  # one sentence every few seconds, through scale-up and scale-down
+TRICKLE_PAUSE_S = 4.0
 START_DEADLINE_S = 120.0
 # metrics-server needs two scrapes (10 s apart) for a rate; the HPA controller evaluates every 15 s.
 SCALE_DEADLINE_S = 240.0
-SENTENCE = "Sentence {} of a steady load: the quick brown fox jumps over the lazy dog."
-# Below the protocol's 20 flushes per 60 s on one socket (PROTOCOL.md): an agent then reconnects.
-UTTERANCES_PER_SESSION = 10
+# Scale-down without the production default's 5-minute stabilization, one pod per 15 s.
+FAST_SCALE_DOWN = {
+    "stabilizationWindowSeconds": 0,
+    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}],
+}
 
 
 def autoscaled_backend() -> dict[str, Any]:
@@ -56,6 +61,7 @@ def autoscaled_backend() -> dict[str, Any]:
             "minReplicas": 1,
             "maxReplicas": MAX_REPLICAS,
             "targetCPUUtilizationPercentage": TARGET_PERCENT,
+            "behavior": {"scaleDown": FAST_SCALE_DOWN},
         },
         resources={"requests": {"cpu": CPU_REQUEST, "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
     )
@@ -73,34 +79,7 @@ async def get(admin: httpx.AsyncClient, path: str) -> dict[str, Any]:
     return dict(response.json()) if response.status_code == 200 else {}
 
 
-@contextlib.asynccontextmanager
-async def speakers(url: str, count: int) -> AsyncIterator[list[int]]:
-    """`count` agents speaking one sentence after another until the block ends; yields the utterances
-    completed per agent."""
-    done = [0] * count
-    stop = asyncio.Event()
-    options = SpeakOptions(model="aura-2-thalia-en", encoding=Encoding.LINEAR16, sample_rate=16000)
-
-    async def speak(index: int) -> None:
-        while not stop.is_set():
-            async with client.SpeakClient(url, "unused", options) as session:
-                for _ in range(UTTERANCES_PER_SESSION):
-                    if stop.is_set():
-                        break
-                    # Distinct text each time, so every utterance goes upstream (no cache hits).
-                    utterance = await session.speak(SENTENCE.format(f"{index}-{done[index]}"))
-                    assert len(utterance.audio) > 1000
-                    done[index] += 1
-
-    tasks = [asyncio.create_task(speak(i), name=f"speaker {i}") for i in range(count)]
-    try:
-        yield done
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-
-
-async def test_the_hpa_scales_a_loaded_backend_on_cpu_and_kubectl_get_ttsb_shows_it(
+async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_nothing(
     control_plane: ControlPlane,
     metrics_server: MetricsServer,
     helm: Path,
@@ -156,26 +135,55 @@ async def test_the_hpa_scales_a_loaded_backend_on_cpu_and_kubectl_get_ttsb_shows
                     lambda: node.proxy.address(NAMESPACE, NAME, "http") is not None, 30, "the Service"
                 )
                 host, port = node.proxy.address(NAMESPACE, NAME, "http") or ("", 0)
-                async with speakers(f"ws://{host}:{port}", SPEAKERS) as spoken:
+                url = f"ws://{host}:{port}"
 
-                    async def scaled_up() -> dict[str, str] | None:
+                async def replicas() -> int:
+                    return int(((await get(admin, deployment_path)).get("spec") or {}).get("replicas", 1))
+
+                def serving() -> int:
+                    return len(node.proxy.endpoints(NAMESPACE, NAME, "http"))
+
+                async with crowd(url, "trickle", TRICKLE_AGENTS, TRICKLE_PAUSE_S) as trickle:
+                    step = time.monotonic()
+                    async with crowd(url, "load", LOAD_AGENTS) as load:
+
+                        async def scaled_up() -> dict[str, str] | None:
+                            node.check()
+                            if await replicas() <= 1:
+                                return None
+                            columns = await asyncio.to_thread(ttsb_columns, control_plane)
+                            wanted = int(columns["DESIRED"]) > 1 and int(columns["REPLICAS"]) > 1
+                            return columns if wanted else None
+
+                        grown = await wait_until(scaled_up, SCALE_DEADLINE_S, "the HPA to scale up")
+                        decided_s = time.monotonic() - step
+                        peak = await replicas()
+                        await wait_until(lambda: serving() == peak, SCALE_DEADLINE_S, f"{peak} pods serving")
+                        serving_s = time.monotonic() - step
+                    fall = time.monotonic()
+
+                    async def scaled_down() -> dict[str, str] | None:
                         node.check()
-                        deployment = await get(admin, deployment_path)
-                        if (deployment.get("spec") or {}).get("replicas", 1) <= 1:
+                        if await replicas() >= peak or serving() >= peak:
                             return None
-                        columns = await asyncio.to_thread(ttsb_columns, control_plane)
-                        return (
-                            columns if int(columns["DESIRED"]) > 1 and int(columns["REPLICAS"]) > 1 else None
-                        )
+                        return await asyncio.to_thread(ttsb_columns, control_plane)
 
-                    columns = await wait_until(
-                        scaled_up, SCALE_DEADLINE_S, "the HPA to scale the loaded backend up"
+                    shrunk = await wait_until(scaled_down, SCALE_DEADLINE_S, "the HPA to scale down")
+                    shrunk_s = time.monotonic() - fall
+                    # Keep speaking until the removed pods' processes are gone: their drains are over.
+                    await wait_until(
+                        lambda: len(node.agent.pod_names()) <= serving(), SCALE_DEADLINE_S, "drains done"
                     )
-                assert sum(spoken) > 0
+                assert load.delivered > 0 and trickle.delivered > 0
+                assert load.lost == [] and trickle.lost == [], (load.lost, trickle.lost)
                 hpa = await get(admin, hpa_path)
-                assert 1 < hpa["status"]["desiredReplicas"] <= MAX_REPLICAS
+                assert 1 < peak <= MAX_REPLICAS
                 print(
-                    f"kubectl get ttsb after the load step: {columns}; idle CPU {idle}%; utterances {spoken}"
+                    f"\nidle CPU {idle}% of {CPU_REQUEST}; load step → HPA decision {decided_s:.0f} s, → "
+                    f"{peak} pods serving {serving_s:.0f} s; load fall → fewer pods {shrunk_s:.0f} s; "
+                    f"kubectl get ttsb: up {grown['REPLICAS']}/{grown['DESIRED']}, down "
+                    f"{shrunk['REPLICAS']}/{shrunk['DESIRED']}; load {load}; trickle {trickle}; "
+                    f"HPA now {hpa['status'].get('currentReplicas')}→{hpa['status'].get('desiredReplicas')}"
                 )
             finally:
                 await admin.delete(f"{base}/{NAME}")
