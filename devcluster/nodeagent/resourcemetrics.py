@@ -11,11 +11,10 @@ pages; a process without a memory cgroup has no such split).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import ssl
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -243,6 +242,7 @@ class ResourceMetricsServer:
     clock_ms: Callable[[], int]
     host: str = "127.0.0.1"
     _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def port(self) -> int:
@@ -254,12 +254,17 @@ class ResourceMetricsServer:
         self._server = await asyncio.start_server(self._serve, self.host, 0, ssl=self.tls)
 
     async def close(self) -> None:
+        """Stop listening and end the scrapes in flight."""
         if self._server is not None:
             self._server.close()
-            with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
             if len(head) > MAX_HEADER_BYTES:
@@ -276,7 +281,12 @@ class ResourceMetricsServer:
             await writer.drain()
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass  # a client that went away or spoke no HTTP: nothing to answer
+        except asyncio.CancelledError:
+            # close() ends scrapes in flight; the handler ends quietly, because Python 3.11's streams
+            # report a cancelled connection handler as an error of the event loop.
+            pass
         finally:
+            self._handlers.discard(handler)
             writer.close()  # the transport finishes the TLS close on its own; nothing to wait for
 
 
