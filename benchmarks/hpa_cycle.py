@@ -202,9 +202,11 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
         down_columns = await _shown(plane, lambda replicas: replicas < peak)
         shown_down_s = time.monotonic() - fall
 
+        # Agents keep speaking until the processes of the pods being removed are gone: drains over.
+        removed = await _terminating(admin)
+
         async def drained() -> bool:
-            # Agents keep speaking until the removed pods' processes are gone: their drains are over.
-            return len(node.agent.pod_names()) <= serving()
+            return not removed & {name for _, name in node.agent.pod_names()}
 
         await _until(drained, SCALE_DEADLINE_S, "drains to finish")
         drained_s = time.monotonic() - fall
@@ -222,6 +224,13 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
         load=load,
         trickle=trickle,
     )
+
+
+async def _terminating(admin: httpx.AsyncClient) -> set[str]:
+    """The backend's pods that have a deletionTimestamp (the node agent drains them)."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector=app.kubernetes.io/instance={NAME}"
+    pods = (await _get(admin, path)).get("items") or ()
+    return {pod["metadata"]["name"] for pod in pods if pod["metadata"].get("deletionTimestamp")}
 
 
 async def _shown(plane: ControlPlane, wanted: Callable[[int], bool]) -> dict[str, str]:
