@@ -214,21 +214,30 @@ def observe_ready(facts: FleetFacts, available: Observation, credentials: Observ
     return Observation(kind, _TRUE, "Serving", available.message)
 
 
-# The HPA controller's reasons for ScalingActive=False when it cannot read a metric
-# (pkg/controller/podautoscaler/horizontal.go).
+# What the HPA controller writes when it cannot read a metric: the reason of its ScalingActive=False and
+# the words of its errors (pkg/controller/podautoscaler/horizontal.go, replica_calculator.go,
+# metrics/client.go). Only an API that cannot be reached means something is missing; no samples yet is
+# what every new pod looks like for its first scrapes.
 _PODS_METRIC_FAILED = "FailedGetPodsMetric"
 _RESOURCE_METRIC_FAILED = "FailedGetResourceMetric"
+_CUSTOM_API_UNREACHABLE = "unable to fetch metrics from custom metrics API"
+_RESOURCE_API_UNREACHABLE = "unable to fetch metrics from resource metrics API"
+_NO_SAMPLES_YET = (
+    "no metrics returned from",
+    "did not receive metrics for targeted pods",
+    "no pods returned",
+)
+_REQUEST_MISSING = "missing request for cpu"
 STREAMS_METRIC_UNAVAILABLE = "StreamsMetricUnavailable"
 RESOURCE_METRICS_UNAVAILABLE = "ResourceMetricsUnavailable"
+CPU_REQUEST_MISSING = "CPURequestMissing"
+AWAITING_METRICS = "AwaitingMetrics"
 INSTALL_METRICS_ADAPTER = (
     f"install a custom metrics adapter that serves the Pods metric {SESSIONS_METRIC} through"
     " custom.metrics.k8s.io (prometheus-adapter with the rule in docs/autoscaling.md, or KEDA), or unset"
     " spec.autoscaling.targetActiveStreamsPerPod to scale on CPU only"
 )
-INSTALL_METRICS_SERVER = (
-    "install metrics-server (it serves metrics.k8s.io, the pods' CPU and memory), and give the gateway"
-    " container resources.requests.cpu"
-)
+INSTALL_METRICS_SERVER = "install metrics-server (it serves metrics.k8s.io, the pods' CPU and memory)"
 
 
 def observe_scaling_active(hpa: HpaFacts | None) -> Observation:
@@ -246,28 +255,26 @@ def observe_scaling_active(hpa: HpaFacts | None) -> Observation:
             "AutoscalerNotEvaluated",
             "the HPA controller (kube-controller-manager) has not evaluated the autoscaler yet",
         )
-    streams_wanted = SESSIONS_METRIC in hpa.wanted_metrics
-    # With CPU beside it the HPA stays active on CPU alone; the streams metric is then missing from
-    # what it reports although nothing failed outright.
-    streams_unread = (
-        streams_wanted and bool(hpa.reported_metrics) and SESSIONS_METRIC not in hpa.reported_metrics
-    )
-    failed = active.status == _FALSE
-    if streams_wanted and ((failed and active.reason == _PODS_METRIC_FAILED) or streams_unread):
-        said = f" ({active.reason}: {active.message})" if failed else ""
-        return Observation(
-            kind,
-            _FALSE,
-            STREAMS_METRIC_UNAVAILABLE,
-            f"the autoscaler cannot read {SESSIONS_METRIC}{said}: {INSTALL_METRICS_ADAPTER}",
-        )
-    if failed and active.reason == _RESOURCE_METRIC_FAILED:
-        return Observation(
-            kind,
-            _FALSE,
-            RESOURCE_METRICS_UNAVAILABLE,
-            f"the autoscaler cannot read pod CPU ({active.reason}: {active.message}): "
-            + INSTALL_METRICS_SERVER,
-        )
+    said = f"{active.reason}: {active.message}"
+    if active.status == _FALSE and active.reason in (_PODS_METRIC_FAILED, _RESOURCE_METRIC_FAILED):
+        if _CUSTOM_API_UNREACHABLE in active.message:
+            message = f"the autoscaler cannot read {SESSIONS_METRIC} ({said}): {INSTALL_METRICS_ADAPTER}"
+            return Observation(kind, _FALSE, STREAMS_METRIC_UNAVAILABLE, message)
+        if _RESOURCE_API_UNREACHABLE in active.message:
+            message = f"the autoscaler cannot read pod CPU ({said}): {INSTALL_METRICS_SERVER}"
+            return Observation(kind, _FALSE, RESOURCE_METRICS_UNAVAILABLE, message)
+        if _REQUEST_MISSING in active.message:
+            message = f"CPU utilisation needs a CPU request ({said}): set spec.resources.requests.cpu"
+            return Observation(kind, _FALSE, CPU_REQUEST_MISSING, message)
+        if any(words in active.message for words in _NO_SAMPLES_YET):
+            message = f"no samples for the pods yet ({said}); new pods have none for their first scrapes"
+            return Observation(kind, _UNKNOWN, AWAITING_METRICS, message)
     status = api.ConditionStatus(active.status) if active.status in set(api.ConditionStatus) else _UNKNOWN
-    return Observation(kind, status, active.reason or "AsReported", active.message)
+    message = active.message
+    # Beside CPU the HPA stays active on CPU alone when the streams metric cannot be read; only its
+    # report of the metrics it read shows that (and new pods have no samples at first), so it is said
+    # here without a change of status.
+    read = hpa.reported_metrics
+    if SESSIONS_METRIC in hpa.wanted_metrics and read and SESSIONS_METRIC not in read:
+        message += f"; {SESSIONS_METRIC} was not read, so it scales on CPU alone: {INSTALL_METRICS_ADAPTER}"
+    return Observation(kind, status, active.reason or "AsReported", message)

@@ -25,6 +25,7 @@ class Reason(enum.StrEnum):
     OPTIONAL_KIND_UNAVAILABLE = "OptionalKindUnavailable"
     STREAMS_METRIC_UNAVAILABLE = conditions.STREAMS_METRIC_UNAVAILABLE
     RESOURCE_METRICS_UNAVAILABLE = conditions.RESOURCE_METRICS_UNAVAILABLE
+    CPU_REQUEST_MISSING = conditions.CPU_REQUEST_MISSING
 
 
 class EventType(enum.StrEnum):
@@ -51,6 +52,7 @@ _WATCHED: tuple[tuple[api.ConditionType, Reason], ...] = (
     (api.ConditionType.DEGRADED, Reason.OPTIONAL_KIND_UNAVAILABLE),
     (api.ConditionType.SCALING_ACTIVE, Reason.STREAMS_METRIC_UNAVAILABLE),
     (api.ConditionType.SCALING_ACTIVE, Reason.RESOURCE_METRICS_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.CPU_REQUEST_MISSING),
 )
 
 

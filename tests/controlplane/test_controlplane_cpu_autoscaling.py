@@ -21,7 +21,12 @@ import pytest
 
 from benchmarks import hpa_cycle
 from benchmarks.hpa_cycle import NAME, NAMESPACE, NODE, TARGET_PERCENT
-from tests.controlplane.test_controlplane_operator_rbac import chart_rbac, operator_as, release_namespace
+from tests.controlplane.test_controlplane_operator_rbac import (
+    chart_rbac,
+    operator_as,
+    release_namespace,
+    warnings_about,
+)
 from tests.controlplane.test_controlplane_resource_metrics import top_pods
 from tests.devcluster.test_runner_pods import KEY
 from tests.operator.integration.conftest import secret, wait_until  # type: ignore[import-not-found]
@@ -86,6 +91,9 @@ async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_n
                 assert int(down["REPLICAS"]) < figures.peak and int(down["DESIRED"]) < figures.peak
                 assert figures.load.delivered > 0 and figures.trickle.delivered > 0
                 assert figures.load.lost == [] and figures.trickle.lost == []
+                # With metrics-server installed, the first scrapes' gap (no samples for a new pod) is a
+                # wait, never a Warning to install it.
+                assert warnings_about(control_plane, NAMESPACE, NAME) == []
             finally:
                 await admin.delete(f"{backends}/{NAME}")
                 await admin.delete(f"/api/v1/nodes/{NODE}")

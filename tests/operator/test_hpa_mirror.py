@@ -124,9 +124,50 @@ def test_a_missing_streams_metric_says_to_install_an_adapter() -> None:
     assert NO_ADAPTER in observed.message  # the HPA controller's own words stay visible
 
 
-def test_a_streams_metric_unread_beside_cpu_is_reported_although_the_hpa_stays_active() -> None:
+def test_a_streams_metric_unread_beside_cpu_is_said_while_the_hpa_stays_active_on_cpu() -> None:
     observed = scaling_active(hpa([STREAMS, CPU], ABLE, ACTIVE, current=[{"type": ""}, CPU_READ]))
-    assert (observed.status, observed.reason) == (api.ConditionStatus.FALSE, "StreamsMetricUnavailable")
+    assert (observed.status, observed.reason) == (api.ConditionStatus.TRUE, "ValidMetricFound")
+    assert "scales on CPU alone" in observed.message
+    assert "custom.metrics.k8s.io" in observed.message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        pytest.param(
+            "the HPA was unable to compute the replica count: failed to get cpu utilization: unable to get"
+            " metrics for resource cpu: no metrics returned from resource metrics API",
+            id="resource-no-samples",
+        ),
+        pytest.param(
+            "the HPA was unable to compute the replica count: failed to get cpu utilization: did not"
+            " receive metrics for targeted pods (pods might be unready)",
+            id="pods-unready",
+        ),
+        pytest.param(
+            "the HPA was unable to compute the replica count: unable to get metric ttsfleet_sessions_active:"
+            " no metrics returned from custom metrics API",
+            id="custom-no-samples",
+        ),
+    ],
+)
+def test_no_samples_yet_is_a_wait_not_a_warning(message: str) -> None:
+    """What every new pod looks like for its first scrapes: Unknown, and no Event."""
+    reason = "FailedGetPodsMetric" if "custom" in message else "FailedGetResourceMetric"
+    observed = scaling_active(hpa([STREAMS, CPU], ABLE, condition("ScalingActive", "False", reason, message)))
+    assert (observed.status, observed.reason) == (api.ConditionStatus.UNKNOWN, "AwaitingMetrics")
+    assert observed.reason not in set(events.Reason)
+
+
+def test_a_missing_cpu_request_says_to_set_it() -> None:
+    message = (
+        "the HPA was unable to compute the replica count: failed to get cpu utilization: missing request"
+        " for cpu in container gateway of Pod aura-1"
+    )
+    failed = condition("ScalingActive", "False", "FailedGetResourceMetric", message)
+    observed = scaling_active(hpa([CPU], ABLE, failed))
+    assert (observed.status, observed.reason) == (api.ConditionStatus.FALSE, "CPURequestMissing")
+    assert "spec.resources.requests.cpu" in observed.message
 
 
 def test_missing_resource_metrics_say_to_install_metrics_server() -> None:
