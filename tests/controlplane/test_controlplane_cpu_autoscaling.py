@@ -23,9 +23,9 @@ from benchmarks import hpa_cycle
 from benchmarks.hpa_cycle import NAME, NAMESPACE, NODE, TARGET_PERCENT
 from tests.controlplane.test_controlplane_operator_rbac import (
     chart_rbac,
+    get,
     operator_as,
     release_namespace,
-    warnings_about,
 )
 from tests.controlplane.test_controlplane_resource_metrics import top_pods
 from tests.devcluster.test_runner_pods import KEY
@@ -41,6 +41,16 @@ __all__ = ["helm", "release_namespace"]  # fixtures, used by name
 pytestmark = pytest.mark.slow
 
 MIRROR_DEADLINE_S = 120.0
+
+
+def backend_warnings(plane: ControlPlane) -> list[str]:
+    """Warning Events on the TTSBackend (the HPA, of the same name, posts its own)."""
+    events = get(plane, f"/api/v1/namespaces/{NAMESPACE}/events") or {"items": []}
+    return [
+        f"{event['reason']}: {event['message']}"
+        for event in events["items"]
+        if event["involvedObject"]["kind"] == "TTSBackend" and event["type"] == "Warning"
+    ]
 
 
 async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_nothing(
@@ -93,7 +103,7 @@ async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_n
                 assert figures.load.lost == [] and figures.trickle.lost == []
                 # With metrics-server installed, the first scrapes' gap (no samples for a new pod) is a
                 # wait, never a Warning to install it.
-                assert warnings_about(control_plane, NAMESPACE, NAME) == []
+                assert backend_warnings(control_plane) == []
             finally:
                 await admin.delete(f"{backends}/{NAME}")
                 await admin.delete(f"/api/v1/nodes/{NODE}")
