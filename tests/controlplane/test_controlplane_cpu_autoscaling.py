@@ -16,7 +16,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from benchmarks import hpa_cycle
@@ -27,7 +26,7 @@ from tests.controlplane.test_controlplane_operator_rbac import (
     operator_as,
     release_namespace,
 )
-from tests.controlplane.test_controlplane_resource_metrics import top_pods
+from tests.controlplane.test_controlplane_resource_metrics import node_and_admin, top_pods
 from tests.devcluster.test_runner_pods import KEY
 from tests.operator.integration.conftest import secret, wait_until  # type: ignore[import-not-found]
 from tests.support.helm import helm
@@ -35,7 +34,6 @@ from tests.support.servers import ServerProcess
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer
-from ttsfleet.devcluster.nodeagent import stack
 
 __all__ = ["helm", "release_namespace"]  # fixtures, used by name
 pytestmark = pytest.mark.slow
@@ -64,12 +62,7 @@ async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_n
     provisioning.create_namespaces(control_plane, (NAMESPACE,))
     backends = f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends"
     with operator_as(control_plane, chart_rbac(helm, "cpu", NAMESPACE), NAMESPACE, tmp_path):
-        async with (
-            stack.running_node(control_plane, tmp_path / "node", NODE, emulator.ws_url) as node,
-            httpx.AsyncClient(
-                base_url=control_plane.server, verify=control_plane.admin_tls(), timeout=10
-            ) as admin,
-        ):
+        async with node_and_admin(control_plane, tmp_path / "node", NODE, emulator.ws_url) as (node, admin):
             try:
                 for path, body in (
                     (f"/api/v1/namespaces/{NAMESPACE}/secrets", secret("deepgram", "api-key", KEY)),
@@ -106,4 +99,3 @@ async def test_the_hpa_scales_on_cpu_up_under_load_and_down_with_drains_losing_n
                 assert backend_warnings(control_plane) == []
             finally:
                 await admin.delete(f"{backends}/{NAME}")
-                await admin.delete(f"/api/v1/nodes/{NODE}")

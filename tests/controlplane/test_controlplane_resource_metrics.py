@@ -4,6 +4,8 @@ and serves metrics.k8s.io through the real aggregator: `kubectl top` shows the g
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -42,16 +44,27 @@ def top_pods(plane: ControlPlane, namespace: str, selector: str, expected: int) 
     return rows if len(rows) == expected else None
 
 
+@contextlib.asynccontextmanager
+async def node_and_admin(
+    plane: ControlPlane, state_dir: Path, node_name: str, upstream: str
+) -> AsyncIterator[tuple[stack.Node, httpx.AsyncClient]]:
+    """A node agent with its proxy, and an admin client; the Node is removed on the way out, so later
+    tests on the shared control plane are not scheduled onto a node with no agent."""
+    async with (
+        stack.running_node(plane, state_dir, node_name, upstream) as node,
+        httpx.AsyncClient(base_url=plane.server, verify=plane.admin_tls(), timeout=10) as admin,
+    ):
+        try:
+            yield node, admin
+        finally:
+            await admin.delete(f"/api/v1/nodes/{node_name}")
+
+
 async def test_kubectl_top_shows_the_pods_the_node_agent_runs(
     control_plane: ControlPlane, metrics_server: MetricsServer, emulator: ServerProcess, tmp_path: Path
 ) -> None:
     name = "gw-top"
-    async with (
-        stack.running_node(control_plane, tmp_path / "node", NODE, emulator.ws_url) as node,
-        httpx.AsyncClient(
-            base_url=control_plane.server, verify=control_plane.admin_tls(), timeout=10
-        ) as admin,
-    ):
+    async with node_and_admin(control_plane, tmp_path / "node", NODE, emulator.ws_url) as (node, admin):
         try:
             port = await wait_until(lambda: kubelet_port(admin, NODE), DEADLINE_S, "the Node's kubelet port")
             assert port != 0
@@ -73,4 +86,3 @@ async def test_kubectl_top_shows_the_pods_the_node_agent_runs(
             assert NODE in control_plane.kubectl("top", "nodes")
         finally:
             await admin.delete(f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{name}")
-            await admin.delete(f"/api/v1/nodes/{NODE}")
