@@ -42,46 +42,53 @@ def test_a_missing_streams_metric_is_a_warning_that_says_what_to_install(
     provisioning.create_namespaces(control_plane, (namespace,))
     manifests = chart_rbac(helm, "streams", namespace)
     with operator_as(control_plane, manifests, namespace, tmp_path):
-        start_backend(
-            control_plane,
-            namespace,
-            "aura",
-            autoscaling={"minReplicas": 1, "maxReplicas": 3, "targetActiveStreamsPerPod": 4},
-        )
+        try:
+            start_backend(
+                control_plane,
+                namespace,
+                "aura",
+                autoscaling={"minReplicas": 1, "maxReplicas": 3, "targetActiveStreamsPerPod": 4},
+            )
 
-        def streams_metric_reported() -> dict[str, Any] | None:
-            status = backend_status(control_plane, namespace, "aura")
+            def streams_metric_reported() -> dict[str, Any] | None:
+                status = backend_status(control_plane, namespace, "aura")
+                scaling = condition(status, "ScalingActive")
+                if scaling is None or scaling["reason"] != "StreamsMetricUnavailable":
+                    return None
+                warned = [
+                    warning
+                    for warning in warnings_about(control_plane, namespace, "aura")
+                    if warning.startswith("StreamsMetricUnavailable:")
+                ]
+                return status if warned else None
+
+            status = wait_for(
+                streams_metric_reported,
+                MIRROR_DEADLINE_S,
+                lambda: (
+                    f"ScalingActive=False from the HPA controller mirrored; status: "
+                    f"{backend_status(control_plane, namespace, 'aura')}; "
+                    f"warnings: {warnings_about(control_plane, namespace, 'aura')}"
+                ),
+            )
             scaling = condition(status, "ScalingActive")
-            if scaling is None or scaling["reason"] != "StreamsMetricUnavailable":
-                return None
-            warned = [
-                warning
-                for warning in warnings_about(control_plane, namespace, "aura")
-                if warning.startswith("StreamsMetricUnavailable:")
-            ]
-            return status if warned else None
-
-        status = wait_for(
-            streams_metric_reported,
-            MIRROR_DEADLINE_S,
-            lambda: (
-                f"ScalingActive=False from the HPA controller mirrored; status: "
-                f"{backend_status(control_plane, namespace, 'aura')}; "
-                f"warnings: {warnings_about(control_plane, namespace, 'aura')}"
-            ),
-        )
-        scaling = condition(status, "ScalingActive")
-        assert scaling is not None and scaling["status"] == "False"
-        assert "custom.metrics.k8s.io" in scaling["message"]
-        assert "prometheus-adapter" in scaling["message"]
-        # The HPA controller's own condition, as it wrote it, is in the mirror beside AbleToScale.
-        mirrored = {entry["type"]: entry for entry in status["autoscaling"]["conditions"]}
-        assert mirrored["ScalingActive"]["status"] == "False"
-        assert mirrored["ScalingActive"]["reason"] == "FailedGetPodsMetric"
-        assert mirrored["AbleToScale"]["status"] == "True"
-        hpa = get(control_plane, f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers/aura")
-        assert hpa is not None
-        assert status["autoscaling"]["currentReplicas"] == hpa["status"]["currentReplicas"]
-        # News once: later probe ticks see the same reason and post nothing.
-        warnings = warnings_about(control_plane, namespace, "aura")
-        assert len([w for w in warnings if w.startswith("StreamsMetricUnavailable:")]) == 1, warnings
+            assert scaling is not None and scaling["status"] == "False"
+            assert "custom.metrics.k8s.io" in scaling["message"]
+            assert "prometheus-adapter" in scaling["message"]
+            # The HPA controller's own condition, as it wrote it, is in the mirror beside AbleToScale.
+            mirrored = {entry["type"]: entry for entry in status["autoscaling"]["conditions"]}
+            assert mirrored["ScalingActive"]["status"] == "False"
+            assert mirrored["ScalingActive"]["reason"] == "FailedGetPodsMetric"
+            assert mirrored["AbleToScale"]["status"] == "True"
+            hpa = get(
+                control_plane, f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers/aura"
+            )
+            assert hpa is not None
+            assert status["autoscaling"]["currentReplicas"] == hpa["status"]["currentReplicas"]
+            # News once: later probe ticks see the same reason and post nothing.
+            warnings = warnings_about(control_plane, namespace, "aura")
+            assert len([w for w in warnings if w.startswith("StreamsMetricUnavailable:")]) == 1, warnings
+        finally:
+            # Its pods are Pending (no node here): a later test's node agent must not inherit them.
+            with control_plane.admin_client() as http:
+                http.delete(f"/apis/ttsfleet.io/v1alpha1/namespaces/{namespace}/ttsbackends/aura")

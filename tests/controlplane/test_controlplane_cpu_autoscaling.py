@@ -20,13 +20,13 @@ import pytest
 
 from benchmarks import hpa_cycle
 from benchmarks.hpa_cycle import NAME, NAMESPACE, NODE, TARGET_PERCENT
+from tests.controlplane.test_controlplane_metrics_server import node_and_admin, top_pods
 from tests.controlplane.test_controlplane_operator_rbac import (
     chart_rbac,
     get,
     operator_as,
     release_namespace,
 )
-from tests.controlplane.test_controlplane_resource_metrics import node_and_admin, top_pods
 from tests.devcluster.test_runner_pods import KEY
 from tests.operator.integration.conftest import secret, wait_until  # type: ignore[import-not-found]
 from tests.support.helm import helm
