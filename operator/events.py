@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ttsfleet.operator import api, status
+from ttsfleet.operator import api, conditions, status
 
 
 class Reason(enum.StrEnum):
@@ -24,6 +24,9 @@ class Reason(enum.StrEnum):
     RECONCILE_FAILED = "ReconcileFailed"
     OPTIONAL_KIND_UNAVAILABLE = "OptionalKindUnavailable"
     SHARES_DIVIDED = "SharesDivided"
+    STREAMS_METRIC_UNAVAILABLE = conditions.STREAMS_METRIC_UNAVAILABLE
+    RESOURCE_METRICS_UNAVAILABLE = conditions.RESOURCE_METRICS_UNAVAILABLE
+    CPU_REQUEST_MISSING = conditions.CPU_REQUEST_MISSING
 
 
 class EventType(enum.StrEnum):
@@ -48,6 +51,9 @@ _WATCHED: tuple[tuple[api.ConditionType, Reason], ...] = (
     (api.ConditionType.DEGRADED, Reason.PROGRESS_DEADLINE_EXCEEDED),
     (api.ConditionType.CREDENTIALS_VALID, Reason.UPSTREAM_AUTH_FAILED),
     (api.ConditionType.DEGRADED, Reason.OPTIONAL_KIND_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.STREAMS_METRIC_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.RESOURCE_METRICS_UNAVAILABLE),
+    (api.ConditionType.SCALING_ACTIVE, Reason.CPU_REQUEST_MISSING),
 )
 
 

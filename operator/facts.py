@@ -160,6 +160,82 @@ class DeploymentFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class HpaCondition:
+    """One condition of a HorizontalPodAutoscaler, as the HPA controller wrote it."""
+
+    type: str
+    status: str
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HpaFacts:
+    """What a HorizontalPodAutoscaler's spec and status say: replicas, conditions and metrics.
+
+    Metrics are named as the HPA names them: a Pods or Object metric by its metric name, a Resource
+    metric by its resource (`cpu`).
+    """
+
+    desired_replicas: int | None = None
+    current_replicas: int | None = None
+    last_scale_time: str | None = None
+    conditions: tuple[HpaCondition, ...] = ()
+    wanted_metrics: tuple[str, ...] = ()
+    reported_metrics: tuple[str, ...] = ()
+
+    @classmethod
+    def from_hpa(cls, body: Mapping[str, Any]) -> HpaFacts:
+        """Read an autoscaling/v2 HorizontalPodAutoscaler object."""
+        spec, status = body.get("spec") or {}, body.get("status") or {}
+        desired, current = status.get("desiredReplicas"), status.get("currentReplicas")
+        return cls(
+            desired_replicas=None if desired is None else int(desired),
+            current_replicas=None if current is None else int(current),
+            last_scale_time=status.get("lastScaleTime"),
+            conditions=tuple(
+                HpaCondition(
+                    type=str(entry.get("type")),
+                    status=str(entry.get("status") or "Unknown"),
+                    reason=str(entry.get("reason") or ""),
+                    message=str(entry.get("message") or ""),
+                    last_transition_time=entry.get("lastTransitionTime"),
+                )
+                for entry in status.get("conditions") or ()
+                if entry.get("type")
+            ),
+            wanted_metrics=_metric_names(spec.get("metrics")),
+            reported_metrics=_metric_names(status.get("currentMetrics")),
+        )
+
+    def condition(self, kind: str) -> HpaCondition | None:
+        """The condition of type `kind`, if the HPA controller wrote one."""
+        return next((condition for condition in self.conditions if condition.type == kind), None)
+
+
+def _metric_names(entries: Sequence[Mapping[str, Any]] | None) -> tuple[str, ...]:
+    # A metric the controller could not read is reported as an entry without a type: it has no name.
+    names = []
+    for entry in entries or ():
+        source = entry.get(_METRIC_SOURCES.get(str(entry.get("type")), "")) or {}
+        name = (source.get("metric") or {}).get("name") or source.get("name")
+        if name:
+            names.append(str(name))
+    return tuple(names)
+
+
+# autoscaling/v2 metric type → the field holding its source.
+_METRIC_SOURCES = {
+    "Pods": "pods",
+    "Object": "object",
+    "External": "external",
+    "Resource": "resource",
+    "ContainerResource": "containerResource",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class FleetFacts:
     """Everything observed about one backend at one moment; input of compute_conditions/compute_status."""
 
@@ -172,3 +248,6 @@ class FleetFacts:
     # Optional children (ServiceMonitor) that could not be written, each with why.
     skipped_children: tuple[str, ...] = ()
     statusz: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    # Whether the spec asks for an HPA, and what it reports (None while it does not exist yet).
+    autoscaled: bool = False
+    hpa: HpaFacts | None = None

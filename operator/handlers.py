@@ -20,7 +20,7 @@ import kopf
 
 from ttsfleet.operator import api, errors, events, kube, probing, reconciling
 from ttsfleet.operator import settings as operator_settings
-from ttsfleet.operator.facts import DeploymentFacts, SecretFacts, secret_fingerprints
+from ttsfleet.operator.facts import DeploymentFacts, HpaFacts, SecretFacts, secret_fingerprints
 from ttsfleet.operator.rendering import meta
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
@@ -74,6 +74,17 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
     @kopf.index("apps", "v1", "deployments", labels=CHILD_FILTER, registry=registry, id="deployments")
     async def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): DeploymentFacts.from_deployment(body)}
+
+    @kopf.index(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        labels=CHILD_FILTER,
+        registry=registry,
+        id="autoscalers",
+    )
+    async def autoscalers(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {(namespace, name): HpaFacts.from_hpa(body)}
 
     @kopf.index("", "v1", "pods", labels=POD_FILTER, registry=registry, id="pods")
     async def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
@@ -138,7 +149,10 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
 def _watched(kwargs: dict[str, Any]) -> reconciling.Watched:
     """The indexes kopf passes to every handler, as what `reconciling` reads instead of the API."""
     return reconciling.Watched(
-        secrets=kwargs["secret_keys"], deployments=kwargs["deployments"], pods=kwargs["pods"]
+        secrets=kwargs["secret_keys"],
+        deployments=kwargs["deployments"],
+        pods=kwargs["pods"],
+        autoscalers=kwargs["autoscalers"],
     )
 
 

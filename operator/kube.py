@@ -64,12 +64,13 @@ TTSBACKENDS = Resource("ttsfleet.io", "v1alpha1", "ttsbackends")
 SECRETS = Resource("", "v1", "secrets")
 PODS = Resource("", "v1", "pods")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
 # Every kind the operator renders, by (apiVersion, kind) as the manifests name them.
 BY_KIND: dict[tuple[str, str], Resource] = {
     ("v1", "ConfigMap"): Resource("", "v1", "configmaps"),
     ("v1", "Service"): Resource("", "v1", "services"),
     ("apps/v1", "Deployment"): DEPLOYMENTS,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): Resource("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
     ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networking.k8s.io", "v1", "networkpolicies"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): Resource(

@@ -27,7 +27,7 @@ from ttsfleet.operator import (
     sharing,
     status,
 )
-from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, KeyDigest, SecretFacts, SecretState
+from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, HpaFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
 from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
 
@@ -107,11 +107,13 @@ class Watched:
 
     `secrets` has only Secrets labelled for watching; a Secret or Deployment not found here is read from
     the API instead (not watched, or its watch event has not arrived yet). Pods are by backend name.
+    HPAs are watched so a probe tick mirrors what the HPA controller last wrote without a read.
     """
 
     secrets: Mapping[Key, Collection[Mapping[str, KeyDigest]]]
     deployments: Mapping[Key, Collection[DeploymentFacts]]
     pods: Mapping[Key, Collection[Mapping[str, Any]]]
+    autoscalers: Mapping[Key, Collection[HpaFacts]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,15 @@ async def _deployment(
     return DeploymentFacts.from_deployment(body) if body is not None else None
 
 
+async def _autoscaler(
+    client: kube.KubeClient, namespace: str, name: str, watched: Watched | None
+) -> HpaFacts | None:
+    for facts in watched.autoscalers.get((namespace, name), ()) if watched is not None else ():
+        return facts
+    body = await client.get_or_none(kube.HPAS, namespace, name)
+    return HpaFacts.from_hpa(body) if body is not None else None
+
+
 async def _probe(
     runtime: Runtime, namespace: str, backend: api.TTSBackend, watched: Watched | None
 ) -> tuple[list[Mapping[str, Any]], tuple[dict[str, Any], ...]]:
@@ -231,8 +242,9 @@ async def reconcile(runtime: Runtime, body: Body, *, watched: Watched | None = N
     applied += await applying.prune_children(runtime.kube, namespace, name, owner.uid, manifests)
     runtime.skipped_children[(namespace, name)] = tuple(a.problem for a in applied if a.problem)
     deployment = next((a.body for a in applied if a.kind == "Deployment"), None)
+    hpa = next((a.body for a in applied if a.kind == "HorizontalPodAutoscaler"), None)
     outcome = await refresh_status(
-        runtime, body, backend=backend, key=key, deployment=deployment, watched=watched
+        runtime, body, backend=backend, key=key, deployment=deployment, hpa=hpa, watched=watched
     )
     runtime.reconciled[(namespace, name)] = generation
     runtime.applied_keys[(namespace, name)] = key
@@ -253,9 +265,10 @@ async def refresh_status(
     backend: api.TTSBackend | None = None,
     key: SecretFacts | None = None,
     deployment: Body | None = None,
+    hpa: Body | None = None,
     watched: Watched | None = None,
 ) -> Outcome:
-    """Observe the Deployment, the key and the pods; write the status if it changed.
+    """Observe the Deployment, the HPA, the key and the pods; write the status if it changed.
 
     A reconcile passes what it just read and applied (and the shares ConfigMap is read afresh); a probe
     tick passes `watched`, so an idle backend costs no API reads (only /statusz requests to its pods).
@@ -280,6 +293,12 @@ async def refresh_status(
     divided = await share_writing.publish(
         client, runtime.divisions, backend, pods, statusz, fresh_read=deployment is not None
     )
+    autoscaled = backend.spec.autoscaling is not None
+    autoscaler: HpaFacts | None = None
+    if hpa is not None:
+        autoscaler = HpaFacts.from_hpa(hpa)
+    elif autoscaled:
+        autoscaler = await _autoscaler(client, namespace, name, watched)
     facts = FleetFacts(
         generation=generation,
         config_hash=rendering.config_hash(backend.spec),
@@ -288,6 +307,8 @@ async def refresh_status(
         deployment=rollout,
         statusz=statusz,
         skipped_children=runtime.skipped_children.get((namespace, name), ()),
+        autoscaled=autoscaled,
+        hpa=autoscaler,
     )
     endpoint = rendering.service_endpoint(backend, runtime.settings.cluster_domain)
     outcome = await _write_status(runtime, body, facts, rendering.selector_string(backend), endpoint)

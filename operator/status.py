@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ttsfleet.operator import api, conditions, fleet
-from ttsfleet.operator.facts import FleetFacts
+from ttsfleet.operator.facts import FleetFacts, HpaFacts
 
 
 def compute_status(
@@ -36,8 +36,37 @@ def compute_status(
         config_hash=facts.config_hash,
         credentials=fleet.credential_rollout(facts.deepgram_key.fingerprint, facts.statusz),
         fleet=fleet.aggregate_fleet(facts.statusz, facts.config_hash),
+        autoscaling=mirror_autoscaler(facts.hpa) if facts.autoscaled else None,
     )
     return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def mirror_autoscaler(hpa: HpaFacts | None) -> api.AutoscalingStatus:
+    """The HPA's replicas and its AbleToScale, ScalingActive and ScalingLimited conditions, as reported."""
+    if hpa is None:
+        return api.AutoscalingStatus()
+    return api.AutoscalingStatus.model_validate(
+        {
+            "desiredReplicas": hpa.desired_replicas,
+            "currentReplicas": hpa.current_replicas,
+            "lastScaleTime": hpa.last_scale_time,
+            "conditions": [
+                {
+                    "type": condition.type,
+                    "status": condition.status,
+                    "reason": condition.reason,
+                    "message": condition.message,
+                    "lastTransitionTime": condition.last_transition_time,
+                }
+                for condition in hpa.conditions
+                if condition.type in MIRRORED_HPA_CONDITIONS
+            ],
+        }
+    )
+
+
+# The conditions autoscaling/v2 defines; anything else an HPA carries is not ours to copy.
+MIRRORED_HPA_CONDITIONS = ("AbleToScale", "ScalingActive", "ScalingLimited")
 
 
 def merge_patch(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any] | None:

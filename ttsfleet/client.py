@@ -38,6 +38,9 @@ class SpeakFailed(Exception):
         super().__init__(message)
         self.closure = closure
         self.status = status
+        # Audio of the failed utterance received before the failure: above 0, the utterance was cut
+        # inside; 0 with a 1012 closure is a drain between utterances (retry on a new socket).
+        self.partial_audio_bytes = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,11 @@ class SpeakClient:
         first_byte_s: float | None = None
         warnings: list[Warning] = []
         while True:
-            message = await self._receive()
+            try:
+                message = await self._receive()
+            except SpeakFailed as failed:
+                failed.partial_audio_bytes = sum(map(len, chunks))
+                raise
             if isinstance(message, bytes):
                 if self._tracker.is_discarding:
                     continue

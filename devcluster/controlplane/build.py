@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ttsfleet.devcluster.controlplane import binaries
@@ -54,7 +55,7 @@ def ldflags(version: str) -> str:
     return " ".join(flags)
 
 
-def _run_with_progress(argv: list[str], cwd: Path, env: dict[str, str], total: int) -> None:
+def run_with_progress(argv: list[str], cwd: Path, env: dict[str, str], total: int) -> None:
     """Run `go build -v`, printing every package it compiles as a count against the total."""
     started = time.monotonic()
     with subprocess.Popen(
@@ -74,11 +75,13 @@ def _run_with_progress(argv: list[str], cwd: Path, env: dict[str, str], total: i
         raise SystemExit(f"go build failed with exit code {process.returncode}")
 
 
-def build(module: Path, target: Path, go: Path) -> None:
-    version = binaries.kubernetes_version(module)
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": os.environ.get("GOFLAGS", "") + " -mod=readonly"}
-    packages = ["./etcd", *(f"k8s.io/kubernetes/cmd/{name}" for name in binaries.KUBERNETES_COMMANDS)]
-    print(f"resolving Kubernetes {version}: modules not yet in the module cache are downloaded", flush=True)
+def go_environment() -> dict[str, str]:
+    """Static binaries (no C compiler needed), and go.sum as it is: a build never edits the module."""
+    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": os.environ.get("GOFLAGS", "") + " -mod=readonly"}
+
+
+def count_packages(go: Path, module: Path, env: dict[str, str], packages: list[str]) -> int:
+    """How many packages building `packages` compiles; modules not yet cached are downloaded first."""
     listed = subprocess.run(  # go's "downloading …" lines go to the terminal as progress
         [str(go), "list", "-deps", *packages],
         cwd=module,
@@ -87,17 +90,35 @@ def build(module: Path, target: Path, go: Path) -> None:
         text=True,
         check=True,
     )
-    total = len(listed.stdout.split())
+    return len(listed.stdout.split())
+
+
+def build(module: Path, target: Path, go: Path) -> None:
+    version = binaries.kubernetes_version(module)
+    env = go_environment()
+    packages = ["./etcd", *(f"k8s.io/kubernetes/cmd/{name}" for name in binaries.KUBERNETES_COMMANDS)]
+    print(f"resolving Kubernetes {version}: modules not yet in the module cache are downloaded", flush=True)
+    total = count_packages(go, module, env, packages)
     print(f"building {len(packages)} programs from {total} packages into {target}", flush=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
-    try:
+
+    def compile_into(staging: Path) -> None:
         argv = [str(go), "build", "-v", "-trimpath", "-ldflags", ldflags(version), "-o", f"{staging}/"]
-        _run_with_progress([*argv, *packages], module, env, total)
-        (staging / STAMP).write_text(build_key(module, go) + "\n")
+        run_with_progress([*argv, *packages], module, env, total)
+
+    fill_atomically(target, build_key(module, go), compile_into)
+
+
+def fill_atomically(target: Path, key: str, fill: Callable[[Path], None]) -> None:
+    """Let `fill` write a fresh directory, stamp it with `key`, and rename it to `target`: the programs
+    appear all at once, never a half-built set, and an interrupted build leaves the old cache alone."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        fill(staging)
+        (staging / STAMP).write_text(key + "\n")
         if target.exists():
             shutil.rmtree(target)
-        staging.rename(target)  # all binaries appear at once, never a half-built set
+        staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -115,13 +136,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     go = go_command()
     target = binaries.cache_dir(binaries.kubernetes_version(args.module))
-    key = build_key(args.module, go)
-    if not args.force and up_to_date(target, key):
-        print(f"control plane up to date in {target}")
+    current = not args.force and up_to_date(target, build_key(args.module, go))
+    return build_unless_current("the control plane", target, current, lambda: build(args.module, target, go))
+
+
+def build_unless_current(what: str, target: Path, current: bool, build_now: Callable[[], None]) -> int:
+    """The no-op when the cache is current, else the build, timed; what `main` of a build returns."""
+    if current:
+        print(f"{what} up to date in {target}")
         return 0
     started = time.monotonic()
-    build(args.module, target, go)
-    print(f"built the control plane in {time.monotonic() - started:.0f} s: {target}")
+    build_now()
+    print(f"built {what} in {time.monotonic() - started:.0f} s: {target}")
     return 0
 
 

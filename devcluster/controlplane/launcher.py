@@ -205,8 +205,28 @@ def _audit_argv(plane: ControlPlane) -> list[str]:
     return [f"--audit-policy-file={policy}", f"--audit-log-path={plane.audit_log}", "--audit-log-format=json"]
 
 
+# The aggregator (aggregated APIs such as metrics.k8s.io) proxies requests as this client, naming the user
+# in request headers; an aggregated server trusts those headers only from a certificate of this name.
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
+def _aggregation_argv(keys: pki.Pki, proxy_client: pki.KeyPair) -> list[str]:
+    # One CA signs everything in this throw-away cluster; the allowed name keeps any other client
+    # certificate from speaking for a user through the headers.
+    return [
+        f"--requestheader-client-ca-file={keys.ca.certificate}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={proxy_client.certificate}",
+        f"--proxy-client-key-file={proxy_client.key}",
+    ]
+
+
 def _apiserver_argv(plane: ControlPlane, port: int, etcd_port: int) -> list[str]:
     keys = plane.credentials
+    proxy_client = pki.issue_client(keys, FRONT_PROXY_CLIENT, FRONT_PROXY_CLIENT)
     return [
         str(plane.programs.apiserver),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
@@ -229,6 +249,7 @@ def _apiserver_argv(plane: ControlPlane, port: int, etcd_port: int) -> list[str]
         f"--service-account-signing-key-file={keys.service_account_key}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         *_audit_argv(plane),
+        *_aggregation_argv(keys, proxy_client),
     ]
 
 

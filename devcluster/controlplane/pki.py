@@ -123,6 +123,8 @@ class _Authority:
         *,
         organization: str | None = None,
         server: bool = False,
+        dns_names: tuple[str, ...] = SERVING_DNS,
+        ip_addresses: tuple[str, ...] = SERVING_IPS,
     ) -> KeyPair:
         key = _key()
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
@@ -132,8 +134,8 @@ class _Authority:
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if server:
-            names: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVING_DNS]
-            names += [x509.IPAddress(ipaddress.ip_address(address)) for address in SERVING_IPS]
+            names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+            names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         return self._save(stem, key, builder.sign(self.key, hashes.SHA256()))
 
@@ -168,3 +170,17 @@ def issue_client(credentials: Pki, stem: str, common_name: str, organization: st
     """A further client certificate signed by the cluster's CA, beside the others: a node's
     (`system:node:<name>` in `system:nodes`) or the Service proxy's (`system:kube-proxy`)."""
     return _Authority.load(credentials.ca).issue(stem, common_name, organization=organization)
+
+
+def issue_serving(
+    credentials: Pki,
+    stem: str,
+    common_name: str,
+    dns_names: tuple[str, ...],
+    ip_addresses: tuple[str, ...] = (),
+) -> KeyPair:
+    """A serving certificate signed by the cluster's CA for the given names: a node agent's kubelet
+    endpoint (its InternalIP), or an aggregated API server (`<service>.<namespace>.svc`, the name the
+    aggregator checks)."""
+    authority = _Authority.load(credentials.ca)
+    return authority.issue(stem, common_name, server=True, dns_names=dns_names, ip_addresses=ip_addresses)

@@ -15,6 +15,7 @@ import datetime
 import json
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ttsfleet.devcluster import kubeapi, pods, tasks, volumes
-from ttsfleet.devcluster.nodeagent import objects
+from ttsfleet.devcluster.nodeagent import objects, resourcemetrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class AgentSettings:
     # Where the pod-network table goes (pod IP and port → loopback port), replaced atomically on every
     # change, for processes that dial pod IPs (the operator's /statusz probes); None publishes nothing.
     pod_network_file: Path | None = None
+    # With TLS, the agent serves the kubelet's /metrics/resource (for metrics-server) on the port the
+    # Node reports in status.daemonEndpoints.
+    kubelet_tls: ssl.SSLContext | None = None
 
 
 def _now() -> datetime.datetime:
@@ -81,6 +85,7 @@ class NodeAgent:
     _synced: bool = False
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _resource_metrics: resourcemetrics.ResourceMetricsServer | None = None
 
     def __post_init__(self) -> None:
         self.addresses = objects.PodAddresses(self.settings.pod_cidr)
@@ -98,7 +103,20 @@ class NodeAgent:
         """Every pod with a process here, terminating ones included."""
         return sorted(self._running)
 
+    def running_containers(self) -> list[resourcemetrics.PodProcessRef]:
+        """Each pod process running now, for the resource metrics endpoint."""
+        return [
+            resourcemetrics.PodProcessRef(key[0], key[1], str(r.process.container.get("name", "")), pid)
+            for key, r in self._running.items()
+            if (pid := r.process.pid) is not None and r.process.phase is pods.Phase.RUNNING
+        ]
+
     async def run(self) -> None:
+        if self.settings.kubelet_tls is not None:
+            self._resource_metrics = resourcemetrics.ResourceMetricsServer(
+                self.settings.kubelet_tls, self.running_containers, lambda: int(time.time() * 1000)
+            )
+            await self._resource_metrics.start()
         await self.register()
         try:
             async with asyncio.TaskGroup() as group:
@@ -107,6 +125,8 @@ class NodeAgent:
                 group.create_task(self._sync_forever(), name="sync")
         finally:
             await asyncio.shield(self.stop())
+            if self._resource_metrics is not None:
+                await self._resource_metrics.close()
 
     async def stop(self) -> None:
         """Stop every pod's process (preStop, SIGTERM, grace); the Pods stay for the next agent."""
@@ -131,6 +151,8 @@ class NodeAgent:
         node = await self.api.get(NODES, None, self.name)
         previous = (node or {}).get("status")
         status = objects.node_status(self.name, _now(), previous)
+        if self._resource_metrics is not None:
+            status |= resourcemetrics.daemon_endpoints(self._resource_metrics.port)
         await self.api.patch(NODES, None, self.name, {"status": status}, "status")
 
     async def _renew_lease(self) -> None:

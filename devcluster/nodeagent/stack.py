@@ -16,6 +16,7 @@ from pathlib import Path
 from ttsfleet.devcluster import kubeapi
 from ttsfleet.devcluster.controlplane import pki
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
+from ttsfleet.devcluster.nodeagent import objects, resourcemetrics
 from ttsfleet.devcluster.nodeagent.agent import AgentSettings, NodeAgent
 from ttsfleet.devcluster.runner import rest_url_of
 from ttsfleet.devcluster.serviceproxy import DEFAULT_PROPAGATION_DELAY_S, ServiceProxy
@@ -58,8 +59,23 @@ async def running_node(
     )
     node_pair = pki.issue_client(plane.credentials, "node", f"system:node:{node_name}", "system:nodes")
     proxy_pair = pki.issue_client(plane.credentials, "proxy", "system:kube-proxy")
+    # The kubelet endpoint's serving certificate names the Node's InternalIP, which metrics-server dials.
+    serving = pki.issue_serving(
+        plane.credentials,
+        f"kubelet-{node_name}",
+        f"system:node:{node_name}",
+        (node_name,),
+        (objects.LOOPBACK,),
+    )
+    kubelet_tls = resourcemetrics.server_tls(
+        serving.certificate, serving.key, plane.credentials.ca.certificate
+    )
     settings = AgentSettings(
-        node_name=node_name, state_dir=state_dir, extra_env=extra_env, pod_network_file=pod_network_file
+        node_name=node_name,
+        state_dir=state_dir,
+        extra_env=extra_env,
+        pod_network_file=pod_network_file,
+        kubelet_tls=kubelet_tls,
     )
     async with (
         kubeapi.KubeApi(plane.server, tls=plane.client_tls(node_pair)) as node_api,

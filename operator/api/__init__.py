@@ -36,6 +36,8 @@ from ttsfleet.operator.api.resource import (
 from ttsfleet.operator.api.spec import CacheSpec, LimitsSpec, LogLevel, TTSBackendSpec
 from ttsfleet.operator.api.status import (
     KEY_ROTATION_FIELD,
+    AutoscalerCondition,
+    AutoscalingStatus,
     Condition,
     ConditionStatus,
     ConditionType,
@@ -87,7 +89,9 @@ __all__ = [
     "AdminKeySecretRef",
     "ApiModel",
     "AuthSpec",
+    "AutoscalerCondition",
     "AutoscalingSpec",
+    "AutoscalingStatus",
     "CacheSpec",
     "CelRule",
     "Condition",

@@ -21,6 +21,8 @@ class ConditionType(enum.StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     CREDENTIALS_VALID = "CredentialsValid"
+    # Only on an autoscaled backend: whether its HPA can read the metrics it scales on.
+    SCALING_ACTIVE = "ScalingActive"
 
 
 class ConditionStatus(enum.StrEnum):
@@ -34,7 +36,9 @@ class ConditionStatus(enum.StrEnum):
 class Condition(ApiModel):
     """One observation about the backend, as metav1.Condition."""
 
-    type: ConditionType = Field(description="Ready, Available, Progressing, Degraded or CredentialsValid.")
+    type: ConditionType = Field(
+        description="Ready, Available, Progressing, Degraded, CredentialsValid or ScalingActive."
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: str = Field(
         max_length=1024,
@@ -79,6 +83,33 @@ class FleetFigures(ApiModel):
     breakers_half_open: int = Field(default=0, ge=0, description="Pods whose upstream breaker is probing.")
 
 
+class AutoscalerCondition(ApiModel):
+    """One condition of the backend's HorizontalPodAutoscaler, as the HPA controller wrote it."""
+
+    type: str = Field(description="AbleToScale, ScalingActive or ScalingLimited.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", description="The HPA controller's reason.")
+    message: str = Field(default="", max_length=32768, description="The HPA controller's message.")
+    last_transition_time: Timestamp | None = Field(
+        default=None, description="When the HPA controller last flipped it."
+    )
+
+
+class AutoscalingStatus(ApiModel):
+    """What the backend's HorizontalPodAutoscaler reports (spec.autoscaling only)."""
+
+    desired_replicas: int | None = Field(
+        default=None, ge=0, description="Pods the autoscaler last asked for."
+    )
+    current_replicas: int | None = Field(default=None, ge=0, description="Pods the autoscaler last saw.")
+    last_scale_time: Timestamp | None = Field(default=None, description="When the autoscaler last scaled.")
+    conditions: list[AutoscalerCondition] = Field(
+        default_factory=list,
+        description="The autoscaler's AbleToScale, ScalingActive and ScalingLimited conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
 class TTSBackendStatus(ApiModel):
     """Observed state of the backend, written by the operator only."""
 
@@ -91,7 +122,7 @@ class TTSBackendStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, Available, Progressing, Degraded, CredentialsValid.",
+        description="Ready, Available, Progressing, Degraded, CredentialsValid; ScalingActive if autoscaled.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     replicas: int | None = Field(default=None, ge=0, description="Pods of the backend (the /scale status).")
@@ -107,6 +138,9 @@ class TTSBackendStatus(ApiModel):
         default=None, description="Deepgram key rollout over the pods."
     )
     fleet: FleetFigures | None = Field(default=None, description="Figures from the pods' /statusz.")
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="The HorizontalPodAutoscaler's replicas and conditions (spec.autoscaling)."
+    )
     key_rotation: KeyRotationStatus | None = Field(
         default=None, description="Scheduled key rotation through Deepgram's key API (spec.keyManagement)."
     )

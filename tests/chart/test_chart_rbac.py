@@ -13,7 +13,8 @@ from tests.support.helm import RELEASE, ROOT, WATCHED_NAMESPACES, Grant, Manifes
 SERVICE_ACCOUNT = f"{RELEASE}-ttsfleet"
 READ = ("get", "list", "watch")
 MANAGE = ("get", "create", "patch", "delete")  # children are read by name, never listed or watched…
-WATCHED = ("get", "list", "watch", "create", "patch", "delete")  # …but Deployments: their status is indexed
+# …but Deployments and HPAs: their status is indexed (an HPA's is mirrored into the backend's status)
+WATCHED = ("get", "list", "watch", "create", "patch", "delete")
 
 
 def grants(*entries: tuple[str, str, tuple[str, ...]]) -> set[Grant]:
@@ -28,7 +29,7 @@ IN_SERVED_NAMESPACES = grants(
     ("", "configmaps", MANAGE),
     ("", "services", MANAGE),
     ("apps", "deployments", WATCHED),
-    ("autoscaling", "horizontalpodautoscalers", MANAGE),
+    ("autoscaling", "horizontalpodautoscalers", WATCHED),
     ("policy", "poddisruptionbudgets", MANAGE),
     ("networking.k8s.io", "networkpolicies", MANAGE),
     ("monitoring.coreos.com", "servicemonitors", MANAGE),

@@ -114,7 +114,9 @@ def test_kubectl_get_shows_the_printer_columns(control_plane: ControlPlane) -> N
         )
     assert patched.status_code == 200, patched.text
     table = control_plane.kubectl("get", "ttsb", "columns", "-n", NAMESPACE).splitlines()
-    assert table[0].split() == ["NAME", "READY", "REPLICAS", "ENDPOINT", "REASON", "AGE"]
+    assert table[0].split() == ["NAME", "READY", "REPLICAS", "DESIRED", "ENDPOINT", "REASON", "AGE"]
+    # DESIRED is blank: without an autoscaler nothing but the spec asks for a count.
+    assert table[1][table[0].index("DESIRED") : table[0].index("ENDPOINT")].strip() == ""
     assert table[1].split()[:5] == [
         "columns",
         "False",

@@ -95,7 +95,7 @@ def test_names_subresources_and_columns() -> None:
         },
     }
     columns = [column["name"] for column in version["additionalPrinterColumns"]]
-    assert columns == ["Ready", "Replicas", "Endpoint", "Reason", "Age"]
+    assert columns == ["Ready", "Replicas", "Desired", "Endpoint", "Reason", "Age"]
 
 
 def test_every_field_has_a_description() -> None:

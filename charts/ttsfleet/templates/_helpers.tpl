@@ -90,7 +90,8 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
   resources: ["ttsbackends/finalizers"]
   verbs: ["update"]
 # Children of a TTSBackend: read by name, created or patched when their rendering changes, deleted when
-# the spec stops asking for them. Only Deployments are also watched (label-filtered), for probe ticks.
+# the spec stops asking for them. Deployments and HPAs are also watched (label-filtered), for probe ticks:
+# the HPA's replicas and conditions are mirrored into the backend's status.
 - apiGroups: [""]
   resources: ["configmaps", "services"]
   verbs: ["get", "create", "patch", "delete"]
@@ -99,7 +100,7 @@ RBAC rules for everything the operator does inside a namespace it serves. Used b
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
-  verbs: ["get", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["get", "create", "patch", "delete"]
