@@ -35,6 +35,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # per-session utterance count (18, under Deepgram's 20 flushes a minute on a direct socket).
 QUICK_LEVELS = {1: 4.0, 50: 6.0, 200: 8.0}
 FULL_LEVELS = {1: 12.0, 50: 20.0, 200: 30.0, 500: 30.0}
+# Full runs only, and only for the scenarios the scale targets compare (`Scenario.scale`): one pod at
+# 1,000 and 2,000 sessions. 40 s spans two conversation cycles, so sockets spend their Flush budgets.
+SCALE_LEVELS = {1000: 40.0, 2000: 40.0}
 PROFILE_SESSIONS = 200
 PROFILE_SECONDS = 20.0
 # TTSBackends for the operator scale phase: the size in full runs, a fifth of it in quick ones.
@@ -100,7 +103,11 @@ async def _profile_gateway(
 
 
 async def _run_all(
-    chosen: list[scenarios.Scenario], levels: Mapping[int, float], profile: bool, out_dir: Path
+    chosen: list[scenarios.Scenario],
+    levels: Mapping[int, float],
+    scale_levels: Mapping[int, float],
+    profile: bool,
+    out_dir: Path,
 ) -> tuple[list[LevelResult], dict[str, Any], dict[str, Any] | None]:
     with tempfile.TemporaryDirectory(prefix="ttsfleet-bench-") as tmp:
         workdir = Path(tmp)
@@ -109,7 +116,8 @@ async def _run_all(
                 health = (await client.get(emulator.base_url + "/_emulator/healthz")).json()
                 results: list[LevelResult] = []
                 for scenario in chosen:
-                    results += await scenarios.run_scenario(scenario, emulator, levels, workdir, client)
+                    its_levels = {**levels, **scale_levels} if scenario.scale else levels
+                    results += await scenarios.run_scenario(scenario, emulator, its_levels, workdir, client)
                 profiled = await _profile_gateway(emulator, workdir, client, out_dir) if profile else None
     return results, health, profiled
 
@@ -160,7 +168,8 @@ def main() -> int:
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    chosen = [s for s in scenarios.SCENARIOS if not names or s.name in names]
+    chosen = [s for s in scenarios.SCENARIOS if s.name in names or (not names and not s.by_name_only)]
+    scale_levels = SCALE_LEVELS if not args.quick and not args.levels else {}
 
     if not args.quick and not args.skip_capacity:
         saved_argv = sys.argv
@@ -171,12 +180,16 @@ def main() -> int:
             sys.argv = saved_argv
 
     machine = _machine()
-    results, health, profiled = _run_on_uvloop(_run_all(chosen, levels, args.profile, out_dir))
+    results, health, profiled = _run_on_uvloop(_run_all(chosen, levels, scale_levels, args.profile, out_dir))
     summaries: dict[str, dict[int, dict[str, Any]]] = {}
     for result in results:
         summaries.setdefault(result.scenario, {})[result.record.sessions] = result.summary()
     scale = None if args.skip_operator else _operator_scale("quick" if args.quick else "full")
-    figures = {**reporting.headline_figures(summaries), **reporting.operator_figures(scale)}
+    figures = {
+        **reporting.headline_figures(summaries),
+        **reporting.scale_figures(summaries),
+        **reporting.operator_figures(scale),
+    }
     checks = reporting.check_targets(figures)
     command = "make bench-quick" if args.quick else "make bench"
     report: dict[str, Any] = {
