@@ -27,6 +27,9 @@ import httpx
 from benchmarks import loadgen, processes
 from benchmarks.loadgen import LevelRecord, SessionPlan
 from benchmarks.processes import Server
+from ttsfleet.dataplane import sockets
+from ttsfleet.dataplane.settings import PoolSettings
+from ttsfleet.protocol import SocketLimits
 
 Via = Literal["direct", "nginx", "gateway"]
 
@@ -36,8 +39,9 @@ Via = Literal["direct", "nginx", "gateway"]
 # of a level connects at the same moment (a pod behind a Service sees them arrive over time), so the
 # bound on connections still sending their request head is raised above the largest level too: at its
 # default (512) a loaded pod drops the oldest of 1,000 simultaneous upgrades as a flood.
+POOL_MAX_SOCKETS = 512
 GATEWAY_BASE_SETTINGS = {
-    "TTSFLEET_POOL__MAX_SOCKETS": "512",
+    "TTSFLEET_POOL__MAX_SOCKETS": str(POOL_MAX_SOCKETS),
     "TTSFLEET_LIMITS__MAX_SESSIONS": "2100",
     "TTSFLEET_CONNECTIONS__MAX_PENDING": "2100",
     "TTSFLEET_LOGGING__LEVEL": "INFO",
@@ -47,11 +51,6 @@ AGENT_SPEAKING_SHARE = 0.10
 # The emulator keeps its latency model while its first frames leave at most this late (p99): beyond it,
 # a level measures the emulator's saturation rather than the gateway, and is flagged.
 EMULATOR_LATE_P99_MS = 5.0
-# Deepgram's Flush budget per socket and the pool's default spare policy (PoolSettings), for the floor a
-# level's sockets are compared with.
-FLUSHES_PER_SOCKET_MINUTE = 20
-SPARE_RATIO = 0.5
-MAX_SPARE_PER_KEY = 16
 FAULT_INTERVAL_S = 1.0
 # Posted every FAULT_INTERVAL_S; each spec hits only the next `count` new upstream sockets, so the
 # gateway meets refusals, mid-life closes, resets and slow sockets while it keeps serving.
@@ -130,8 +129,8 @@ class LevelResult:
         """Deepgram's per-socket Flush budget for this level: ⌈Flushes a minute ÷ 20⌉, plus the pool's
         spare share of the utterances in flight (Little's law: utterance seconds ÷ wall seconds)."""
         busy = sum(self.record.utterance_ms) / 1000 / self.record.wall_s if self.record.wall_s else 0.0
-        spares = min(MAX_SPARE_PER_KEY, math.ceil(SPARE_RATIO * busy - 1e-9))
-        return math.ceil(self.flushes_per_minute / FLUSHES_PER_SOCKET_MINUTE - 1e-9) + spares
+        spares = sockets.spare_target(math.ceil(busy - 1e-9), PoolSettings(max_sockets=POOL_MAX_SOCKETS))
+        return sockets.flush_floor(self.flushes_per_minute, SocketLimits()) + spares
 
     def summary(self) -> dict[str, Any]:
         record = self.record
