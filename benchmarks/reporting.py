@@ -240,8 +240,8 @@ def markdown(
         "",
         "| scenario | sessions | speaking | utterances | errors | TTFB p50 / p95 / p99 (ms) "
         "| frame gap p95 (ms) | upstream sockets | proxy CPU s / audio min | proxy peak RSS (MB) "
-        "| emulator CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| emulator CPU | emulator late p99 (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, levels in summaries.items():
         for sessions, s in sorted(levels.items()):
@@ -252,7 +252,9 @@ def markdown(
                 f"| {_cell(ttfb['p50'])} / {_cell(ttfb['p95'])} / {_cell(ttfb['p99'])} "
                 f"| {_cell(s['frame_gap_ms']['p95'])} | {s['upstream_sockets_max']} "
                 f"| {_cell(s['proxy_cpu_s_per_audio_minute'])} | {_cell(s['proxy_rss_peak_mb'])} "
-                f"| {s['emulator_cpu_percent']} % |"
+                f"| {s['emulator_cpu_percent']} % "
+                f"| {_cell(s.get('emulator_first_byte_late_ms', {}).get('p99'))}"
+                f"{'' if s.get('emulator_kept_its_model', True) else ' (behind its model)'} |"
             )
     lines += ["", "| figure | value |", "|---|---:|"]
     lines += [f"| `{name}` | {_cell(value)} |" for name, value in figures.items()]
