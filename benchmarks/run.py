@@ -6,7 +6,8 @@ PASS/FAIL/SKIP per target next to its figure (targets are reported, never assert
 whenever the run itself worked). The emulator, the gateway and nginx run on CPU 0, this load generator
 (uvloop) on CPU 1.
 
-    python -m benchmarks.run [--quick] [--scenarios a,b] [--profile] [--skip-capacity] [--skip-operator]
+    python -m benchmarks.run [--quick] [--scenarios a,b] [--levels n=s,…] [--profile [--profile-sessions N]]
+                             [--skip-capacity] [--skip-operator]
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # per-session utterance count (18, under Deepgram's 20 flushes a minute on a direct socket).
 QUICK_LEVELS = {1: 4.0, 50: 6.0, 200: 8.0}
 FULL_LEVELS = {1: 12.0, 50: 20.0, 200: 30.0, 500: 30.0}
+# Full runs only, and only for the scenarios the scale targets compare (`Scenario.scale`): one pod at
+# 1,000 and 2,000 sessions. 40 s spans two conversation cycles, so sockets spend their Flush budgets.
+SCALE_LEVELS = {1000: 40.0, 2000: 40.0}
 PROFILE_SESSIONS = 200
 PROFILE_SECONDS = 20.0
 # TTSBackends for the operator scale phase: the issue's size in full runs, a fifth of it in quick ones.
@@ -76,23 +80,21 @@ def _machine() -> dict[str, Any]:
 
 
 async def _profile_gateway(
-    emulator: processes.Server, workdir: Path, client: httpx.AsyncClient, out_dir: Path
+    emulator: processes.Server, workdir: Path, client: httpx.AsyncClient, out_dir: Path, sessions: int
 ) -> dict[str, Any]:
-    """An extra gateway_warm level at 200 sessions with py-spy attached; its figures stay out of the table."""
+    """An extra gateway_warm level at `sessions` with py-spy attached; its figures stay out of the table."""
     scenario = next(s for s in scenarios.SCENARIOS if s.name == "gateway_warm")
-    raw_path = out_dir / f"profile-gateway-warm-{PROFILE_SESSIONS}.txt"
-    with scenarios.proxy_for(scenario, emulator, workdir / "profile", PROFILE_SESSIONS) as proxy:
+    raw_path = out_dir / f"profile-gateway-warm-{sessions}.txt"
+    with scenarios.proxy_for(scenario, emulator, workdir / "profile", sessions) as proxy:
         assert proxy is not None
         await scenarios.wait_for_warm_pool(client, proxy)
         with profiling.sampling(proxy.pid, raw_path, PROFILE_SECONDS) as sampled:
-            result = await scenarios.run_level(
-                scenario, emulator, proxy, PROFILE_SESSIONS, PROFILE_SECONDS, client
-            )
+            result = await scenarios.run_level(scenario, emulator, proxy, sessions, PROFILE_SECONDS, client)
     if not sampled or not raw_path.exists():
         return {"error": "py-spy is not installed (pip install py-spy)"}
     return {
         "scenario": "gateway_warm",
-        "sessions": PROFILE_SESSIONS,
+        "sessions": sessions,
         "raw_stacks": raw_path.name,
         "level_while_sampled": result.summary(),
         **profiling.hot_paths(raw_path),
@@ -100,7 +102,11 @@ async def _profile_gateway(
 
 
 async def _run_all(
-    chosen: list[scenarios.Scenario], levels: Mapping[int, float], profile: bool, out_dir: Path
+    chosen: list[scenarios.Scenario],
+    levels: Mapping[int, float],
+    scale_levels: Mapping[int, float],
+    profile_sessions: int | None,
+    out_dir: Path,
 ) -> tuple[list[LevelResult], dict[str, Any], dict[str, Any] | None]:
     with tempfile.TemporaryDirectory(prefix="ttsfleet-bench-") as tmp:
         workdir = Path(tmp)
@@ -109,8 +115,13 @@ async def _run_all(
                 health = (await client.get(emulator.base_url + "/_emulator/healthz")).json()
                 results: list[LevelResult] = []
                 for scenario in chosen:
-                    results += await scenarios.run_scenario(scenario, emulator, levels, workdir, client)
-                profiled = await _profile_gateway(emulator, workdir, client, out_dir) if profile else None
+                    its_levels = {**levels, **scale_levels} if scenario.scale else levels
+                    results += await scenarios.run_scenario(scenario, emulator, its_levels, workdir, client)
+                profiled = (
+                    await _profile_gateway(emulator, workdir, client, out_dir, profile_sessions)
+                    if profile_sessions
+                    else None
+                )
     return results, health, profiled
 
 
@@ -139,6 +150,9 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="also sample the gateway with py-spy at 200 sessions"
     )
+    parser.add_argument(
+        "--profile-sessions", type=int, default=PROFILE_SESSIONS, help="sessions of the profiled level"
+    )
     parser.add_argument("--skip-capacity", action="store_true", help="skip the emulator capacity benchmark")
     parser.add_argument("--skip-operator", action="store_true", help="skip the operator scale benchmark")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where results go")
@@ -160,7 +174,8 @@ def main() -> int:
     if unknown:
         print(f"unknown scenarios: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    chosen = [s for s in scenarios.SCENARIOS if not names or s.name in names]
+    chosen = [s for s in scenarios.SCENARIOS if s.name in names or (not names and not s.by_name_only)]
+    scale_levels = SCALE_LEVELS if not args.quick and not args.levels else {}
 
     if not args.quick and not args.skip_capacity:
         saved_argv = sys.argv
@@ -171,12 +186,18 @@ def main() -> int:
             sys.argv = saved_argv
 
     machine = _machine()
-    results, health, profiled = _run_on_uvloop(_run_all(chosen, levels, args.profile, out_dir))
+    results, health, profiled = _run_on_uvloop(
+        _run_all(chosen, levels, scale_levels, args.profile_sessions if args.profile else None, out_dir)
+    )
     summaries: dict[str, dict[int, dict[str, Any]]] = {}
     for result in results:
         summaries.setdefault(result.scenario, {})[result.record.sessions] = result.summary()
     scale = None if args.skip_operator else _operator_scale("quick" if args.quick else "full")
-    figures = {**reporting.headline_figures(summaries), **reporting.operator_figures(scale)}
+    figures = {
+        **reporting.headline_figures(summaries),
+        **reporting.scale_figures(summaries),
+        **reporting.operator_figures(scale),
+    }
     checks = reporting.check_targets(figures)
     command = "make bench-quick" if args.quick else "make bench"
     report: dict[str, Any] = {

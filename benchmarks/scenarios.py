@@ -5,6 +5,8 @@ socket per utterance; nginx_proxy: the same persistent sessions through nginx, t
 gateway_warm: persistent sessions through the gateway, cache off; gateway_cold: a new gateway socket per
 utterance (a new session's first utterance); gateway_cache_hit: every sentence already cached;
 gateway_faults: gateway_warm while the emulator's global faults refuse, close, reset and slow new sockets.
+Only when named: gateway_warm_lead_off, gateway_warm with `pool.spare_lead_s` 0 (spares follow only the
+peak of leased sockets), to compare the spare policies in one run.
 
 Each scenario starts its own proxy process (gateway or nginx, pinned to CPU 0 beside the emulator), runs
 the levels in ascending order, and stops it, so CPU seconds and peak RSS belong to that scenario alone.
@@ -25,17 +27,30 @@ import httpx
 from benchmarks import loadgen, processes
 from benchmarks.loadgen import LevelRecord, SessionPlan
 from benchmarks.processes import Server
+from ttsfleet.dataplane import sockets
+from ttsfleet.dataplane.settings import PoolSettings
+from ttsfleet.protocol import SocketLimits
 
 Via = Literal["direct", "nginx", "gateway"]
 
-# The pool ceiling is raised above the default 64 so that 500 sessions measure the WebSocket path; the
-# socket ratio comes from what the pool actually opens, not from this ceiling.
+# The pool ceiling is raised above the default 64 so that 2,000 sessions measure the WebSocket path (their
+# Flush budget alone needs ~300 sockets a minute), and the session ceiling above the 2,000 of the largest
+# level; the socket ratio comes from what the pool actually opens, not from this ceiling. Every session
+# of a level connects at the same moment (a pod behind a Service sees them arrive over time), so the
+# bound on connections still sending their request head is raised above the largest level too: at its
+# default (512) a loaded pod drops the oldest of 1,000 simultaneous upgrades as a flood.
+POOL_MAX_SOCKETS = 512
 GATEWAY_BASE_SETTINGS = {
-    "TTSFLEET_POOL__MAX_SOCKETS": "256",
+    "TTSFLEET_POOL__MAX_SOCKETS": str(POOL_MAX_SOCKETS),
+    "TTSFLEET_LIMITS__MAX_SESSIONS": "2100",
+    "TTSFLEET_CONNECTIONS__MAX_PENDING": "2100",
     "TTSFLEET_LOGGING__LEVEL": "INFO",
 }
 NO_CACHE = {"TTSFLEET_CACHE__ENABLED": "false"}
 AGENT_SPEAKING_SHARE = 0.10
+# The emulator keeps its latency model while its first frames leave at most this late (p99): beyond it,
+# a level measures the emulator's saturation rather than the gateway, and is flagged.
+EMULATOR_LATE_P99_MS = 5.0
 FAULT_INTERVAL_S = 1.0
 # Posted every FAULT_INTERVAL_S; each spec hits only the next `count` new upstream sockets, so the
 # gateway meets refusals, mid-life closes, resets and slow sockets while it keeps serving.
@@ -58,13 +73,22 @@ class Scenario:
     gateway_settings: Mapping[str, str] = field(default_factory=dict)
     prime_cache: bool = False
     faults: bool = False
+    scale: bool = False  # also runs the levels beyond 500 sessions (run.SCALE_LEVELS)
+    by_name_only: bool = False  # left out of a run that names no scenarios
 
 
 SCENARIOS = (
-    Scenario("direct_persistent", "direct"),
+    Scenario("direct_persistent", "direct", scale=True),
     Scenario("direct_cold", "direct", cold=True),
-    Scenario("nginx_proxy", "nginx"),
-    Scenario("gateway_warm", "gateway", gateway_settings=NO_CACHE),
+    Scenario("nginx_proxy", "nginx", scale=True),
+    Scenario("gateway_warm", "gateway", gateway_settings=NO_CACHE, scale=True),
+    Scenario(
+        "gateway_warm_lead_off",
+        "gateway",
+        gateway_settings={**NO_CACHE, "TTSFLEET_POOL__SPARE_LEAD_S": "0"},
+        scale=True,
+        by_name_only=True,
+    ),
     Scenario("gateway_cold", "gateway", cold=True, gateway_settings=NO_CACHE),
     Scenario("gateway_cache_hit", "gateway", prime_cache=True),
     Scenario("gateway_faults", "gateway", gateway_settings=NO_CACHE, faults=True),
@@ -83,11 +107,30 @@ class LevelResult:
     proxy_cpu_s: float | None = None
     proxy_rss_peak_mb: float | None = None
     emulator_cpu_percent: float = 0.0
+    emulator_first_byte_late_ms: Mapping[str, float] = field(default_factory=dict)
     faults_applied: int = 0
+
+    @property
+    def emulator_kept_its_model(self) -> bool:
+        late = self.emulator_first_byte_late_ms.get("p99")
+        return late is not None and late <= EMULATOR_LATE_P99_MS
 
     @property
     def audio_minutes(self) -> float:
         return self.record.audio_bytes / loadgen.AUDIO_BYTES_PER_S / 60
+
+    @property
+    def flushes_per_minute(self) -> float:
+        """Utterances (one Flush each) a minute; a level under a minute long counts its whole length."""
+        return self.record.utterances * 60 / max(self.record.wall_s, 60.0)
+
+    @property
+    def flush_floor_sockets(self) -> int:
+        """Deepgram's per-socket Flush budget for this level: ⌈Flushes a minute ÷ 20⌉, plus the pool's
+        spare share of the utterances in flight (Little's law: utterance seconds ÷ wall seconds)."""
+        busy = sum(self.record.utterance_ms) / 1000 / self.record.wall_s if self.record.wall_s else 0.0
+        spares = sockets.spare_target(math.ceil(busy - 1e-9), PoolSettings(max_sockets=POOL_MAX_SOCKETS))
+        return sockets.flush_floor(self.flushes_per_minute, SocketLimits()) + spares
 
     def summary(self) -> dict[str, Any]:
         record = self.record
@@ -109,10 +152,14 @@ class LevelResult:
             "frame_gap_ms": distribution(record.gap_ms),
             "audio_s": round(record.audio_bytes / loadgen.AUDIO_BYTES_PER_S, 1),
             "upstream_sockets_max": self.upstream_sockets_max,
+            "flushes_per_minute": round(self.flushes_per_minute),
+            "flush_floor_sockets": self.flush_floor_sockets,
             "proxy_cpu_s": _rounded(self.proxy_cpu_s, 3),
             "proxy_cpu_s_per_audio_minute": _rounded(cpu_per_minute, 4),
             "proxy_rss_peak_mb": _rounded(self.proxy_rss_peak_mb, 1),
             "emulator_cpu_percent": round(self.emulator_cpu_percent, 1),
+            "emulator_first_byte_late_ms": dict(self.emulator_first_byte_late_ms),
+            "emulator_kept_its_model": self.emulator_kept_its_model,
             "faults_applied": self.faults_applied,
         }
 
@@ -243,6 +290,7 @@ async def run_level(
         emulator_cpu_percent=100
         * (processes.cpu_seconds(emulator.pid) - emulator_cpu_before)
         / record.wall_s,
+        emulator_first_byte_late_ms=stats.get("first_byte_late_ms", {}),
         faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
     )
     if proxy is not None and proxy_cpu_before is not None:
@@ -273,7 +321,9 @@ async def run_scenario(
                 f"{scenario.name:18} {sessions:4} sessions: ttfb p50/p95/p99 "
                 f"{summary['ttfb_ms']['p50']}/{summary['ttfb_ms']['p95']}/"
                 f"{summary['ttfb_ms']['p99']} ms, {result.record.utterances} utterances, "
-                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}",
+                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}, "
+                f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms"
+                + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )
     return results

@@ -5,9 +5,11 @@ keeps spares per key in use, forgets keys idle for `idle_key_ttl_s`, recycles so
 limit, pings idle ones and retires sockets of an old key after their utterance (`sockets.py` holds the
 socket model, budgets, choice and the spare policy). Spares (the warm minimum, or a share of the key's
 recent peak of leased sockets when that is more) open in the background as soon as a lease takes the
-key below its target, so an utterance in a burst finds a socket already open instead of paying the
-handshake. On an utterance's path a socket opens only when no idle one fits and no connect is already
-on its way for the waiter, so open sockets stay within the peak leased + spares.
+key below its target, and also when the key's idle sockets have fewer Flushes left than `spare_lead_s`
+of leases at its recent rate would spend, so an utterance in a burst or a rising load finds a socket
+already open instead of paying the handshake. On an utterance's path a socket opens only when no idle
+one fits and no connect is already on its way for the waiter, so open sockets stay within the peak
+leased + spares + the Flush budget kept in hand.
 
 Every socket, spares included, counts against `socket_limit`: `max_sockets`, or this pod's share of the
 fleet's upstream socket budget when that is lower (`set_socket_share`). A lowered share closes idle
@@ -33,6 +35,10 @@ log = structlog.get_logger(__name__)
 
 # Maintenance runs at least this often; changes (a lease, a release, a new key) wake it sooner.
 MAINTENANCE_TICK_S = 1.0
+# The lease rate that `spare_lead_s` multiplies: a 2 s window sees a rising load within a few hundred
+# leases' time, a 10 s one keeps the rate across the pauses between an agent crowd's bursts.
+LEASE_RATE_SHORT_S = 2.0
+LEASE_RATE_LONG_S = 10.0
 
 
 class Pool:
@@ -63,6 +69,7 @@ class Pool:
         self._waiting: dict[PoolKey, int] = {}
         self._keys_used: dict[PoolKey, float] = {}
         self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
+        self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
         self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -172,10 +179,22 @@ class Pool:
 
     def _hand_out(self, pooled: PooledSocket, chars: int) -> PooledSocket:
         pooled.transition(SocketState.LEASED)
-        pooled.charge(self._clock.monotonic(), chars)
+        now = self._clock.monotonic()
+        pooled.charge(now, chars)
+        self._lease_rate(pooled.key).record(now)
         self._record_busy(pooled.key)
         self._wakeup.set()  # the key may have dropped below its spares: maintenance opens more
         return pooled
+
+    def _lease_rate(self, key: PoolKey) -> sockets.LeaseRate:
+        rate = self._lease_rates.get(key)
+        if rate is None:
+            rate = self._lease_rates[key] = sockets.LeaseRate(LEASE_RATE_SHORT_S, LEASE_RATE_LONG_S)
+        return rate
+
+    def lease_rate(self, key: PoolKey) -> float:
+        """New leases a second for `key`, as the spare policy sees it."""
+        return self._lease_rate(key).per_second(self._clock.monotonic())
 
     def _record_busy(self, key: PoolKey) -> None:
         peaks = self._peaks.get(key)
@@ -349,9 +368,15 @@ class Pool:
                 self._forget(key)
                 continue
             peaks = self._peaks.get(key)
-            target = sockets.spare_target(peaks.peak(now) if peaks else 0, self._settings)
-            missing = sockets.spare_shortfall(
-                self._sockets.values(), key, self._connecting.get(key, 0), target, now, self._limits
+            missing = sockets.sockets_to_open(
+                self._sockets.values(),
+                key,
+                self._connecting.get(key, 0),
+                peaks.peak(now) if peaks else 0,
+                self.lease_rate(key),
+                now,
+                self._settings,
+                self._limits,
             )
             while missing > 0 and self._can_warm():
                 self._connecting[key] = self._connecting.get(key, 0) + 1  # counted until the task runs
@@ -362,6 +387,7 @@ class Pool:
         """Nobody used `key` for `idle_key_ttl_s`: no spares for it, and its idle sockets close."""
         del self._keys_used[key]
         self._peaks.pop(key, None)
+        self._lease_rates.pop(key, None)
         for pooled in list(self._sockets.values()):
             if pooled.key == key and pooled.state is SocketState.IDLE:
                 self._close(pooled)

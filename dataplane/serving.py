@@ -102,6 +102,9 @@ async def _serve(loaded: LoadedSettings) -> None:
         lifespan="on",
         log_config=None,
         access_log=False,
+        # Nothing here reads the client's address or scheme, so uvicorn's X-Forwarded-* rewriting (a
+        # middleware on every connection) has nothing to serve.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=5,
     )

@@ -163,6 +163,17 @@ class PoolSettings(_Group):
         " budget is per minute, and a minute spans several turns of a conversation, so spares outlast the"
         " pauses between bursts yet follow the load down within a minute.",
     )
+    spare_lead_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Seconds of new leases, at the key's recent lease rate, whose Flushes the key's sockets"
+        " keep in hand: each socket takes 20 Flushes a minute, so a busy key spends its sockets' budget"
+        " steadily, and opening the next socket before the budget runs out keeps utterances from waiting"
+        " for a handshake (~250 ms). One second covers a handshake several times over, yet at 10 % speaking"
+        " costs only ~1 socket per 400 sessions above Deepgram's Flush floor;"
+        " 0 turns it off (spares then follow only the peak of leased sockets).",
+    )
     max_spare_per_key: int = Field(
         default=16,
         ge=0,

@@ -4,7 +4,8 @@ Pure: time, the key generation and the limits are passed in. Deepgram's per-sock
 characters and 20 Flushes a minute, PROTOCOL.md "Limits and close codes") are sliding windows here,
 so the pool can pick a socket whose budget fits an utterance instead of meeting DATA-0001 or
 EXCESSIVE_FLUSH upstream. The spare policy is here too: how many idle sockets a key keeps, from the
-peak of its leased sockets over a recent window.
+peak of its leased sockets over a recent window, and how much Flush budget it keeps ahead of the rate of
+new leases (a rising load spends the budget before any peak of leased sockets shows it).
 """
 
 from __future__ import annotations
@@ -163,6 +164,80 @@ def spare_shortfall(
     utterance now; an idle socket whose Flush budget is spent for this window is no spare."""
     idle = sum(s.key == key and s.state is SocketState.IDLE and s.fits(now, 0, limits) for s in sockets)
     return max(0, target - idle - connecting)
+
+
+def flushes_left(sockets: Iterable[PooledSocket], key: PoolKey, now: float, limits: SocketLimits) -> int:
+    """Flushes the key's idle sockets can still take in their current windows. Leased sockets are left
+    out: they are the ones with the most budget (leases go there first), and they hold it until their
+    utterance ends, so counting it would hide that the idle ones are nearly spent."""
+    return sum(
+        max(0, limits.max_flushes_per_window - s.flushes.sum(now))
+        for s in sockets
+        if s.key == key and s.state is SocketState.IDLE
+    )
+
+
+def runway_shortfall(
+    flushes_left: int, connecting: int, lease_rate_per_s: float, lead_s: float, limits: SocketLimits
+) -> int:
+    """Sockets to open so that the key's Flush budget covers the leases expected in the next `lead_s`.
+
+    Leases spread over the sockets with the most budget left, so a key's sockets run out of Flushes
+    nearly together; counting idle sockets alone sees that only when they are spent, and the next
+    utterances then wait for a handshake. A connecting socket brings a whole window's budget.
+    """
+    per_socket = limits.max_flushes_per_window
+    needed = math.ceil(lease_rate_per_s * lead_s - 1e-9)
+    deficit = needed - flushes_left - connecting * per_socket
+    return max(0, math.ceil(deficit / per_socket))
+
+
+def sockets_to_open(
+    sockets: Iterable[PooledSocket],
+    key: PoolKey,
+    connecting: int,
+    peak_leased: int,
+    lease_rate_per_s: float,
+    now: float,
+    settings: PoolSettings,
+    limits: SocketLimits,
+) -> int:
+    """The pool's sizing decision for one key: enough idle sockets for the recent peak (`spare_target`)
+    and enough Flush budget for the next `spare_lead_s` of leases (`runway_shortfall`)."""
+    present = list(sockets)
+    target = spare_target(peak_leased, settings)
+    return max(
+        spare_shortfall(present, key, connecting, target, now, limits),
+        runway_shortfall(
+            flushes_left(present, key, now, limits),
+            connecting,
+            lease_rate_per_s,
+            settings.spare_lead_s,
+            limits,
+        ),
+    )
+
+
+def flush_floor(flushes_per_minute: float, limits: SocketLimits) -> int:
+    """The fewest sockets that carry `flushes_per_minute` within Deepgram's per-socket Flush budget."""
+    per_minute = limits.max_flushes_per_window * 60.0 / limits.window_s
+    return math.ceil(flushes_per_minute / per_minute - 1e-9)
+
+
+class LeaseRate:
+    """New leases per second: the higher of a short and a long window's average, so that a rising load
+    shows within `short_s` and a lull between bursts does not drop it at once."""
+
+    def __init__(self, short_s: float, long_s: float) -> None:
+        self._short = SlidingWindow(short_s)
+        self._long = SlidingWindow(long_s)
+
+    def record(self, now: float) -> None:
+        self._short.add(now, 1)
+        self._long.add(now, 1)
+
+    def per_second(self, now: float) -> float:
+        return max(self._short.sum(now) / self._short.window_s, self._long.sum(now) / self._long.window_s)
 
 
 @dataclass(slots=True)

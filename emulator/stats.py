@@ -12,6 +12,8 @@ from typing import Any
 from ttsfleet.fingerprints import fingerprint_secret
 
 RECENT_REQUESTS = 512
+# First frames whose lateness is kept: enough for a benchmark level's utterances, bounded for long runs.
+RECENT_FIRST_BYTES = 20000
 
 
 @dataclass(slots=True)
@@ -32,6 +34,9 @@ class Stats:
     # What reached the emulator, for tests that check what a client or gateway forwarded.
     recent_requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
     callbacks: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
+    # How far behind its latency model each first audio frame left (ms): the emulator's own saturation,
+    # so that a benchmark never mistakes it for the latency of what stands between it and the client.
+    first_byte_late_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_FIRST_BYTES))
 
     def request_seen(self, transport: str, query: list[tuple[str, str]], request_id: str) -> None:
         """Remember a speak request's query (never its text or credentials)."""
@@ -83,4 +88,16 @@ class Stats:
             "clears_total": self.clears_total,
             "audio_bytes_total": self.audio_bytes_total,
             "faults_applied": dict(self.faults_applied),
+            "first_byte_late_ms": _distribution(self.first_byte_late_ms),
         }
+
+
+def _distribution(values: deque[float]) -> dict[str, float | int]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"count": len(ordered), "p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)}

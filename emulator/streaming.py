@@ -229,6 +229,8 @@ class SpeakSocket:
             if job.epoch < self.epoch:
                 return  # a Clear arrived: the rest of this audio is dropped
             await self.send_bytes(frame)
+            if index == 0:
+                self.ctx.stats.first_byte_late_ms.append(max(0.0, self.loop.time() - send_at) * 1000)
             self.audio_bytes_sent += len(frame)
             self.ctx.stats.audio_bytes_total += len(frame)
         await self._check_byte_faults()

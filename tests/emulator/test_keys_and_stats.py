@@ -260,3 +260,20 @@ def test_bad_settings_fail_at_start_naming_the_setting(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "realtime_factor" in result.stderr
+
+
+async def test_stats_report_how_late_first_frames_left_against_the_latency_model(
+    emulator: ServerProcess,
+) -> None:
+    # Benchmarks read this to tell the emulator's own saturation from the latency of what they measure.
+    httpx.post(f"{emulator.base_url}/_emulator/reset").raise_for_status()
+    target = SpeakTarget(emulator.ws_url, emulator.base_url, "late-key")
+    async with await connect(target) as ws:
+        await receive_frame(ws)
+        await speak_and_flush(ws, "Two first frames.")
+        await speak_and_flush(ws, "Two first frames.")
+    late = httpx.get(f"{emulator.base_url}/_emulator/stats").json()["first_byte_late_ms"]
+    assert late["count"] == 2
+    assert 0 <= late["p50"] <= late["p95"] <= late["p99"] <= late["max"]
+    httpx.post(f"{emulator.base_url}/_emulator/reset").raise_for_status()
+    assert httpx.get(f"{emulator.base_url}/_emulator/stats").json()["first_byte_late_ms"] == {"count": 0}
