@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -132,6 +133,17 @@ async def _apply_examples(state: fleet.FleetState) -> None:
         await cluster.aclose()
 
 
+def _service_answers(state_dir: Path) -> bool:
+    """The backend's Service, through the local proxy, reaches a ready gateway."""
+    url = fleet.read_services(state_dir).get(BACKEND)
+    if url is None:
+        return False
+    try:
+        return httpx.get(url.replace("ws://", "http://", 1) + "/readyz", timeout=2.0).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 @contextlib.contextmanager
 def start_local_fleet(state_dir: Path, control_plane: str) -> Iterator[LocalFleet]:
     """`dev up --detach --instant --control-plane <it>` with examples/ applied and converged; then down."""
@@ -150,6 +162,9 @@ def start_local_fleet(state_dir: Path, control_plane: str) -> Iterator[LocalFlee
         references = asyncio.run(_references(state.upstream_url))
         running = LocalFleet(state_dir, state, references, list(state.operator_argv))
         asyncio.run(_apply_examples(state))
+        # Ready is the pods' readiness; a Service answers once its endpoints reach the proxy, a moment
+        # later on a loaded machine (as kube-proxy lags a real cluster): wait for that, not a connect race.
+        wait_for(lambda: _service_answers(state_dir), CONVERGE_DEADLINE_S, f"the Service {BACKEND} to answer")
         yield running
     finally:
         if running is not None:
