@@ -134,14 +134,17 @@ async def run_real_fleet(options: fleet.FleetOptions, stop: asyncio.Event, on_re
                 emulator, upstream_url = await processes.start_emulator(
                     runner.free_port(), options.emulator_args, logs / "emulator.log"
                 )
-            async with _metrics_server(plane, state_dir / "metrics-server"), stack.running_node(
-                plane,
-                state_dir,
-                NODE_NAME,
-                upstream_url,
-                pod_network_file=pod_network,
-                services_file=state_dir / "services.json",
-            ) as node:
+            async with (
+                _metrics_server(plane, state_dir / "metrics-server"),
+                stack.running_node(
+                    plane,
+                    state_dir,
+                    NODE_NAME,
+                    upstream_url,
+                    pod_network_file=pod_network,
+                    services_file=state_dir / "services.json",
+                ) as node,
+            ):
                 argv = fleet.operator_command(
                     "--standalone",
                     "--operator-namespace",
