@@ -54,16 +54,24 @@ async def _control_plane(workdir: Path) -> AsyncIterator[ControlPlane]:
         await asyncio.to_thread(manager.__exit__, None, None, None)
 
 
-@contextlib.asynccontextmanager
-async def _metrics_server(plane: ControlPlane, workdir: Path) -> AsyncIterator[None]:
-    """metrics-server when it is built (its blocking start and stop off the event loop); else a note."""
+def metrics_server_note() -> str | None:
+    """The line `dev up` says when metrics-server is not built (HPAs then lack CPU and memory); else None."""
     try:
         metrics_server_build.locate()
     except metrics_server_build.MissingMetricsServer:
-        logger.warning(
+        return (
             "metrics-server is not built: HPAs will report missing resource metrics "
             "(run `make metrics-server` for them and `kubectl top`)"
         )
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _metrics_server(plane: ControlPlane, workdir: Path) -> AsyncIterator[None]:
+    """metrics-server when it is built (its blocking start and stop off the event loop); else the note."""
+    note = metrics_server_note()
+    if note is not None:
+        logger.warning("%s", note)
         yield
         return
     manager = running_metrics_server(plane, workdir)
