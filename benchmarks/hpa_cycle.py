@@ -122,11 +122,15 @@ class CycleFigures:
         return "\n".join(lines)
 
 
+def printed_columns(table: str) -> dict[str, str]:
+    """The first row of `kubectl get`'s table as a user reads it: column name → value (pure)."""
+    header, row = table.splitlines()[:2]
+    return dict(zip(header.split(), row.split(), strict=False))
+
+
 def ttsb_columns(plane: ControlPlane, namespace: str, name: str) -> dict[str, str]:
     """`kubectl get ttsb` as a user reads it: column name → value."""
-    out = plane.kubectl("get", "ttsb", name, "-n", namespace)
-    header, row = out.splitlines()[:2]
-    return dict(zip(header.split(), row.split(), strict=False))
+    return printed_columns(plane.kubectl("get", "ttsb", name, "-n", namespace))
 
 
 async def _until(check: Callable[[], Awaitable[Any]], deadline_s: float, what: str) -> Any:

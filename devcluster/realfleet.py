@@ -4,7 +4,8 @@ etcd, kube-apiserver, kube-controller-manager and kube-scheduler (`controlplane/
 from `crds/`; the fleet's namespaces held to the `restricted` Pod Security Standard; the operator as a
 process acting as the chart's ServiceAccount with the chart's RBAC (never as an admin); a node agent
 running the scheduled pods as processes and a Service proxy (`nodeagent/stack.py`); the Deepgram
-emulator. The operator reaches pods through the agent's pod-network table (pod IPs do not route here).
+emulator; metrics-server when `make metrics-server` built it (HPAs and `kubectl top` read it). The
+operator reaches pods through the agent's pod-network table (pod IPs do not route here).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from ttsfleet.devcluster import fleet, processes, runner
 from ttsfleet.devcluster.controlplane import binaries, chart, kubeconfigs, provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
+from ttsfleet.devcluster.metricsserver import build as metrics_server_build
+from ttsfleet.devcluster.metricsserver.running import running_metrics_server
 from ttsfleet.devcluster.nodeagent import stack
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,34 @@ async def _control_plane(workdir: Path) -> AsyncIterator[ControlPlane]:
     plane = await asyncio.to_thread(manager.__enter__)
     try:
         yield plane
+    finally:
+        await asyncio.to_thread(manager.__exit__, None, None, None)
+
+
+def metrics_server_note() -> str | None:
+    """The line `dev up` says when metrics-server is not built (HPAs then lack CPU and memory); else None."""
+    try:
+        metrics_server_build.locate()
+    except metrics_server_build.MissingMetricsServer:
+        return (
+            "metrics-server is not built: HPAs will report missing resource metrics "
+            "(run `make metrics-server` for them and `kubectl top`)"
+        )
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _metrics_server(plane: ControlPlane, workdir: Path) -> AsyncIterator[None]:
+    """metrics-server when it is built (its blocking start and stop off the event loop); else the note."""
+    note = metrics_server_note()
+    if note is not None:
+        logger.warning("%s", note)
+        yield
+        return
+    manager = running_metrics_server(plane, workdir)
+    await asyncio.to_thread(manager.__enter__)
+    try:
+        yield
     finally:
         await asyncio.to_thread(manager.__exit__, None, None, None)
 
@@ -111,14 +142,17 @@ async def run_real_fleet(options: fleet.FleetOptions, stop: asyncio.Event, on_re
                 emulator, upstream_url = await processes.start_emulator(
                     runner.free_port(), options.emulator_args, logs / "emulator.log"
                 )
-            async with stack.running_node(
-                plane,
-                state_dir,
-                NODE_NAME,
-                upstream_url,
-                pod_network_file=pod_network,
-                services_file=state_dir / "services.json",
-            ) as node:
+            async with (
+                _metrics_server(plane, state_dir / "metrics-server"),
+                stack.running_node(
+                    plane,
+                    state_dir,
+                    NODE_NAME,
+                    upstream_url,
+                    pod_network_file=pod_network,
+                    services_file=state_dir / "services.json",
+                ) as node,
+            ):
                 argv = fleet.operator_command(
                     "--standalone",
                     "--operator-namespace",

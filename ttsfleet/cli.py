@@ -413,6 +413,12 @@ def dev_up(
     console.print(line, highlight=False)
     if kind == "embedded":
         _require_embedded_api()
+    else:
+        from ttsfleet.devcluster.realfleet import metrics_server_note
+
+        note = metrics_server_note()
+        if note is not None:
+            console.print(note, highlight=False)
     if api_port and kind == "real":
         console.print("[red]invalid setting:[/red] --api-port is for the embedded API only")
         raise typer.Exit(2)

@@ -11,6 +11,8 @@ import pytest
 
 from ttsfleet.devcluster import fleet
 from ttsfleet.devcluster.controlplane import binaries
+from ttsfleet.devcluster.metricsserver import build as metrics_server_build
+from ttsfleet.devcluster.realfleet import metrics_server_note
 
 
 def test_auto_takes_the_real_control_plane_when_its_programs_are_built() -> None:
@@ -31,6 +33,17 @@ def test_without_the_programs_auto_falls_back_to_the_embedded_api_and_says_how_t
     with pytest.raises(binaries.MissingControlPlane, match="make controlplane"):
         fleet.resolve_control_plane("real")
     assert fleet.resolve_control_plane("embedded")[0] == "embedded"
+
+
+def test_dev_up_says_in_one_line_when_metrics_server_is_not_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metrics_server_build.locate()  # built by `make metrics-server`: the fleet starts it, nothing to say
+    assert metrics_server_note() is None
+    monkeypatch.setenv(metrics_server_build.CACHE_VARIABLE, str(tmp_path / "empty-cache"))
+    note = metrics_server_note()
+    assert note is not None and "\n" not in note
+    assert "missing resource metrics" in note and "make metrics-server" in note
 
 
 def test_dev_up_refuses_an_unknown_control_plane_and_a_missing_real_one(tmp_path: Path) -> None:
