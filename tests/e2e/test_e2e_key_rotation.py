@@ -222,6 +222,7 @@ async def test_scheduled_rotations_survive_operator_kills_with_no_failed_utteran
     async with httpx.AsyncClient(headers={"Authorization": f"Token {admin['key']}"}, timeout=10.0) as http:
         listed = (await http.get(f"{emulator_http(local_fleet)}/v1/projects/{PROJECT}/keys")).json()
     ids = {item["api_key"]["api_key_id"] for item in listed["api_keys"]}
+    assert not ids & set(rotations.discarded), "the key minted before the restart was not deleted"
     assert ids == {current, admin["api_key_id"]}, "a key minted by the operator was left behind"
     for old in rotations.keys[1:-1]:
         assert await handshake_status(local_fleet, old) == 401
