@@ -33,8 +33,10 @@ RELEASE, RELEASE_NAMESPACE = "ttsfleet", "ttsfleet-system"
 # `restricted`).
 FLEET_NAMESPACES = (RELEASE_NAMESPACE,)
 CRDS = binaries.MODULE_DIR.parent / "crds"
-# The chart in cluster mode; one operator, so no peering (`--standalone`, as the chart then passes).
-CHART_VALUES = ("operator.peering.enabled=false",)
+# The chart in cluster mode; one operator, so no peering (`--standalone`, as the chart then passes); with
+# `rbac.keyRotation`, so that a backend with `spec.keyManagement` can have its key rotated here (without
+# it the operator may not write the minted key into the key Secret: each install is refused with 403).
+CHART_VALUES = ("operator.peering.enabled=false", "rbac.keyRotation=true")
 
 
 def _fresh_directory(workdir: Path) -> None:
