@@ -36,7 +36,8 @@ from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer
 
 __all__ = ["helm", "release_namespace"]  # fixtures, used by name
-pytestmark = pytest.mark.slow
+# A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 MIRROR_DEADLINE_S = 120.0
 

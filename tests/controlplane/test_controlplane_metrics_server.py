@@ -19,7 +19,8 @@ from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer
 from ttsfleet.devcluster.nodeagent import stack
 
-pytestmark = pytest.mark.slow
+# A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 NODE = "ttsfleet-metrics"
 # Two scrapes at metrics-server's resolution (a CPU figure is a rate between them).

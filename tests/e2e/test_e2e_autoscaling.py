@@ -23,7 +23,8 @@ from tests.e2e.conftest import NAMESPACE, LocalFleet
 from tests.operator.integration.conftest import wait_until  # type: ignore[import-not-found]
 from ttsfleet.devcluster import fleet
 
-pytestmark = pytest.mark.slow
+# A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 NAME = hpa_cycle.NAME  # beside the examples' backend, in its namespace
 BACKEND = f"{NAME}.{NAMESPACE}"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments"

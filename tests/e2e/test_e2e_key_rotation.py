@@ -29,7 +29,8 @@ from tests.support.speaking import SpeakTarget, connect
 from ttsfleet.devcluster import realfleet
 from ttsfleet.fingerprints import fingerprint_secret
 
-pytestmark = pytest.mark.slow
+# A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BACKEND_PATH = f"{BACKENDS.format(namespace=NAMESPACE)}/{NAME}"
 KEY_SECRET = f"/api/v1/namespaces/{NAMESPACE}/secrets/aura-en-deepgram"

@@ -18,7 +18,8 @@ from tests.e2e.load import SpeakingLoad
 from tests.e2e.test_e2e_fleet import converged_after, is_ready_pod, wait_for_pods, while_speaking
 from tests.support.servers import eventually
 
-pytestmark = pytest.mark.slow
+# A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BACKEND_PATH = f"{BACKENDS.format(namespace=NAMESPACE)}/{NAME}"
 CONFIG_MAPS = f"/api/v1/namespaces/{NAMESPACE}/configmaps"
