@@ -1,9 +1,5 @@
 # ttsfleet — every target creates the virtual environment it needs.
 PYTHON ?= python3
-# The `operator/` folder (the ttsfleet.operator sub-package) would shadow the standard library's `operator`
-# for `python -m …` run from here, because -m puts the current directory first on sys.path. Safe-path mode
-# (Python 3.11+) leaves it out; the package is found through its installation instead.
-export PYTHONSAFEPATH := 1
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
@@ -45,13 +41,11 @@ metrics-server: install
 test: install promtool controlplane metrics-server
 	$(PY) -m pytest -q
 
-# mypy and import-linter read packages from disk, so they look at the tree an installed wheel holds.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) scripts/package_tree.py build/pkg
-	cd build/pkg && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p ttsfleet
-	cd build/pkg && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	# The TEN extension is its own package; its TEN imports resolve to the test stand-in's stubs.
 	MYPYPATH=tests/ten_extension/stubs $(VENV)/bin/mypy --config-file pyproject.toml ten_extension/deepgram_tts2_python
 
@@ -71,9 +65,8 @@ format: install
 demo: install
 	$(PY) -m ttsfleet.demo
 
-# Benchmarks live outside the package: the repository root goes at the *end* of sys.path, after the stdlib.
-run_module = $(PY) -c 'import runpy, sys; sys.path.append("."); runpy.run_module("$(1)", run_name="__main__", alter_sys=True)'
-RUN_BENCH := $(call run_module,benchmarks.run)
+# Benchmarks live outside the package, in the repository root that `python -m` puts on sys.path.
+RUN_BENCH := $(PY) -m benchmarks.run
 
 bench: install
 	$(RUN_BENCH)
@@ -83,7 +76,7 @@ bench-quick: install
 
 # The disaster-recovery procedures on a local fleet, each step timed (docs/disaster-recovery.md).
 dr-drill: install
-	$(call run_module,benchmarks.disaster_recovery)
+	$(PY) -m benchmarks.disaster_recovery
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

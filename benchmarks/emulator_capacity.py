@@ -142,7 +142,7 @@ def main() -> int:
     os.sched_setaffinity(0, {1})
     emulator = subprocess.Popen(
         [sys.executable, "-m", "ttsfleet", "emulator", "--port", str(args.port), "--log-level", "WARNING"],
-        env={**os.environ, "PYTHONSAFEPATH": "1"},
+        env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -251,7 +251,7 @@ async def _shown(plane: ControlPlane, wanted: Callable[[int], bool]) -> dict[str
 @contextlib.contextmanager
 def operator(plane: ControlPlane, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`ttsfleet operator` for the namespace, with the admin kubeconfig (RBAC is the tests' concern)."""
-    env = {**os.environ, "KUBECONFIG": str(plane.admin_kubeconfig), "PYTHONSAFEPATH": "1"}
+    env = {**os.environ, "KUBECONFIG": str(plane.admin_kubeconfig)}
     env.pop("PYTHONPATH", None)
     with (workdir / "operator.log").open("ab") as log:
         process = subprocess.Popen(

@@ -74,7 +74,7 @@ class Operator:
 
     def __init__(self, api_url: str, probe_interval_s: float) -> None:
         self.metrics_port = _free_port()
-        env = {**os.environ, "PYTHONSAFEPATH": "1"}
+        env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         command = [
             sys.executable,

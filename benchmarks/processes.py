@@ -110,11 +110,7 @@ def _started(
 
 
 def _ttsfleet(*args: str) -> list[str]:
-    # Safe-path mode keeps the working directory off sys.path; the package comes from its installation.
     return [sys.executable, "-m", "ttsfleet", *args]
-
-
-_PYTHON_ENV = {"PYTHONSAFEPATH": "1"}
 
 
 @contextlib.contextmanager
@@ -122,7 +118,7 @@ def emulator(workdir: Path) -> Iterator[Server]:
     """The Deepgram emulator with its default, realistic latency model."""
     port = free_port()
     args = _ttsfleet("emulator", "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING")
-    with _started("emulator", args, port, workdir, _PYTHON_ENV, "/_emulator/healthz") as server:
+    with _started("emulator", args, port, workdir, {}, "/_emulator/healthz") as server:
         yield server
 
 
@@ -160,7 +156,7 @@ def gateway(
         "--client-tokens-file",
         str(tokens_file),
     )
-    with _started(pod_name, args, port, workdir, {**_PYTHON_ENV, **settings}, ready_path) as server:
+    with _started(pod_name, args, port, workdir, settings, ready_path) as server:
         yield server
 
 

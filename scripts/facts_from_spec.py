@@ -1,7 +1,7 @@
 """Write what the project takes from Deepgram's API specs into committed files, so nothing else reads the
 specs at run time (a clone without them still builds, runs and tests):
 
-- `ttsfleet/protocol/voice_catalog.py`: the `/v1/speak` model enum and its default (openapi.yml);
+- `src/ttsfleet/protocol/voice_catalog.py`: the `/v1/speak` model enum and its default (openapi.yml);
 - `tests/support/deepgram_speak_spec.json`: every `/v1/speak` query parameter of both transports, with its
   JSON type, default and enumerated values, which the conformance tests walk.
 
@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CATALOG = REPOSITORY / "ttsfleet" / "protocol" / "voice_catalog.py"
+CATALOG = REPOSITORY / "src" / "ttsfleet" / "protocol" / "voice_catalog.py"
 SPEAK_FACTS = REPOSITORY / "tests" / "support" / "deepgram_speak_spec.json"
 SPEC_DIR = Path("shared") / "reference" / "deepgram-api-specs"
 

@@ -18,7 +18,7 @@ def test_demo_once_writes_a_wav_that_says_the_sentence(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "ttsfleet.demo"],
         cwd=tmp_path,
-        env={**os.environ, "DEMO_ONCE": "1", "PYTHONSAFEPATH": "1"},
+        env={**os.environ, "DEMO_ONCE": "1"},
         capture_output=True,
         text=True,
         timeout=120,

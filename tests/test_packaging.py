@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import email.parser
+import os
 import shutil
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "src"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 # Development tools that source checkouts import from the tree and the wheel leaves out.
 DEV_ONLY_PACKAGES = {"ttsfleet.devcluster.apiserver"}
 EMBEDDED_API_EXTRA = "embedded-api"
@@ -26,17 +27,34 @@ EMBEDDED_API_DISTRIBUTIONS = {"kmock", "jsonschema", "kubernetes-validate", "cel
 
 
 def _packages_on_disk() -> dict[str, Path]:
-    found = {}
-    for name, folder in SETUPTOOLS["package-dir"].items():
-        base = ROOT / folder
-        for init in base.rglob("__init__.py"):
-            relative = init.parent.relative_to(base)
-            found[".".join([name, *relative.parts])] = init
-    return found
+    return {
+        ".".join(init.parent.relative_to(SOURCES).parts): init
+        for init in SOURCES.rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    }
 
 
-def test_every_package_on_disk_is_listed_for_the_wheel() -> None:
-    assert set(_packages_on_disk()) - DEV_ONLY_PACKAGES == set(SETUPTOOLS["packages"])
+def test_the_repository_root_holds_no_importable_package() -> None:
+    """`python -m …` from the root must never find a folder shadowing an installed or stdlib module."""
+    at_root = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    assert at_root <= {"tests", "benchmarks"}, "the package's code lives under src/"
+    assert not at_root & sys.stdlib_module_names
+    assert sorted(path.name for path in SOURCES.iterdir() if path.suffix != ".egg-info") == ["ttsfleet"]
+
+
+def test_modules_run_from_the_root_without_safe_path_mode() -> None:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONSAFEPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import operator, ttsfleet.operator; print(operator.__file__)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ttsfleet" not in done.stdout, "the standard library's operator module, not ours"
 
 
 def _distribution(requirement: str) -> str:
@@ -58,8 +76,7 @@ def test_the_embedded_api_needs_are_a_dev_only_extra() -> None:
 def test_the_production_wheel_holds_no_embedded_api(tmp_path: Path) -> None:
     """Built from a copy of the sources (an in-tree build would leave build/ behind)."""
     source = tmp_path / "source"
-    for folder in {*SETUPTOOLS["package-dir"].values()}:
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOURCES, source / "src", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     built = subprocess.run(
@@ -85,7 +102,8 @@ def test_the_production_wheel_holds_no_embedded_api(tmp_path: Path) -> None:
         names = archive.namelist()
         metadata_name = next(name for name in names if name.endswith(".dist-info/METADATA"))
         metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
-    assert "ttsfleet/devcluster/__init__.py" in names
+    in_wheel = {".".join(Path(name).parent.parts) for name in names if name.endswith("/__init__.py")}
+    assert in_wheel == set(_packages_on_disk()) - DEV_ONLY_PACKAGES, "every sub-package but the dev tools"
     assert not [name for name in names if name.startswith("ttsfleet/devcluster/apiserver/")]
     for requirement in metadata.get_all("Requires-Dist") or []:
         if _distribution(requirement) in EMBEDDED_API_DISTRIBUTIONS:

@@ -74,7 +74,7 @@ def operator_as(
             ],
             stdout=stream,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONSAFEPATH": "1"},
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         )
     try:
         yield process

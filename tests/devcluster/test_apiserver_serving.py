@@ -17,8 +17,7 @@ from tests.support.servers import free_port, wait_for
 
 def test_standalone_process_serves_the_kubernetes_client(tmp_path: Path) -> None:
     port, config = free_port(), tmp_path / "kubeconfig"
-    # Safe-path mode: the repository's `operator/` folder must not shadow the standard library's.
-    env = dict(os.environ, PYTHONSAFEPATH="1")
+    env = dict(os.environ)
     process = subprocess.Popen(
         [
             sys.executable,

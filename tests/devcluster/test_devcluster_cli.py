@@ -24,7 +24,7 @@ EXAMPLE_TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aur
 def ttsfleet(*args: str, timeout_s: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ttsfleet", *args],
-        env={**os.environ, "PYTHONSAFEPATH": "1", "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=timeout_s,

@@ -50,7 +50,7 @@ def test_dev_up_refuses_an_unknown_control_plane_and_a_missing_real_one(tmp_path
     def dev_up(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "ttsfleet", "dev", "up", "--state-dir", str(tmp_path / "dev"), *args],
-            env={**os.environ, "PYTHONSAFEPATH": "1", "COLUMNS": "200", **env},
+            env={**os.environ, "COLUMNS": "200", **env},
             capture_output=True,
             text=True,
             timeout=60,

@@ -83,7 +83,7 @@ class ServerProcess:
             stdout=log_file,
             stderr=subprocess.STDOUT,
             # Safe-path mode: the repository's `operator/` folder must not shadow the stdlib module.
-            env={**os.environ, "PYTHONSAFEPATH": "1", **self.env},
+            env={**os.environ, **self.env},
         )
         log_file.close()
 

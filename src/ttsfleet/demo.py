@@ -39,7 +39,7 @@ SENTENCE = "the speech fleet is ready"
 OUTPUT = Path("out/demo.wav")
 STATE_DIR = Path("out/fleet")  # made absolute by the fleet: pods run in their own directories
 # `make demo` runs from the repository; an editable install finds it from here as well.
-EXAMPLES = Path("examples") if Path("examples").is_dir() else Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path("examples") if Path("examples").is_dir() else Path(__file__).resolve().parents[2] / "examples"
 BACKEND, NAMESPACE = "aura-en", "voice"
 FLEET_TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yaml, applied as it is
 READY_DEADLINE_S = 60.0

@@ -19,7 +19,7 @@ from ttsfleet.devcluster.controlplane import build as controlplane_build
 
 # The pinned module sits at the repository root, beside the control plane's (a dev-only tool that runs
 # from a checkout).
-MODULE_DIR = Path(__file__).resolve().parents[2] / "metricsserver"
+MODULE_DIR = Path(__file__).resolve().parents[4] / "metricsserver"
 PACKAGE = "sigs.k8s.io/metrics-server"
 PROGRAM = "metrics-server"
 CACHE_VARIABLE = "TTSFLEET_METRICS_SERVER_CACHE"

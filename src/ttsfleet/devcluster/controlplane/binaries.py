@@ -9,7 +9,7 @@ from pathlib import Path
 
 # The pinned Go module sits at the repository root, beside this package's folder (a dev-only tool that
 # runs from a checkout). Its go.mod is the one place the Kubernetes version is written.
-MODULE_DIR = Path(__file__).resolve().parents[2] / "controlplane"
+MODULE_DIR = Path(__file__).resolve().parents[4] / "controlplane"
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_PROGRAMS = ("etcd", *KUBERNETES_COMMANDS)
 ASSETS_VARIABLE = "KUBEBUILDER_ASSETS"

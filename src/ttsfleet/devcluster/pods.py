@@ -164,7 +164,6 @@ def launch_for(
     env.update(path_overrides(_config_file(argv, own), paths))
     env.update(
         {
-            "PYTHONSAFEPATH": "1",
             "TMPDIR": str(pod_dir / "tmp"),
             "TTSFLEET_SERVER__HOST": endpoints.POD_IP,
             "TTSFLEET_SERVER__PORT": str(port),

@@ -153,7 +153,6 @@ def spawn_beside(state: FleetState, argv: list[str], log: Path) -> subprocess.Po
             stderr=subprocess.STDOUT,
             env={
                 **os.environ,
-                "PYTHONSAFEPATH": "1",
                 "KUBECONFIG": state.operator_kubeconfig or state.kubeconfig,
             },
             start_new_session=True,
@@ -342,7 +341,7 @@ def start_detached(state_dir: Path, extra_args: list[str], log: Path) -> FleetSt
             stdin=subprocess.DEVNULL,
             stdout=stream,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONSAFEPATH": "1"},
+            env=dict(os.environ),
             start_new_session=True,
         )
     deadline = time.monotonic() + START_DEADLINE_S

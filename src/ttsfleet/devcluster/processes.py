@@ -29,7 +29,7 @@ async def spawn(argv: Sequence[str], log: Path, env: Mapping[str, str]) -> async
             stdin=asyncio.subprocess.DEVNULL,
             stdout=stream,
             stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **env, "PYTHONSAFEPATH": "1"},
+            env={**os.environ, **env},
             start_new_session=True,
         )
 
