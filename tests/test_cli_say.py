@@ -9,7 +9,7 @@ import httpx
 from typer.testing import CliRunner
 
 from tests.support.servers import ServerProcess
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.cli import app
 
 
@@ -28,7 +28,7 @@ def test_without_a_voice_the_server_picks_its_default(emulator: ServerProcess, t
         app, ["say", "hello there", "--url", emulator.ws_url, "--token", "conformance-key", "-o", str(output)]
     )
     assert result.exit_code == 0, result.output
-    assert audio.parse_wav(output.read_bytes())[0].sample_rate == 24000
+    assert wavfile.parse(output.read_bytes())[0].sample_rate == 24000
     records = httpx.get(f"{emulator.base_url}/_emulator/requests", timeout=5.0).json()["requests"]
     sockets = [dict(record["query"]) for record in records if record["transport"] == "websocket"]
     assert "model" not in sockets[-1]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.support.recognition import TEST_PHRASES, recognise
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.protocol import Encoding
 
 DEMO_SENTENCE = "the speech fleet is ready"
@@ -24,6 +24,6 @@ def test_demo_once_writes_a_wav_that_says_the_sentence(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    fmt, pcm = audio.parse_wav((tmp_path / "out" / "demo.wav").read_bytes())
+    fmt, pcm = wavfile.parse((tmp_path / "out" / "demo.wav").read_bytes())
     assert (fmt.encoding, fmt.sample_rate) == (Encoding.LINEAR16, 24000)
     assert recognise(pcm, fmt.encoding, fmt.sample_rate, (*TEST_PHRASES, DEMO_SENTENCE)) == DEMO_SENTENCE

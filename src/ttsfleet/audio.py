@@ -1,38 +1,32 @@
 """Pure audio conversions shared by the emulator, the gateway and the tests: numpy only, no I/O.
 
-Resampling (windowed-sinc polyphase), G.711 mu-law and A-law (ITU-T G.191 reference rules), PCM
-encoding for the three WebSocket encodings, and mono WAV headers. Only mono audio; WAV parsing
-reads plain `fmt ` chunks (PCM, mu-law, A-law), not WAVE_FORMAT_EXTENSIBLE.
+Resampling (windowed-sinc polyphase), G.711 mu-law and A-law (ITU-T G.191 reference rules) and PCM
+encoding for the three WebSocket encodings; only mono audio. WAV headers are `ttsfleet.wav`'s, which
+needs no numpy (the gateway's `ttsfleet say` writes WAV files without the emulator's libraries).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import struct
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ttsfleet.protocol.formats import BYTES_PER_SAMPLE, AudioFormat, Container, Encoding
+from ttsfleet.protocol.formats import BYTES_PER_SAMPLE, Encoding
 
 Samples = npt.NDArray[np.int16]
 
 __all__ = [
-    "ParsedWav",
     "Samples",
-    "WavError",
     "decode_alaw",
     "decode_mulaw",
     "decode_pcm",
     "encode_alaw",
     "encode_mulaw",
     "encode_pcm",
-    "parse_wav",
     "resample",
-    "wav_header",
 ]
 
 # --- resampling -------------------------------------------------------------------------------------
@@ -231,81 +225,3 @@ def decode_pcm(data: bytes, encoding: Encoding) -> Samples:
         return decode_alaw(np.frombuffer(data, dtype=np.uint8))
     usable = len(data) - len(data) % 2
     return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
-
-
-# --- WAV --------------------------------------------------------------------------------------------
-
-# WAVE format tags (RFC 2361): PCM, ITU G.711 A-law, ITU G.711 mu-law.
-_FORMAT_TAGS: dict[Encoding, int] = {Encoding.LINEAR16: 1, Encoding.ALAW: 6, Encoding.MULAW: 7}
-_ENCODINGS_BY_TAG = {tag: encoding for encoding, tag in _FORMAT_TAGS.items()}
-# Streaming servers do not know the length up front and write the largest size instead; readers
-# then take everything up to the end of the stream.
-_UNKNOWN_SIZE = 0xFFFFFFFF
-
-
-class WavError(ValueError):
-    """The bytes are not a mono WAV file this module can read."""
-
-
-class ParsedWav(NamedTuple):
-    """A WAV file's audio format (container `wav`) and its PCM data bytes."""
-
-    format: AudioFormat
-    pcm: bytes
-
-
-def wav_header(encoding: Encoding, sample_rate: int, data_bytes: int | None) -> bytes:
-    """RIFF/WAVE header for mono PCM; `data_bytes=None` writes unknown (streaming) sizes."""
-    _require_pcm(encoding)
-    width = BYTES_PER_SAMPLE[encoding]
-    # Non-PCM tags carry cbSize (0 here), so their fmt chunk is 18 bytes. The fact chunk the spec
-    # asks of them is left out: its sample count is unknown when streaming and readers skip it.
-    extra = b"" if encoding is Encoding.LINEAR16 else struct.pack("<H", 0)
-    fmt = (
-        struct.pack("<HHIIHH", _FORMAT_TAGS[encoding], 1, sample_rate, sample_rate * width, width, width * 8)
-        + extra
-    )
-    if data_bytes is None:
-        riff_size = data_size = _UNKNOWN_SIZE
-    else:
-        data_size = data_bytes
-        riff_size = 4 + (8 + len(fmt)) + 8 + data_bytes + data_bytes % 2
-    return (
-        b"RIFF" + struct.pack("<I", riff_size) + b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"data" + struct.pack("<I", data_size)
-    )  # fmt: skip
-
-
-def parse_wav(data: bytes) -> ParsedWav:
-    """The format and PCM bytes of a mono linear16, mu-law or A-law WAV file."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise WavError("not a RIFF/WAVE file")
-    audio_format: AudioFormat | None = None
-    position = 12
-    while position + 8 <= len(data):
-        chunk_id = data[position : position + 4]
-        (size,) = struct.unpack_from("<I", data, position + 4)
-        body = data[position + 8 : position + 8 + size]
-        if chunk_id == b"fmt ":
-            audio_format = _parse_fmt(body)
-        elif chunk_id == b"data":
-            if audio_format is None:
-                raise WavError("data chunk before fmt chunk")
-            return ParsedWav(audio_format, body)  # an unknown size reads to the end of the file
-        position += 8 + size + size % 2  # chunks are word-aligned
-    raise WavError("no data chunk")
-
-
-def _parse_fmt(body: bytes) -> AudioFormat:
-    if len(body) < 16:
-        raise WavError("fmt chunk too short")
-    tag, channels, sample_rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
-    encoding = _ENCODINGS_BY_TAG.get(tag)
-    if encoding is None:
-        raise WavError(f"unsupported WAVE format tag {tag:#06x}")
-    if channels != 1:
-        raise WavError(f"only mono is supported, not {channels} channels")
-    if bits != BYTES_PER_SAMPLE[encoding] * 8:
-        raise WavError(f"{encoding} needs {BYTES_PER_SAMPLE[encoding] * 8} bits per sample, not {bits}")
-    return AudioFormat(encoding, sample_rate, Container.WAV)

@@ -148,7 +148,7 @@ def say(
     """Speak TEXT through a speak endpoint and write it to a WAV file."""
     import asyncio
 
-    from ttsfleet import audio, client
+    from ttsfleet import client, wavfile
     from ttsfleet.protocol import Encoding, SpeakOptions, voice_problem
 
     problem = voice_problem(model, None) if model else None
@@ -177,9 +177,7 @@ def say(
         console.print(f"[red]speaking failed:[/red] {failure}")
         raise typer.Exit(1) from None
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(
-        audio.wav_header(Encoding.LINEAR16, sample_rate, len(utterance.audio)) + utterance.audio
-    )
+    output.write_bytes(wavfile.header(Encoding.LINEAR16, sample_rate, len(utterance.audio)) + utterance.audio)
     seconds = len(utterance.audio) / (2 * sample_rate)
     first_byte = f"{utterance.first_byte_s * 1000:.0f} ms" if utterance.first_byte_s is not None else "n/a"
     console.print(f"wrote {output} ({seconds:.2f} s of audio, first byte after {first_byte})")

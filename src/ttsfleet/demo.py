@@ -29,7 +29,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from ttsfleet import audio, client
+from ttsfleet import client, wavfile
 from ttsfleet.protocol import Encoding, SpeakOptions
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ async def show(state_dir: Path, state: fleet.FleetState) -> None:
             utterance = await speak_through_service(state_dir, f"{BACKEND}.{NAMESPACE}", model, SENTENCE)
         except client.SpeakFailed as failure:
             raise DemoFailed(f"speaking through {BACKEND}.{NAMESPACE} failed: {failure}") from None
-        wav = audio.wav_header(Encoding.LINEAR16, SAMPLE_RATE, len(utterance.audio)) + utterance.audio
+        wav = wavfile.header(Encoding.LINEAR16, SAMPLE_RATE, len(utterance.audio)) + utterance.audio
         await asyncio.to_thread(_write, OUTPUT, wav)
         seconds = len(utterance.audio) / (2 * SAMPLE_RATE)
         console.print(

@@ -1,10 +1,7 @@
-"""Resampling, G.711 and WAV framing in `ttsfleet.audio`: references, round trips and properties."""
+"""Resampling, G.711 and PCM encoding in `ttsfleet.audio`: references, round trips and properties."""
 
 from __future__ import annotations
 
-import io
-import struct
-import wave
 from collections.abc import Callable
 
 import numpy as np
@@ -15,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ttsfleet import audio
-from ttsfleet.protocol.formats import AudioFormat, Container, Encoding
+from ttsfleet.protocol.formats import Encoding
 
 ALL_INT16 = np.arange(-32768, 32768, dtype=np.int32).astype(np.int16)
 ALL_CODES = np.arange(256, dtype=np.uint8)
@@ -247,93 +244,3 @@ def test_pcm_functions_refuse_compressed_encodings(encoding: Encoding) -> None:
         audio.encode_pcm(np.zeros(1, dtype=np.int16), encoding)
     with pytest.raises(ValueError, match="not a PCM encoding"):
         audio.decode_pcm(b"\x00", encoding)
-
-
-# --- WAV --------------------------------------------------------------------------------------------
-
-
-def test_linear16_wav_header_has_the_canonical_44_byte_layout() -> None:
-    header = audio.wav_header(Encoding.LINEAR16, 24000, 4800)
-    assert len(header) == 44
-    assert struct.unpack("<4sI4s4sIHHIIHH4sI", header) == (
-        b"RIFF", 36 + 4800, b"WAVE", b"fmt ", 16, 1, 1, 24000, 48000, 2, 16, b"data", 4800
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(("encoding", "tag"), [(Encoding.MULAW, 7), (Encoding.ALAW, 6)])
-def test_g711_wav_headers_carry_their_format_tag_8_bits_and_cbsize(encoding: Encoding, tag: int) -> None:
-    header = audio.wav_header(encoding, 8000, 801)
-    assert len(header) == 46
-    fields = struct.unpack("<4sI4s4sIHHIIHHH4sI", header)
-    assert fields == (b"RIFF", 38 + 801 + 1, b"WAVE", b"fmt ", 18, tag, 1, 8000, 8000, 1, 8, 0, b"data", 801)
-
-
-def test_streaming_wav_headers_mark_sizes_unknown() -> None:
-    header = audio.wav_header(Encoding.LINEAR16, 16000, None)
-    assert struct.unpack_from("<I", header, 4)[0] == 0xFFFFFFFF
-    assert struct.unpack_from("<I", header, 40)[0] == 0xFFFFFFFF
-
-
-@pytest.mark.parametrize(
-    ("encoding", "rate"),
-    [
-        pytest.param(Encoding.LINEAR16, 24000, id="linear16-24000"),
-        pytest.param(Encoding.MULAW, 8000, id="mulaw-8000"),
-        pytest.param(Encoding.ALAW, 16000, id="alaw-16000"),
-    ],
-)
-@pytest.mark.parametrize("streaming", [False, True], ids=["sized", "streaming"])
-def test_wav_files_parse_back_to_their_format_and_data(
-    encoding: Encoding, rate: int, streaming: bool
-) -> None:
-    pcm = audio.encode_pcm(tone(300, rate, 0.05), encoding)
-    data = audio.wav_header(encoding, rate, None if streaming else len(pcm)) + pcm
-    parsed = audio.parse_wav(data)
-    assert parsed.format == AudioFormat(encoding, rate, Container.WAV)
-    assert parsed.pcm == pcm
-    fmt, body = parsed
-    assert (fmt, body) == (parsed.format, parsed.pcm)
-
-
-def test_the_standard_library_reads_our_linear16_wav() -> None:
-    samples = tone(440, 16000, 0.1)
-    pcm = audio.encode_pcm(samples, Encoding.LINEAR16)
-    with wave.open(io.BytesIO(audio.wav_header(Encoding.LINEAR16, 16000, len(pcm)) + pcm)) as reader:
-        assert (reader.getnchannels(), reader.getsampwidth(), reader.getframerate()) == (1, 2, 16000)
-        assert reader.readframes(reader.getnframes()) == pcm
-
-
-def test_parsing_reads_a_file_the_standard_library_wrote_with_extra_chunks_skipped() -> None:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(48000)
-        writer.writeframes(b"\x01\x00\x02\x00")
-    written = buffer.getvalue()
-    # Put an odd-sized LIST chunk (padded to an even length) between fmt and data.
-    with_list = written[:36] + b"LIST" + struct.pack("<I", 3) + b"abc\x00" + written[36:]
-    parsed = audio.parse_wav(with_list)
-    assert parsed.format == AudioFormat(Encoding.LINEAR16, 48000, Container.WAV)
-    assert parsed.pcm == b"\x01\x00\x02\x00"
-
-
-def _fmt_chunk(tag: int, channels: int, bits: int) -> bytes:
-    return b"fmt " + struct.pack("<IHHIIHH", 16, tag, channels, 8000, 8000, 1, bits)
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        pytest.param(b"not a wav file", "not a RIFF/WAVE", id="not-riff"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVE" + _fmt_chunk(7, 2, 8), "mono", id="stereo"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVE" + _fmt_chunk(3, 1, 32), "format tag", id="float"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVE" + _fmt_chunk(7, 1, 16), "bits per sample", id="bad-bits"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVE" + _fmt_chunk(1, 1, 16), "no data chunk", id="no-data"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVEdata\x00\x00\x00\x00", "before fmt", id="data-first"),
-        pytest.param(b"RIFF\x00\x00\x00\x00WAVEfmt \x04\x00\x00\x00abcd", "too short", id="short-fmt"),
-    ],
-)
-def test_parsing_rejects_what_it_cannot_read(data: bytes, message: str) -> None:
-    with pytest.raises(audio.WavError, match=message):
-        audio.parse_wav(data)

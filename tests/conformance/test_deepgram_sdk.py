@@ -11,7 +11,7 @@ from deepgram.speak.v1.types import SpeakV1Flush, SpeakV1Flushed, SpeakV1Metadat
 
 from tests.support.servers import ServerProcess
 from tests.support.speaking import SpeakTarget
-from ttsfleet import audio
+from ttsfleet import wavfile
 
 SENTENCE = "Hello from the emulator."
 
@@ -50,7 +50,7 @@ def test_sdk_speaks_over_rest(speak_target: SpeakTarget) -> None:
         text=SENTENCE, model="aura-2-thalia-en", encoding="linear16", sample_rate=24000, container="wav"
     )
     wav = b"".join(chunks)
-    fmt, pcm = audio.parse_wav(wav)
+    fmt, pcm = wavfile.parse(wav)
     assert fmt.sample_rate == 24000
     assert len(pcm) > 24000
 
@@ -67,7 +67,7 @@ def test_sdk_rest_sends_rates_as_floats_and_defaults_to_mp3(speak_target: SpeakT
             container="wav",
         )
     )
-    assert audio.parse_wav(wav)[0].sample_rate == 16000
+    assert wavfile.parse(wav)[0].sample_rate == 16000
     mp3 = b"".join(client.speak.v1.audio.generate(text=SENTENCE))
     assert soundfile.info(io.BytesIO(mp3)).format == "MP3"
 

@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from tests.support.speaking import SpeakTarget
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.protocol import SAMPLE_RATES, Encoding, ErrorBody
 
 SENTENCE = "Hello from the emulator."
@@ -33,7 +33,7 @@ def test_json_body_answers_a_wav_with_metadata_headers(speak_target: SpeakTarget
     assert response.headers["dg-model-name"] == speak_target.default_model
     assert response.headers["dg-char-count"] == str(len(SENTENCE))
     assert response.headers["dg-request-id"]
-    fmt, pcm = audio.parse_wav(response.content)
+    fmt, pcm = wavfile.parse(response.content)
     assert (fmt.encoding, fmt.sample_rate) == (Encoding.LINEAR16, 24000)
     assert len(pcm) > 24000
 
@@ -57,7 +57,7 @@ def test_container_none_answers_bare_pcm(speak_target: SpeakTarget) -> None:
         json={"text": SENTENCE},
     )
     assert bare.headers["content-type"] == "audio/l16;rate=16000"
-    assert audio.parse_wav(wav.content)[1] == bare.content
+    assert wavfile.parse(wav.content)[1] == bare.content
 
 
 @pytest.mark.parametrize(
@@ -75,7 +75,7 @@ def test_every_pcm_encoding_and_rate_in_a_wav(
         speak_target, {"encoding": encoding.value, "sample_rate": str(sample_rate)}, json={"text": SENTENCE}
     )
     assert response.status_code == 200
-    fmt, pcm = audio.parse_wav(response.content)
+    fmt, pcm = wavfile.parse(response.content)
     assert (fmt.encoding, fmt.sample_rate) == (encoding, sample_rate)
     bytes_per_sample = 2 if encoding is Encoding.LINEAR16 else 1
     assert 0.8 < len(pcm) / bytes_per_sample / sample_rate < 3.0
@@ -173,5 +173,5 @@ def test_rest_audio_equals_websocket_audio_for_the_same_text(speak_target: Speak
             await receive_frame(ws)
             return (await speak_and_flush(ws, SENTENCE)).audio
 
-    rest_pcm = audio.parse_wav(_post(speak_target, json={"text": SENTENCE}).content)[1]
+    rest_pcm = wavfile.parse(_post(speak_target, json={"text": SENTENCE}).content)[1]
     assert asyncio.run(over_websocket()) == rest_pcm

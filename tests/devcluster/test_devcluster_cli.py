@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.recognition import TEST_PHRASES, recognise
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.devcluster import fleet
 
 pytestmark = pytest.mark.slow
@@ -116,5 +116,5 @@ def test_examples_become_a_ready_backend_that_speaks_through_its_service(
         str(wav),
     )
     assert said.returncode == 0, said.stdout + said.stderr
-    fmt, pcm = audio.parse_wav(wav.read_bytes())
+    fmt, pcm = wavfile.parse(wav.read_bytes())
     assert recognise(pcm, fmt.encoding, fmt.sample_rate, TEST_PHRASES) == phrase

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.emulator.access import Refusal, admit
 from ttsfleet.emulator.connection import connection_of
 from ttsfleet.emulator.context import EmulatorContext
@@ -104,7 +104,7 @@ async def speak_rest(request: Request) -> Response:
         text, options.speed, options.encoding, options.sample_rate, options.model
     )
     if options.container is Container.WAV:
-        body = audio.wav_header(options.encoding, options.sample_rate, len(body)) + body
+        body = wavfile.header(options.encoding, options.sample_rate, len(body)) + body
     headers = rest_metadata_headers(ctx.settings.rest_header_style, request_id, options.model, len(text))
     headers["dg-request-id"] = request_id  # always present, whatever the metadata spelling
     return StreamingResponse(

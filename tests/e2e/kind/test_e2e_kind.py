@@ -30,7 +30,7 @@ import yaml
 
 from tests.support.servers import free_port, wait_for
 from tests.support.tools import find_tool, require_tool
-from ttsfleet import audio
+from ttsfleet import wavfile
 from ttsfleet.fingerprints import fingerprint_secret
 
 REPO = Path(__file__).resolve().parents[3]
@@ -261,7 +261,7 @@ def test_the_chart_runs_the_examples_speaks_and_rotates_a_key(kind_cluster: str,
             return said.returncode == 0
 
         wait_for(says, 60, "speech through the port-forwarded Service", interval_s=1.0)
-        fmt, pcm = audio.parse_wav(wav.read_bytes())
+        fmt, pcm = wavfile.parse(wav.read_bytes())
         assert fmt.sample_rate == 24000 and len(pcm) > 0.2 * 2 * 24000
     finally:
         forward.terminate()
