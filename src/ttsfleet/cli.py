@@ -1,7 +1,8 @@
 """The `ttsfleet` command line: one entry point for every process the fleet runs.
 
-Commands import their component inside the function so that `ttsfleet version` stays instant and the
-components never load each other.
+Commands import their component inside the function so that `ttsfleet version` stays instant, the
+components never load each other, and an install with one component's extra runs that component's
+commands while the others answer with the `pip install` that brings theirs (`ttsfleet.extras`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import ttsfleet
+from ttsfleet import extras
 from ttsfleet.protocol.voices import DEFAULT_VOICE
 
 app = typer.Typer(
@@ -25,6 +27,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+def _require(extra: extras.Extra, command: str) -> None:
+    """Before `command` loads its component: a missing extra ends it with exit code 2 and one line."""
+    try:
+        extras.require(extra, command)
+    except extras.ExtraMissing as missing:
+        console.print(f"[red]{escape(str(missing))}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -79,6 +90,7 @@ def emulator(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "INFO",
 ) -> None:
     """Run the Deepgram emulator: WS and REST /v1/speak with real speech, faults and key management."""
+    _require("emulator", "emulator")
     from ttsfleet.emulator import serving, settings
 
     values = {
@@ -108,6 +120,7 @@ def emulator(
 @app.command()
 def crd() -> None:
     """Print the TTSBackend CustomResourceDefinition (YAML), generated from the API models."""
+    _require("operator", "crd")
     from ttsfleet.operator import crd as crd_module
 
     print(crd_module.render_crd_yaml(), end="")
@@ -148,14 +161,18 @@ def say(
     """Speak TEXT through a speak endpoint and write it to a WAV file."""
     import asyncio
 
-    from ttsfleet import client, wavfile
+    from ttsfleet import wavfile
     from ttsfleet.protocol import Encoding, SpeakOptions, voice_problem
+
+    _require("gateway", "say")
+    from ttsfleet import client
 
     problem = voice_problem(model, None) if model else None
     if problem is not None:
         console.print(f"[red]--model:[/red] {problem}")
         raise typer.Exit(2)
     if backend is not None:
+        _require("local-fleet", "say --backend")
         from ttsfleet.devcluster import fleet
 
         services = fleet.read_services(state_dir or fleet.default_state_dir())
@@ -211,6 +228,7 @@ def dataplane(
     """Run the gateway: Deepgram-compatible /v1/speak in front of a pool of warm upstream sockets."""
     import os
 
+    _require("gateway", "dataplane")
     from ttsfleet.dataplane import serving, settings
 
     given: dict[str, dict[str, object]] = {
@@ -304,6 +322,7 @@ def operator(
     ] = None,
 ) -> None:
     """Run the TTSBackend operator (kopf) against the current kubeconfig or in-cluster credentials."""
+    _require("operator", "operator")
     from ttsfleet.operator import running
     from ttsfleet.operator.settings import OperatorSettings
 
@@ -395,6 +414,7 @@ def dev_up(
     ] = "auto",
 ) -> None:
     """Bring the local fleet up: in the foreground with live status, or detached (`--detach`)."""
+    _require("local-fleet", "dev up")
     from ttsfleet.devcluster import fleet, status
     from ttsfleet.devcluster.controlplane import binaries
 
@@ -461,6 +481,7 @@ def _require_embedded_api() -> None:
 @dev.command("down")
 def dev_down(state_dir: StateDirOption = None) -> None:
     """Stop the local fleet (pods are drained first)."""
+    _require("local-fleet", "dev down")
     from ttsfleet.devcluster import fleet
 
     if fleet.stop_detached(state_dir or fleet.default_state_dir()):
@@ -472,6 +493,7 @@ def dev_down(state_dir: StateDirOption = None) -> None:
 @dev.command("status")
 def dev_status(state_dir: StateDirOption = None) -> None:
     """Show the local fleet: processes, backends, deployments, pods and Service addresses."""
+    _require("local-fleet", "dev status")
     from ttsfleet.devcluster import fleet, status
 
     directory = state_dir or fleet.default_state_dir()
@@ -485,6 +507,7 @@ def dev_status(state_dir: StateDirOption = None) -> None:
 @dev.command("kubeconfig")
 def dev_kubeconfig(state_dir: StateDirOption = None) -> None:
     """Print the path of the local fleet's kubeconfig (`export KUBECONFIG=$(ttsfleet dev kubeconfig)`)."""
+    _require("local-fleet", "dev kubeconfig")
     from ttsfleet.devcluster import fleet
 
     state = fleet.FleetState.read(state_dir or fleet.default_state_dir())
