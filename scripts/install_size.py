@@ -7,7 +7,8 @@ per install spec, and prints a Markdown table: the spec, the distributions it br
 megabytes (10^6 bytes) of files it added, pip's own bootstrap excluded.
 
     .venv/bin/python scripts/install_size.py gateway operator
-    git archive main | tar -x -C /tmp/before && .venv/bin/python scripts/install_size.py --source /tmp/before ''
+    git archive main | tar -x -C /tmp/before
+    .venv/bin/python scripts/install_size.py --source /tmp/before ''
 
 An empty spec installs `ttsfleet` without extras. `--uninstall` removes distributions after the
 install, as Dockerfiles once did. Needs PyPI (pip's cache under ~/.cache/pip makes reruns quick).
@@ -47,7 +48,8 @@ def site_packages(environment: Path) -> Path:
 
 def tree_bytes(directory: Path) -> int:
     """Apparent size of every regular file below `directory` (what an image layer's tar holds)."""
-    return sum(path.lstat().st_size for path in directory.rglob("*") if path.is_file() and not path.is_symlink())
+    files = (path for path in directory.rglob("*") if path.is_file() and not path.is_symlink())
+    return sum(path.lstat().st_size for path in files)
 
 
 def distributions(environment: Path) -> set[str]:
@@ -70,7 +72,9 @@ def measure(wheel: Path, spec: str, uninstall: list[str], workdir: Path) -> tupl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("specs", nargs="+", help="extras to install, one venv each ('' for none)")
     parser.add_argument("--source", type=Path, default=ROOT, help="source tree to build (default: this one)")
     parser.add_argument("--uninstall", nargs="*", default=[], help="distributions removed after the install")
