@@ -285,8 +285,8 @@ def _absence_check(dockerfile: str) -> list[str]:
     return shlex.split(command)
 
 
+# image: (its Dockerfile, the other components' own modules its import check must name; it may name more)
 IMAGES = {
-    # image: (its Dockerfile, its install, what the other components bring that it must leave out)
     "gateway": (
         "Dockerfile.dataplane",
         {"kopf", "kubernetes", "kmock", "espeakng_loader", "soundfile", "numpy"},
@@ -295,6 +295,7 @@ IMAGES = {
         "Dockerfile.operator",
         {"fastapi", "uvicorn", "kmock", "espeakng_loader", "soundfile", "numpy"},
     ),
+    "emulator": ("Dockerfile.emulator", {"kopf", "kubernetes", "kmock", "fastapi"}),
 }
 
 

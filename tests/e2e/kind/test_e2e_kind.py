@@ -40,6 +40,8 @@ VERSION = yaml.safe_load((REPO / "charts/ttsfleet/Chart.yaml").read_text())["app
 IMAGES = {
     "Dockerfile.operator": f"ghcr.io/ttsfleet/operator:{VERSION}",
     "Dockerfile.dataplane": f"ghcr.io/ttsfleet/dataplane:{VERSION}",
+    # The in-cluster Deepgram stand-in: the gateway's image holds no emulator.
+    "Dockerfile.emulator": f"ghcr.io/ttsfleet/emulator:{VERSION}",
 }
 TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yaml
 NAMESPACE = "voice"
@@ -93,7 +95,7 @@ spec:
       securityContext: {{runAsNonRoot: true, runAsUser: 10001, seccompProfile: {{type: RuntimeDefault}}}}
       containers:
         - name: emulator
-          image: {IMAGES["Dockerfile.dataplane"]}
+          image: {IMAGES["Dockerfile.emulator"]}
           imagePullPolicy: IfNotPresent
           securityContext: {{allowPrivilegeEscalation: false, capabilities: {{drop: [ALL]}}}}
           command: [ttsfleet, emulator, --host, 0.0.0.0, --port, "8900"]
@@ -193,7 +195,7 @@ def set_key(key: str, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def kind_cluster() -> Iterator[str]:
-    """A kind cluster with both images loaded; deleted afterwards unless it existed before."""
+    """A kind cluster with the images loaded; deleted afterwards unless it existed before."""
     existed = CLUSTER in run("kind", "get", "clusters").split()
     if not existed:
         run("kind", "create", "cluster", "--name", CLUSTER, "--wait", "180s")
