@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from ttsfleet.devcluster import ports
 from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
 from ttsfleet.operator import crd
 
@@ -46,13 +46,6 @@ SECONDS_PER_HOUR = 3600.0
 # Probes "off" for the reconcile phases: the first tick comes one interval after a backend appears.
 PROBES_OFF_S = 86_400.0
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _backend(index: int) -> dict[str, Any]:
@@ -73,7 +66,7 @@ class Operator:
     """`ttsfleet operator` as a child process, with its /metrics on a free port."""
 
     def __init__(self, api_url: str, probe_interval_s: float) -> None:
-        self.metrics_port = _free_port()
+        self.metrics_port = ports.free_port()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         command = [
