@@ -74,7 +74,7 @@ def config_hash(spec: api.TTSBackendSpec) -> str:
 
 def render_config_map(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict[str, Any]:
     """The ConfigMap with `config.yaml`, annotated with its hash."""
-    body = meta.metadata(backend, owner, meta.config_map_name(backend))
+    body = meta.metadata(backend, owner, meta.config_map_name(backend.metadata.name))
     body["annotations"] = {meta.CONFIG_HASH_ANNOTATION: config_hash(backend.spec)}
     return {
         "apiVersion": "v1",

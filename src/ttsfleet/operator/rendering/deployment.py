@@ -131,7 +131,7 @@ def _secret_volume(name: str, ref: api.SecretKeyRef, file_name: str) -> dict[str
 def _volumes(backend: api.TTSBackend) -> list[dict[str, Any]]:
     spec = backend.spec
     volumes = [
-        {"name": "config", "configMap": {"name": meta.config_map_name(backend)}},
+        {"name": "config", "configMap": {"name": meta.config_map_name(backend.metadata.name)}},
         _secret_volume("deepgram-key", spec.deepgram.api_key_secret_ref, contracts.DEEPGRAM_KEY_NAME),
         # Optional: the operator writes it after the first division; until then a pod has no share.
         {"name": "shares", "configMap": {"name": meta.shares_config_map_name(backend), "optional": True}},
