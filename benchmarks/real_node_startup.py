@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from benchmarks import processes, waiting
+from ttsfleet import contracts
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
 from ttsfleet.devcluster.nodeagent import stack
@@ -33,8 +34,8 @@ POLL_S = 0.02  # fine enough for the startup figures it times
 def _gateway(replicas: int) -> dict[str, Any]:
     labels = {"app": "gw"}
     secret_files = [
-        ("key", "/var/run/ttsfleet/deepgram", "gw-key"),
-        ("tokens", "/var/run/ttsfleet/tokens", "gw-tokens"),
+        ("key", contracts.DEEPGRAM_KEY_DIR, "gw-key"),
+        ("tokens", contracts.TOKENS_DIR, "gw-tokens"),
     ]
     container = {
         "name": "gateway",
@@ -43,9 +44,9 @@ def _gateway(replicas: int) -> dict[str, Any]:
             "ttsfleet",
             "dataplane",
             "--deepgram-key-file",
-            "/var/run/ttsfleet/deepgram/key",
+            contracts.DEEPGRAM_KEY_FILE,
             "--client-tokens-file",
-            "/var/run/ttsfleet/tokens/tokens",
+            contracts.TOKENS_FILE,
         ],
         "ports": [{"name": "http", "containerPort": 8080}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 1},
@@ -97,8 +98,8 @@ async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: 
         }
         base = f"/api/v1/namespaces/{NAMESPACE}"
         for path, body in (
-            (f"{base}/secrets", _secret("gw-key", "key", processes.DEEPGRAM_KEY)),
-            (f"{base}/secrets", _secret("gw-tokens", "tokens", "bench-token\n")),
+            (f"{base}/secrets", _secret("gw-key", contracts.DEEPGRAM_KEY_NAME, processes.DEEPGRAM_KEY)),
+            (f"{base}/secrets", _secret("gw-tokens", contracts.TOKENS_NAME, "bench-token\n")),
             (
                 f"{base}/services",
                 {
