@@ -98,7 +98,7 @@ class Drill:
 
     async def until(self, check: Callable[[], Awaitable[bool]], what: str) -> float:
         """Seconds until `check` holds; a check that cannot reach the fleet yet counts as not yet."""
-        return await waiting.seconds_until(check, DEADLINE_S, what, POLL_S, UNREACHABLE)
+        return await waiting.seconds(waiting.until(check, DEADLINE_S, what, POLL_S, UNREACHABLE))
 
     async def converged(self) -> bool:
         return is_converged(await self.backend())

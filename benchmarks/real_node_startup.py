@@ -92,8 +92,8 @@ async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: 
             return ready and not (body.get("spec") or {}).get("taints")
 
         figures = {
-            "node schedulable": await waiting.seconds_until(
-                schedulable, DEADLINE_S, "the Node schedulable", POLL_S
+            "node schedulable": await waiting.seconds(
+                waiting.until(schedulable, DEADLINE_S, "the Node schedulable", POLL_S)
             )
         }
         base = f"/api/v1/namespaces/{NAMESPACE}"

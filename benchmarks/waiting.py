@@ -34,14 +34,8 @@ async def until(
         await asyncio.sleep(interval_s)
 
 
-async def seconds_until(
-    check: Callable[[], Awaitable[Any]],
-    deadline_s: float,
-    what: str,
-    interval_s: float = 0.1,
-    tolerated: tuple[type[Exception], ...] = (),
-) -> float:
-    """`until`, answering how many seconds the wait took."""
+async def seconds(wait: Awaitable[Any]) -> float:
+    """How many seconds `wait` (an `until`, say) took."""
     start = time.monotonic()
-    await until(check, deadline_s, what, interval_s, tolerated)
+    await wait
     return time.monotonic() - start

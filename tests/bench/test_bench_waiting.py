@@ -30,4 +30,4 @@ async def test_until_names_what_it_awaited_and_times_the_wait() -> None:
     async def at_once() -> bool:
         return True
 
-    assert 0 <= await waiting.seconds_until(at_once, 1.0, "nothing") < 1.0
+    assert 0 <= await waiting.seconds(waiting.until(at_once, 1.0, "nothing")) < 1.0
