@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
+from benchmarks import waiting
 from ttsfleet import client, fingerprints
 from ttsfleet.demo import condition, is_converged
 from ttsfleet.devcluster import fleet
@@ -40,6 +41,8 @@ TOKEN = "REPLACE-WITH-A-LONG-RANDOM-FLEET-TOKEN"  # examples/secrets-aura-en.yam
 OPTIONS = SpeakOptions(model="aura-2-thalia-en", sample_rate=24000)
 DEADLINE_S = 180.0
 POLL_S = 0.2
+# What a check meets while the fleet is down or coming back: not an answer yet.
+UNREACHABLE = (httpx.HTTPError, client.SpeakFailed, OSError, KeyError)
 # Server-set fields a restore must not carry (a new cluster assigns its own).
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
 
@@ -94,14 +97,8 @@ class Drill:
         return body
 
     async def until(self, check: Callable[[], Awaitable[bool]], what: str) -> float:
-        """Seconds until `check` holds (poll every POLL_S, fail past DEADLINE_S)."""
-        start = time.monotonic()
-        while time.monotonic() - start < DEADLINE_S:
-            with contextlib.suppress(httpx.HTTPError, client.SpeakFailed, OSError, KeyError):
-                if await check():
-                    return time.monotonic() - start
-            await asyncio.sleep(POLL_S)
-        raise RuntimeError(f"{what}: not within {DEADLINE_S} s")
+        """Seconds until `check` holds; a check that cannot reach the fleet yet counts as not yet."""
+        return await waiting.seconds(waiting.until(check, DEADLINE_S, what, POLL_S, UNREACHABLE))
 
     async def converged(self) -> bool:
         return is_converged(await self.backend())

@@ -21,14 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks import processes
+from benchmarks import processes, waiting
 from benchmarks.speaking_crowd import Score, crowd
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
@@ -133,17 +133,6 @@ def ttsb_columns(plane: ControlPlane, namespace: str, name: str) -> dict[str, st
     return printed_columns(plane.kubectl("get", "ttsb", name, "-n", namespace))
 
 
-async def _until(check: Callable[[], Awaitable[Any]], deadline_s: float, what: str) -> Any:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} within {deadline_s} s")
-        await asyncio.sleep(POLL_S)  # the poll step, bounded by the deadline
-
-
 async def _get(admin: httpx.AsyncClient, path: str) -> dict[str, Any]:
     response = await admin.get(path)
     return dict(response.json()) if response.status_code == 200 else {}
@@ -161,13 +150,13 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
         read = [m for m in metrics if m.get("type") == "Resource"]
         return hpa if read and hpa["status"].get("currentReplicas") == 1 else None
 
-    hpa = await _until(one_pod_measured, START_DEADLINE_S, "HPA reading one pod's CPU")
+    hpa = await waiting.until(one_pod_measured, START_DEADLINE_S, "HPA reading one pod's CPU", POLL_S)
     idle = int(hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"])
 
     async def proxied() -> tuple[str, int] | None:
         return node.proxy.address(NAMESPACE, NAME, "http")
 
-    host, port = await _until(proxied, 30, "Service listener")
+    host, port = await waiting.until(proxied, 30, "Service listener", POLL_S)
     url = f"ws://{host}:{port}"
 
     async def replicas() -> int:
@@ -184,14 +173,14 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
                 node.check()
                 return await replicas() > 1
 
-            await _until(scaled_up, SCALE_DEADLINE_S, "scale-up")
+            await waiting.until(scaled_up, SCALE_DEADLINE_S, "scale-up", POLL_S)
             decided_s = time.monotonic() - step
             peak = await replicas()
 
             async def all_serving() -> bool:
                 return serving() >= peak
 
-            await _until(all_serving, SCALE_DEADLINE_S, f"{peak} pods serving")
+            await waiting.until(all_serving, SCALE_DEADLINE_S, f"{peak} pods serving", POLL_S)
             serving_s = time.monotonic() - step
             up_columns = await _shown(plane, lambda replicas: replicas == peak)
             shown_up_s = time.monotonic() - step
@@ -201,7 +190,7 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
             node.check()
             return await replicas() < peak and serving() < peak
 
-        await _until(scaled_down, SCALE_DEADLINE_S, "scale-down")
+        await waiting.until(scaled_down, SCALE_DEADLINE_S, "scale-down", POLL_S)
         shrunk_s = time.monotonic() - fall
         down_columns = await _shown(plane, lambda replicas: replicas < peak)
         shown_down_s = time.monotonic() - fall
@@ -212,7 +201,7 @@ async def load_cycle(plane: ControlPlane, node: stack.Node, admin: httpx.AsyncCl
         async def drained() -> bool:
             return not removed & {name for _, name in node.agent.pod_names()}
 
-        await _until(drained, SCALE_DEADLINE_S, "drains to finish")
+        await waiting.until(drained, SCALE_DEADLINE_S, "drains to finish", POLL_S)
         drained_s = time.monotonic() - fall
     return CycleFigures(
         idle_percent=idle,
@@ -244,7 +233,9 @@ async def _shown(plane: ControlPlane, wanted: Callable[[int], bool]) -> dict[str
         found = await asyncio.to_thread(ttsb_columns, plane, NAMESPACE, NAME)
         return found if found.get("REPLICAS", "").isdigit() and wanted(int(found["REPLICAS"])) else None
 
-    shown: dict[str, str] = await _until(columns, SCALE_DEADLINE_S, "kubectl get ttsb showing it")
+    shown: dict[str, str] = await waiting.until(
+        columns, SCALE_DEADLINE_S, "kubectl get ttsb showing it", POLL_S
+    )
     return shown
 
 

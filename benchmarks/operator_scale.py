@@ -25,7 +25,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,8 @@ from typing import Any
 
 import httpx
 
+from benchmarks import waiting
+from ttsfleet.devcluster import ports
 from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
 from ttsfleet.operator import crd
 
@@ -46,13 +47,7 @@ SECONDS_PER_HOUR = 3600.0
 # Probes "off" for the reconcile phases: the first tick comes one interval after a backend appears.
 PROBES_OFF_S = 86_400.0
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+POLL_S = 0.5  # hundreds of backends are listed on each check
 
 
 def _backend(index: int) -> dict[str, Any]:
@@ -73,7 +68,7 @@ class Operator:
     """`ttsfleet operator` as a child process, with its /metrics on a free port."""
 
     def __init__(self, api_url: str, probe_interval_s: float) -> None:
-        self.metrics_port = _free_port()
+        self.metrics_port = ports.free_port()
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)
         command = [
@@ -123,16 +118,6 @@ class Operator:
             self.process.wait()
         if not isinstance(self._log, int):
             self._log.close()
-
-
-async def _until(check: Callable[[], Awaitable[bool]], deadline_s: float, what: str) -> float:
-    """Poll `check` until true; the seconds it took."""
-    start = time.monotonic()
-    while not await check():
-        if time.monotonic() - start > deadline_s:
-            raise SystemExit(f"timed out after {deadline_s:.0f} s waiting for {what}")
-        await asyncio.sleep(0.5)
-    return time.monotonic() - start
 
 
 async def _converged(api: httpx.AsyncClient, count: int) -> bool:
@@ -203,14 +188,16 @@ async def measure(backends: int, probe_interval_s: float, idle_ticks: int) -> di
         await _prepare(api)
         operator = Operator(server.base_url, PROBES_OFF_S)
         try:
-            await _until(lambda: _serving(operator), 30, "the operator's /metrics")
+            await waiting.until(lambda: _serving(operator), 30, "the operator's /metrics", POLL_S)
             results["rss_mib_idle_empty"] = round(operator.rss_mib(), 1)
             server.audit.reset()
             start = time.monotonic()
             await _gather_limited(
                 [lambda i=i: _created(api.post(BACKENDS, json=_backend(i))) for i in range(backends)]
             )
-            await _until(lambda: _converged(api, backends), 600, f"{backends} backends to converge")
+            await waiting.until(
+                lambda: _converged(api, backends), 600, f"{backends} backends to converge", POLL_S
+            )
             results["converge_s"] = round(time.monotonic() - start, 2)
             calls = _operator_calls(server)
             results["calls_per_create"] = round(sum(calls.values()) / backends, 2)
@@ -225,7 +212,7 @@ async def measure(backends: int, probe_interval_s: float, idle_ticks: int) -> di
                     for i in range(backends)
                 ]
             )
-            await _until(lambda: _converged(api, backends), 600, "the spec change to converge")
+            await waiting.until(lambda: _converged(api, backends), 600, "the spec change to converge", POLL_S)
             calls = _operator_calls(server)
             results["calls_per_update"] = round(sum(calls.values()) / backends, 2)
             results["calls_per_update_by_kind"] = _per(calls, backends)
@@ -236,9 +223,11 @@ async def measure(backends: int, probe_interval_s: float, idle_ticks: int) -> di
         server.audit.reset()
         operator = Operator(server.base_url, probe_interval_s)
         try:
-            await _until(lambda: _serving(operator), 30, "the restarted operator's /metrics")
+            await waiting.until(lambda: _serving(operator), 30, "the restarted operator's /metrics", POLL_S)
             unchanged = 'ttsfleet_operator_reconciles_total{outcome="unchanged"}'
-            await _until(lambda: _at_least(operator, unchanged, backends), 600, "every resume reconcile")
+            await waiting.until(
+                lambda: _at_least(operator, unchanged, backends), 600, "every resume reconcile", POLL_S
+            )
             calls = _operator_calls(server)
             results["calls_per_resume"] = round(sum(calls.values()) / backends, 2)
             results["calls_per_resume_by_kind"] = _per(calls, backends)

@@ -14,13 +14,13 @@ import base64
 import contextlib
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks import processes
+from benchmarks import processes, waiting
+from ttsfleet import contracts
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
 from ttsfleet.devcluster.nodeagent import stack
@@ -28,13 +28,14 @@ from ttsfleet.devcluster.nodeagent import stack
 NAMESPACE = "voice"
 NODE = "bench-node"
 DEADLINE_S = 60.0
+POLL_S = 0.02  # fine enough for the startup figures it times
 
 
 def _gateway(replicas: int) -> dict[str, Any]:
     labels = {"app": "gw"}
     secret_files = [
-        ("key", "/var/run/ttsfleet/deepgram", "gw-key"),
-        ("tokens", "/var/run/ttsfleet/tokens", "gw-tokens"),
+        ("key", contracts.DEEPGRAM_KEY_DIR, "gw-key"),
+        ("tokens", contracts.TOKENS_DIR, "gw-tokens"),
     ]
     container = {
         "name": "gateway",
@@ -43,9 +44,9 @@ def _gateway(replicas: int) -> dict[str, Any]:
             "ttsfleet",
             "dataplane",
             "--deepgram-key-file",
-            "/var/run/ttsfleet/deepgram/key",
+            contracts.DEEPGRAM_KEY_FILE,
             "--client-tokens-file",
-            "/var/run/ttsfleet/tokens/tokens",
+            contracts.TOKENS_FILE,
         ],
         "ports": [{"name": "http", "containerPort": 8080}],
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 1},
@@ -77,16 +78,6 @@ def _secret(name: str, key: str, value: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": data}
 
 
-async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> float:
-    """Seconds until `condition` holds (polled every 20 ms, failing at the deadline)."""
-    started = time.monotonic()
-    while not await condition():
-        if time.monotonic() - started > DEADLINE_S:
-            raise RuntimeError(f"{what} not reached within {DEADLINE_S} s")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - started
-
-
 async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: int) -> dict[str, float]:
     async with (
         stack.running_node(plane, workdir / "node", NODE, upstream) as node,
@@ -100,11 +91,15 @@ async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: 
             ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
             return ready and not (body.get("spec") or {}).get("taints")
 
-        figures = {"node schedulable": await _until(schedulable, "the Node schedulable")}
+        figures = {
+            "node schedulable": await waiting.seconds(
+                waiting.until(schedulable, DEADLINE_S, "the Node schedulable", POLL_S)
+            )
+        }
         base = f"/api/v1/namespaces/{NAMESPACE}"
         for path, body in (
-            (f"{base}/secrets", _secret("gw-key", "key", processes.DEEPGRAM_KEY)),
-            (f"{base}/secrets", _secret("gw-tokens", "tokens", "bench-token\n")),
+            (f"{base}/secrets", _secret("gw-key", contracts.DEEPGRAM_KEY_NAME, processes.DEEPGRAM_KEY)),
+            (f"{base}/secrets", _secret("gw-tokens", contracts.TOKENS_NAME, "bench-token\n")),
             (
                 f"{base}/services",
                 {
@@ -127,9 +122,9 @@ async def _measure(plane: ControlPlane, workdir: Path, upstream: str, replicas: 
         async def proxied() -> bool:
             return len(node.proxy.endpoints(NAMESPACE, "gw", "http")) == replicas
 
-        await _until(available, "the Deployment available")
+        await waiting.until(available, DEADLINE_S, "the Deployment available", POLL_S)
         figures[f"Deployment create to {replicas} pod(s) Ready"] = time.monotonic() - created
-        await _until(proxied, "the endpoints in the proxy")
+        await waiting.until(proxied, DEADLINE_S, "the endpoints in the proxy", POLL_S)
         figures["Deployment create to endpoints in the proxy"] = time.monotonic() - created
         return figures
 

@@ -17,7 +17,7 @@ from tests.controlplane.test_controlplane_operator_rbac import (
     warnings_about,
 )
 from tests.support.helm import helm
-from tests.support.servers import wait_for
+from tests.support.waiting import wait_for
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 

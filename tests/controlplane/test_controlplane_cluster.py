@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.controlplane.conftest import NAMESPACE
-from tests.support.servers import wait_for
+from tests.support.waiting import wait_for
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 
 

@@ -28,9 +28,10 @@ from tests.controlplane.test_controlplane_operator_rbac import (
     release_namespace,
 )
 from tests.devcluster.test_runner_pods import KEY
-from tests.operator.integration.conftest import secret, wait_until  # type: ignore[import-not-found]
+from tests.operator.integration.conftest import secret  # type: ignore[import-not-found]
 from tests.support.helm import helm
 from tests.support.servers import ServerProcess
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer

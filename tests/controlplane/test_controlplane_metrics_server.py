@@ -13,8 +13,8 @@ import pytest
 
 from tests.controlplane.conftest import NAMESPACE
 from tests.controlplane.test_controlplane_node import DEADLINE_S, apply_gateway, rolled_out
-from tests.operator.integration.conftest import wait_until  # type: ignore[import-not-found]
 from tests.support.servers import ServerProcess
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver.running import MetricsServer
 from ttsfleet.devcluster.nodeagent import stack

@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 from tests.controlplane.conftest import NAMESPACE
-from tests.devcluster.conftest import MERGE, wait_until
+from tests.devcluster.conftest import MERGE
 from tests.devcluster.test_runner_pods import KEY, TOKEN, _config, _secret, gateway_deployment, service
 from tests.support.servers import ServerProcess
+from tests.support.waiting import wait_until
 from ttsfleet import client
 from ttsfleet.devcluster import kubeapi
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane

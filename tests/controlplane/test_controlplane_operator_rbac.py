@@ -21,7 +21,7 @@ import yaml
 from tests.controlplane.conftest import NAMESPACE, ROOT
 from tests.operator.integration.conftest import backend, secret  # type: ignore[import-not-found]
 from tests.support.helm import RELEASE_NAMESPACE, helm, of_kind
-from tests.support.servers import wait_for
+from tests.support.waiting import wait_for
 from ttsfleet.devcluster.controlplane import chart, provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 

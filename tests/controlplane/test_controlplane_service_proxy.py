@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.controlplane.conftest import NAMESPACE
-from tests.devcluster.conftest import wait_until
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster import kubeapi
 from ttsfleet.devcluster.controlplane import pki
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 
-from tests.support.servers import ServerProcess, free_port, wait_for
+from tests.support.servers import ServerProcess
 from tests.support.speaking import SpeakTarget
+from tests.support.waiting import wait_for
+from ttsfleet.devcluster.ports import free_port
 
 FLEET_TOKEN = "fleet-token-for-gateway-tests"
 OTHER_TOKEN = "second-fleet-token"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tests.dataplane.fakes import ManualClock
-from ttsfleet.dataplane.breaker import BreakerState, CircuitBreaker
+from ttsfleet.contracts import BreakerState
+from ttsfleet.dataplane.breaker import CircuitBreaker
 
 
 def _breaker(clock: ManualClock, probes: int = 1) -> CircuitBreaker:

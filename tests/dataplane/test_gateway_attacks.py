@@ -20,8 +20,9 @@ import pytest
 import websockets
 
 from tests.dataplane.gateways import FLEET_TOKEN, RunningGateway, running_gateway
-from tests.support.servers import ServerProcess, eventually
+from tests.support.servers import ServerProcess
 from tests.support.speaking import wait_closed
+from tests.support.waiting import eventually
 
 ANSWER_DEADLINE_S = 10.0
 # A REST speak request with a valid token, up to its body's framing.

@@ -22,8 +22,9 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dataplane.gateways import RunningGateway, running_gateway
-from tests.support.servers import ServerProcess, eventually, running_emulator
+from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import Received, connect, receive_frame, receive_until
+from tests.support.waiting import eventually
 
 SHORT_TIMEOUTS = {
     "TTSFLEET_TIMEOUTS__CONNECT_S": "2",

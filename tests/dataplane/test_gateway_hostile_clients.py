@@ -13,8 +13,9 @@ import pytest
 import websockets
 
 from tests.dataplane.gateways import FLEET_TOKEN, RunningGateway, running_gateway
-from tests.support.servers import ServerProcess, eventually
+from tests.support.servers import ServerProcess
 from tests.support.speaking import connect, receive_frame, speak_and_flush, wait_closed
+from tests.support.waiting import eventually
 
 SECRET_IN_QUERY = "query-secret-that-must-not-be-logged"
 TEXT_AS_TYPE = "Confidential words sent as a message type"

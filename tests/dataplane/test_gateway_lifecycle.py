@@ -11,8 +11,9 @@ import pytest
 import websockets
 
 from tests.dataplane.gateways import DEEPGRAM_KEY, running_gateway
-from tests.support.servers import eventually, running_emulator
+from tests.support.servers import running_emulator
 from tests.support.speaking import Received, connect, receive_frame, speak_and_flush, wait_closed
+from tests.support.waiting import eventually
 from ttsfleet.fingerprints import fingerprint_secret
 
 # Paced like the real service (first audio after 50 ms, 8x real time), so utterances are in flight on SIGTERM.

@@ -14,8 +14,9 @@ import pytest
 import websockets
 
 from tests.dataplane.gateways import DEEPGRAM_KEY, FLEET_TOKEN, OTHER_TOKEN, running_gateway
-from tests.support.servers import eventually, running_emulator
+from tests.support.servers import running_emulator
 from tests.support.speaking import connect, receive_frame, speak_and_flush, wait_closed
+from tests.support.waiting import eventually
 from ttsfleet.fingerprints import fingerprint_secret
 
 NEW_KEY = "rotated-key-that-must-stay-secret"

@@ -10,8 +10,9 @@ import httpx
 import websockets
 
 from tests.dataplane.gateways import FLEET_TOKEN, running_gateway
-from tests.support.servers import eventually, running_emulator
+from tests.support.servers import running_emulator
 from tests.support.speaking import wait_closed
+from tests.support.waiting import eventually
 
 SMALL_BUFFER = {
     "TTSFLEET_LIMITS__CLIENT_SEND_BUFFER_BYTES": "65536",

@@ -18,8 +18,9 @@ import websockets
 
 from benchmarks.socket_budget import write_division
 from tests.dataplane.gateways import RunningGateway, running_gateway
-from tests.support.servers import ServerProcess, running_emulator, wait_for
+from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import connect, speak_and_flush
+from tests.support.waiting import wait_for
 from ttsfleet.operator import sharing
 
 BUDGET = 6

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from tests.dataplane.gateways import running_gateway
-from tests.support.servers import running_emulator, wait_for
+from tests.support.servers import running_emulator
 from tests.support.speaking import connect, speak_and_flush, wait_closed
+from tests.support.waiting import wait_for
 
 SENTENCE = "A sentence of about sixty characters, spoken by one agent."
 

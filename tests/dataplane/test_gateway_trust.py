@@ -15,8 +15,9 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dataplane.gateways import FLEET_TOKEN, OTHER_TOKEN, RunningGateway, running_gateway
-from tests.support.servers import ServerProcess, eventually
+from tests.support.servers import ServerProcess
 from tests.support.speaking import connect, receive_frame, receive_until, speak_and_flush, wait_closed
+from tests.support.waiting import eventually
 
 SENTENCE = "A key refused once is not a key refused for good."
 

@@ -16,8 +16,9 @@ from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.dataplane.gateways import DEEPGRAM_KEY, FLEET_TOKEN, OTHER_TOKEN, running_gateway
-from tests.support.servers import eventually, running_emulator
+from tests.support.servers import running_emulator
 from tests.support.speaking import connect, receive_frame, speak_and_flush, wait_closed
+from tests.support.waiting import eventually
 from ttsfleet.dataplane import tracing
 
 TEXT = "Traces carry ids and counts, never what was said."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -66,22 +66,6 @@ async def client(apiserver: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the API that fails loudly on nothing (tests check statuses themselves)."""
     async with httpx.AsyncClient(base_url=apiserver.base_url, timeout=10.0) as http:
         yield http
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[bool] | bool], deadline_s: float = 10.0, what: str = "condition"
-) -> None:
-    """Check `condition` until it holds; fail when the deadline passes (no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
-    while loop.time() < deadline:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
 
 
 def deployment(name: str, replicas: int = 1, **labels: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import httpx
 import kopf
 import pytest
 
-from tests.devcluster.conftest import CRD_PATH, MERGE, WIDGETS, wait_until, widget_crd
+from tests.devcluster.conftest import CRD_PATH, MERGE, WIDGETS, widget_crd
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.apiserver import ApiServer
 
 WIDGET = ("example.dev", "v1", "widgets")

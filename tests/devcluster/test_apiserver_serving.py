@@ -12,7 +12,8 @@ import httpx
 import kubernetes
 import yaml
 
-from tests.support.servers import free_port, wait_for
+from tests.support.waiting import wait_for
+from ttsfleet.devcluster.ports import free_port
 
 
 def test_standalone_process_serves_the_kubernetes_client(tmp_path: Path) -> None:

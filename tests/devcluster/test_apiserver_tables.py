@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.devcluster.conftest import CONFIGMAPS, CRD_PATH, WIDGETS, wait_until, widget_crd
+from tests.devcluster.conftest import CONFIGMAPS, CRD_PATH, WIDGETS, widget_crd
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.apiserver import ApiServer, tables
 
 KUBECTL_ACCEPT = (

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.support.servers import eventually
+from tests.support.waiting import eventually
 from ttsfleet.devcluster import pods
 
 

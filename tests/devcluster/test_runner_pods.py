@@ -18,9 +18,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.devcluster.conftest import MERGE, wait_until
+from tests.devcluster.conftest import MERGE
 from tests.support.recognition import TEST_PHRASES, recognise
 from tests.support.servers import ServerProcess, running_emulator
+from tests.support.waiting import wait_until
 from ttsfleet import client, fingerprints
 from ttsfleet.devcluster import endpoints, kubeapi
 from ttsfleet.devcluster.apiserver import ApiServer

@@ -30,7 +30,7 @@ import yaml
 from tests.e2e.cluster import Cluster, is_converged
 from tests.e2e.load import linear16
 from tests.support.recognition import TEST_PHRASES
-from tests.support.servers import wait_for
+from tests.support.waiting import wait_for
 from ttsfleet import client
 from ttsfleet.devcluster import balancer, fleet, serviceproxy
 from ttsfleet.devcluster.controlplane import binaries

@@ -21,8 +21,9 @@ import yaml
 from tests.e2e.cluster import Cluster, is_converged
 from tests.e2e.conftest import CONVERGE_DEADLINE_S, NAME, NAMESPACE, LocalFleet
 from tests.support.helm import CLUSTER_VALUES, RELEASE, RELEASE_NAMESPACE, Manifest, helm, one, render
-from tests.support.servers import eventually, free_port, wait_for
 from tests.support.tools import require_tool
+from tests.support.waiting import eventually, wait_for
+from ttsfleet.devcluster.ports import free_port
 
 __all__ = ["helm"]  # the fixture
 

@@ -20,7 +20,7 @@ from benchmarks import hpa_cycle
 from benchmarks.speaking_crowd import crowd
 from tests.e2e.cluster import Body, Cluster
 from tests.e2e.conftest import NAMESPACE, LocalFleet
-from tests.operator.integration.conftest import wait_until  # type: ignore[import-not-found]
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster import fleet
 
 # A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.

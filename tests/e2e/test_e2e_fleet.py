@@ -29,8 +29,8 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.load import LoadReport, SpeakingLoad, linear16
 from tests.support.recognition import TEST_PHRASES, recognise
-from tests.support.servers import eventually
 from tests.support.tools import require_tool
+from tests.support.waiting import eventually
 from ttsfleet import client
 from ttsfleet.demo import condition
 from ttsfleet.devcluster import fleet

@@ -24,8 +24,8 @@ from tests.e2e.cluster import BACKENDS, Body, Cluster
 from tests.e2e.conftest import NAME, NAMESPACE, LocalFleet
 from tests.e2e.load import SpeakingLoad
 from tests.e2e.test_e2e_fleet import every_pod_runs, while_speaking
-from tests.support.servers import eventually
 from tests.support.speaking import SpeakTarget, connect
+from tests.support.waiting import eventually
 from ttsfleet.devcluster import realfleet
 from ttsfleet.fingerprints import fingerprint_secret
 

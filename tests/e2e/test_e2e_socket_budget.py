@@ -16,7 +16,7 @@ from tests.e2e.cluster import BACKENDS, Body, Cluster
 from tests.e2e.conftest import CONVERGE_DEADLINE_S, NAME, NAMESPACE, LocalFleet
 from tests.e2e.load import SpeakingLoad
 from tests.e2e.test_e2e_fleet import converged_after, is_ready_pod, wait_for_pods, while_speaking
-from tests.support.servers import eventually
+from tests.support.waiting import eventually
 
 # A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

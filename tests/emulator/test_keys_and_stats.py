@@ -10,8 +10,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.servers import ServerProcess, eventually, running_emulator
+from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
+from tests.support.waiting import eventually
 from ttsfleet.fingerprints import fingerprint_secret
 
 ADMIN_KEY = "admin-key-for-tests"

@@ -18,9 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dataplane.gateways import running_gateway
 from tests.operator.integration.conftest import NAMESPACE, backend, secret
-from tests.support.servers import ServerProcess, free_port, running_emulator, wait_for
+from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import connect, speak_and_flush
+from tests.support.waiting import wait_for
 from ttsfleet.devcluster.apiserver import running_apiserver
+from ttsfleet.devcluster.ports import free_port
 from ttsfleet.operator import crd
 
 BACKEND = "aura-en"

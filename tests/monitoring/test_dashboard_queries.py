@@ -16,6 +16,7 @@ from typing import Any
 from tests.monitoring.scrapes import Exported
 from tests.support.helm import Manifest, one
 from tests.support.promql import Selector, selectors
+from ttsfleet.contracts import BreakerState
 
 # Labels Prometheus adds to every scraped series (job, instance) and those the Prometheus Operator adds
 # for a ServiceMonitor's target (the gateways' per-backend monitor and the operator's).
@@ -25,6 +26,8 @@ RECORDED_LABELS = frozenset({"namespace", "service"})
 # Series from elsewhere that alerts read: Prometheus's own `up`, kube-state-metrics.
 EXTERNAL = re.compile(r"up|kube_[a-z_]+")
 LABEL_VALUES = re.compile(r"label_values\((?P<expr>.*),\s*\w+\)")
+# A `state` matcher (equality or regex alternation) inside a `ttsfleet_breaker_state` selector.
+BREAKER_STATE_MATCHER = re.compile(r'ttsfleet_breaker_state\{[^}]*\bstate\s*=~?\s*"(?P<values>[^"]*)"')
 
 
 def dashboard(manifests: list[Manifest]) -> dict[str, Any]:
@@ -128,3 +131,17 @@ def test_the_dashboard_shows_the_slos_and_the_processes(cluster_manifests: list[
         "python_gc_collections_total",
     ):
         assert series in exprs, f"no panel shows {series}"
+
+
+def test_breaker_states_the_chart_names_are_the_gateways(cluster_manifests: list[Manifest]) -> None:
+    """The dashboard and rules match `ttsfleet_breaker_state` on the words `BreakerState` exports."""
+    exprs = [expr for _, expr in dashboard_queries(cluster_manifests)]
+    exprs += [rule["expr"] for rule in rules(cluster_manifests)]
+    named = {
+        state
+        for expr in exprs
+        for match in BREAKER_STATE_MATCHER.finditer(expr)
+        for state in match["values"].split("|")
+    }
+    assert named, "no query matches ttsfleet_breaker_state on its state label"
+    assert named <= {state.value for state in BreakerState}, f"unknown breaker states: {sorted(named)}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ttsfleet.contracts import BreakerState
 from ttsfleet.operator import api, fleet
 
 StatuszOf = Callable[..., dict[str, Any]]
@@ -15,7 +16,7 @@ StatuszOf = Callable[..., dict[str, Any]]
 def test_the_contract_example_parses(statusz_of: StatuszOf) -> None:
     report = fleet.parse_statusz(statusz_of(breaker="half_open"))
     assert report is not None
-    assert report.upstream.breaker is fleet.BreakerState.HALF_OPEN
+    assert report.upstream.breaker is BreakerState.HALF_OPEN
     assert report.credential.fingerprint == "0123456789ab"
 
 

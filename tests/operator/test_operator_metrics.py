@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from prometheus_client import CollectorRegistry
 
+from ttsfleet.devcluster.ports import free_port
 from ttsfleet.operator.metrics import OperatorMetrics
 
 
@@ -100,9 +100,7 @@ def test_each_instance_has_its_own_registry() -> None:
 def test_serve_exposes_the_registry_and_close_stops_it() -> None:
     metrics = OperatorMetrics()
     metrics.status_writes.inc()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     metrics.serve(port, host="127.0.0.1")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

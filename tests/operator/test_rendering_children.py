@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from ttsfleet.operator import api, rendering
+from ttsfleet.operator import api, applying, rendering
 from ttsfleet.operator.rendering import OwnerRef, meta
 
 BackendOf = Callable[..., api.TTSBackend]
@@ -173,3 +173,10 @@ def test_service_carries_type_port_and_annotations(backend_of: BackendOf, owner:
     ]
     assert service["metadata"]["annotations"] == {"lb": "internal"}
     assert "annotations" not in rendering.render_service(backend_of(), owner)["metadata"]
+
+
+def test_pruning_looks_for_each_child_under_its_rendered_name(backend_of: BackendOf, owner: OwnerRef) -> None:
+    backend = backend_of(**EVERYTHING)
+    names = applying.child_names(backend.metadata.namespace or "", backend.metadata.name)
+    for child in rendering.render_children(backend, owner, None):
+        assert names[(child["apiVersion"], child["kind"])] == child["metadata"]["name"], child["kind"]

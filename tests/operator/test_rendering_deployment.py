@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ttsfleet import contracts
 from ttsfleet.operator import api, rendering
 from ttsfleet.operator.rendering import OwnerRef, config, draining
 
@@ -62,13 +63,13 @@ def test_secrets_are_whole_volumes_at_the_contract_paths(backend_of: BackendOf, 
     assert all("subPath" not in mount for mount in mounts.values())
     key_mount, key_volume = mounts["deepgram-key"], volumes["deepgram-key"]["secret"]
     key_file = f"{key_mount['mountPath']}/{key_volume['items'][0]['path']}"
-    assert key_file == config.DEEPGRAM_KEY_FILE
+    assert key_file == contracts.DEEPGRAM_KEY_FILE
     assert key_volume["secretName"] == "dg"
     assert key_volume["items"][0]["key"] == "key-2026"
     tokens_file = (
         f"{mounts['client-tokens']['mountPath']}/{volumes['client-tokens']['secret']['items'][0]['path']}"
     )
-    assert tokens_file == config.TOKENS_FILE
+    assert tokens_file == contracts.TOKENS_FILE
     assert volumes["config"]["configMap"]["name"] == "aura-en-config"
 
 

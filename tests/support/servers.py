@@ -6,55 +6,21 @@ condition with a deadline, never a fixed sleep.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from tests.support.waiting import wait_for
+from ttsfleet.devcluster.ports import free_port
+
 START_DEADLINE_S = 30.0
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    condition: Callable[[], Any],
-    deadline_s: float = 10.0,
-    what: str | Callable[[], str] = "condition",
-    interval_s: float = 0.02,
-) -> Any:
-    """Poll `condition` until it returns something truthy (returned); fail the test at the deadline,
-    saying `what` was awaited (a callable is asked then, so it can describe the state it found)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {described}")
-        time.sleep(interval_s)  # the poll step between checks, bounded by the deadline
-
-
-async def eventually(
-    condition: Callable[[], bool], deadline_s: float = 10.0, what: str = "condition"
-) -> None:
-    """`wait_for` for async tests: the (blocking) condition runs in a thread, so the loop keeps serving."""
-    await asyncio.to_thread(wait_for, condition, deadline_s, what)
 
 
 @dataclass

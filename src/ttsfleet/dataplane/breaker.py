@@ -6,18 +6,9 @@ it, one failure reopens it. Time comes from an injected clock, so tests move it 
 
 from __future__ import annotations
 
-import enum
-
+from ttsfleet.contracts import BreakerState
 from ttsfleet.dataplane.errors import UpstreamError
 from ttsfleet.dataplane.seams import Clock
-
-
-class BreakerState(enum.StrEnum):
-    """The states /statusz and /metrics report."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 class CircuitBreaker:

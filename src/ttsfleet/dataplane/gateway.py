@@ -26,11 +26,11 @@ from ttsfleet.dataplane.sessions import SessionContext
 from ttsfleet.dataplane.settings import LoadedSettings
 from ttsfleet.dataplane.shares import Share, ShareFile
 from ttsfleet.dataplane.sockets import PoolKey
-from ttsfleet.dataplane.supervision import Supervisor
 from ttsfleet.dataplane.tokens import Revocations, TokenStore
 from ttsfleet.dataplane.upstream import WebSocketConnector
 from ttsfleet.dataplane.utterances import Synthesizer
 from ttsfleet.protocol import SocketLimits, SpeakOptions
+from ttsfleet.supervision import Supervisor
 
 log = structlog.get_logger(__name__)
 

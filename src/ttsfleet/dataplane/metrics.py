@@ -15,12 +15,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ttsfleet.contracts import BreakerState
 from ttsfleet.process_metrics import register_process_collectors
 
 # TTFB of a warm socket is ~100 ms; a cold path with a handshake ~300 ms; anything over 2 s is an incident.
 TTFB_BUCKETS_S = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-BREAKER_STATES = ("closed", "open", "half_open")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class _StateCollector(Collector):
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
         )
         current = self._readers.breaker_state()
-        for state in BREAKER_STATES:
+        for state in BreakerState:
             breaker.add_metric([state], 1.0 if state == current else 0.0)
         yield breaker
         yield CounterMetricFamily(

@@ -28,8 +28,8 @@ from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.seams import Clock, CredentialSource, UpstreamConnector, UpstreamSocket
 from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
 from ttsfleet.dataplane.sockets import PooledSocket, PoolKey, ReleaseOutcome, SocketState
-from ttsfleet.dataplane.supervision import Supervisor
 from ttsfleet.protocol import Clear, Cleared, Metadata, SocketLimits, parse_server_message
+from ttsfleet.supervision import Supervisor
 
 log = structlog.get_logger(__name__)
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ttsfleet import contracts
 from ttsfleet.fingerprints import hash_config
 from ttsfleet.protocol import (
     DEFAULT_VOICE,
@@ -73,7 +74,7 @@ class UpstreamSettings(_Group):
 
 class CredentialSettings(_Group):
     deepgram_key_file: Path = Field(
-        default=Path("/var/run/ttsfleet/deepgram/key"),
+        default=Path(contracts.DEEPGRAM_KEY_FILE),
         description="Mounted Secret file holding the Deepgram key; re-read on change, never logged.",
     )
     poll_interval_s: float = Field(
@@ -86,7 +87,7 @@ class AuthSettings(_Group):
         default=True, description="Require a fleet token; disable only on trusted networks."
     )
     client_tokens_file: Path = Field(
-        default=Path("/var/run/ttsfleet/tokens/tokens"), description="Fleet tokens, one per line."
+        default=Path(contracts.TOKENS_FILE), description="Fleet tokens, one per line."
     )
 
 

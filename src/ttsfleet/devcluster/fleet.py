@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from ttsfleet.devcluster import endpoints, kubeapi, processes, runner
+from ttsfleet.devcluster import endpoints, kubeapi, ports, processes, runner
 from ttsfleet.devcluster.controlplane import binaries
 
 logger = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ async def _run_embedded_fleet(options: FleetOptions, stop: asyncio.Event, on_rea
             upstream_url: str | None = None
             if not os.environ.get("DEEPGRAM_API_KEY"):
                 emulator, upstream_url = await processes.start_emulator(
-                    runner.free_port(), options.emulator_args, logs / "emulator.log"
+                    ports.free_port(), options.emulator_args, logs / "emulator.log"
                 )
             async with kubeapi.KubeApi(apiserver.base_url) as api:
                 pod_runner = runner.Runner(

@@ -30,14 +30,15 @@ from typing import Any
 import httpx
 import yaml
 
+from ttsfleet import contracts
 from ttsfleet.devcluster import endpoints, volumes
 
 logger = logging.getLogger(__name__)
 
 # Gateway settings that name files, with their contract defaults (docs/contracts.md).
 PATH_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("credentials", "deepgram_key_file", "/var/run/ttsfleet/deepgram/key"),
-    ("auth", "client_tokens_file", "/var/run/ttsfleet/tokens/tokens"),
+    ("credentials", "deepgram_key_file", contracts.DEEPGRAM_KEY_FILE),
+    ("auth", "client_tokens_file", contracts.TOKENS_FILE),
     ("shares", "file", ""),  # no default: without one the pod has no fleet-wide budgets
 )
 PYTHON_NAMES = ("python", "python3", sys.executable)

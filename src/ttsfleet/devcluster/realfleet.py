@@ -18,7 +18,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ttsfleet.devcluster import fleet, processes, runner
+from ttsfleet.devcluster import fleet, ports, processes, runner
 from ttsfleet.devcluster.controlplane import binaries, chart, kubeconfigs, provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
 from ttsfleet.devcluster.metricsserver import build as metrics_server_build
@@ -142,7 +142,7 @@ async def run_real_fleet(options: fleet.FleetOptions, stop: asyncio.Event, on_re
             upstream_url: str | None = None
             if not os.environ.get("DEEPGRAM_API_KEY"):
                 emulator, upstream_url = await processes.start_emulator(
-                    runner.free_port(), options.emulator_args, logs / "emulator.log"
+                    ports.free_port(), options.emulator_args, logs / "emulator.log"
                 )
             async with (
                 _metrics_server(plane, state_dir / "metrics-server"),

@@ -16,7 +16,6 @@ import functools
 import json
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from ttsfleet.devcluster import balancer, endpoints, kubeapi, pods, rollout, tasks, volumes
+from ttsfleet.devcluster import balancer, endpoints, kubeapi, pods, ports, rollout, tasks, volumes
 
 logger = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -76,13 +75,6 @@ def rest_url_of(ws_url: str) -> str:
     parts = urlsplit(ws_url)
     scheme = "https" if parts.scheme == "wss" else "http"
     return urlunsplit((scheme, parts.netloc, parts.path, "", ""))
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _key(body: Mapping[str, Any]) -> Key:
@@ -260,7 +252,7 @@ class Runner:
 
     async def _start_pod(self, key: Key, deployment: dict[str, Any], template_hash: str) -> None:
         name = f"{key[1]}-{template_hash}-{''.join(secrets.choice(_NAME_ALPHABET) for _ in range(5))}"
-        port = free_port()
+        port = ports.free_port()
         body = endpoints.pod_body(deployment, name, template_hash, port, _now())
         created = await self.api.create(kubeapi.PODS, key[0], body)
         self._objects.setdefault("pods", {})[(key[0], name)] = created

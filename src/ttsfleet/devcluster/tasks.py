@@ -1,4 +1,10 @@
-"""Background tasks of the local fleet's long-running loops: logged when they fail, held until done."""
+"""Background tasks of the local fleet's long-running loops: logged when they fail, held until done.
+
+Not the package's `ttsfleet.supervision.Supervisor`: the local fleet logs through stdlib `logging`, which
+`ttsfleet demo` sends to its log file beside a live terminal view, while the supervisor writes structlog
+lines, which here would land on that terminal. And the owner keeps the task set itself, so tasks it
+awaits on its own (the node agent's pod stops) are cancelled with the rest.
+"""
 
 from __future__ import annotations
 

@@ -115,6 +115,8 @@ class SpeakSocket:
                 self.request_id, self.options.model, MODEL_VERSION, model_uuid(self.options.model)
             ).to_json()
         )
+        # Three tasks scoped to this socket, cancelled together once its ending is decided: a scope,
+        # not long-lived work, so no `ttsfleet.supervision.Supervisor` (its failures are logged below).
         tasks = [
             asyncio.create_task(self._receive_loop(), name=f"emulator-receive-{self.request_id}"),
             asyncio.create_task(self._work_loop(), name=f"emulator-work-{self.request_id}"),

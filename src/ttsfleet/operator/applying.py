@@ -156,7 +156,9 @@ async def _apply_child(client: kube.KubeClient, manifest: Mapping[str, Any]) -> 
 def child_names(namespace: str, backend_name: str) -> dict[tuple[str, str], str]:
     """Where each managed kind's child of a backend lives (the ConfigMap has its own suffix)."""
     return {
-        (api_version, kind): (f"{backend_name}-config" if kind == "ConfigMap" else backend_name)
+        (api_version, kind): (
+            rendering.meta.config_map_name(backend_name) if kind == "ConfigMap" else backend_name
+        )
         for api_version, kind in rendering.MANAGED_KINDS
     }
 

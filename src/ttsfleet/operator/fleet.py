@@ -6,22 +6,14 @@ not break an older operator; a report that is not the contract's shape is counte
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from ttsfleet.contracts import BreakerState
 from ttsfleet.operator import api
-
-
-class BreakerState(enum.StrEnum):
-    """A pod's upstream circuit breaker."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
 
 
 class _Part(BaseModel):

@@ -21,13 +21,8 @@ import kopf
 from ttsfleet.operator import api, errors, events, kube, probing, reconciling
 from ttsfleet.operator import settings as operator_settings
 from ttsfleet.operator.facts import DeploymentFacts, HpaFacts, SecretFacts, secret_fingerprints
-from ttsfleet.operator.rendering import meta
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
-WATCH_LABEL = operator_settings.WATCH_LABEL
-SECRET_FILTER = {WATCH_LABEL: "true"}
-CHILD_FILTER = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
-POD_FILTER = {"app.kubernetes.io/name": meta.APP_NAME, "app.kubernetes.io/component": meta.COMPONENT}
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
@@ -67,11 +62,20 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
 
     # Watches instead of reads on every probe tick: what a tick needs of Secrets, Deployments and pods
     # (fingerprints and rollout facts, never Secret values or whole pods), kept current by kopf.
-    @kopf.index("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_keys")
+    @kopf.index(
+        "", "v1", "secrets", labels=operator_settings.SECRET_LABELS, registry=registry, id="secret_keys"
+    )
     async def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): secret_fingerprints(body)}
 
-    @kopf.index("apps", "v1", "deployments", labels=CHILD_FILTER, registry=registry, id="deployments")
+    @kopf.index(
+        "apps",
+        "v1",
+        "deployments",
+        labels=operator_settings.CHILD_LABELS,
+        registry=registry,
+        id="deployments",
+    )
     async def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): DeploymentFacts.from_deployment(body)}
 
@@ -79,14 +83,14 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         "autoscaling",
         "v2",
         "horizontalpodautoscalers",
-        labels=CHILD_FILTER,
+        labels=operator_settings.CHILD_LABELS,
         registry=registry,
         id="autoscalers",
     )
     async def autoscalers(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): HpaFacts.from_hpa(body)}
 
-    @kopf.index("", "v1", "pods", labels=POD_FILTER, registry=registry, id="pods")
+    @kopf.index("", "v1", "pods", labels=operator_settings.GATEWAY_POD_LABELS, registry=registry, id="pods")
     async def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         instance = labels.get(INSTANCE_LABEL)
         view = probing.pod_view(body, config.statusz_port_annotation)
@@ -130,7 +134,9 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
                 runtime.metrics.status_refreshes.inc()
         post(body, outcome.notices)
 
-    @kopf.on.event("", "v1", "secrets", labels=SECRET_FILTER, registry=registry, id="secret_changed")
+    @kopf.on.event(
+        "", "v1", "secrets", labels=operator_settings.SECRET_LABELS, registry=registry, id="secret_changed"
+    )
     async def secret_changed(body: kopf.Body, event: kopf.RawEvent, name: str, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)
         backends_by_secret: kopf.Index[Any, str] = kwargs["backends_by_secret"]

@@ -22,7 +22,7 @@ import httpx
 import kopf
 
 import ttsfleet
-from ttsfleet.operator import errors
+from ttsfleet.operator import errors, rendering
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -60,23 +60,30 @@ class Resource:
         return base
 
 
+def managed_resource(api_version: str, kind: str) -> Resource:
+    """The resource of a kind the operator renders: its plural is the lower-cased kind with an
+    English plural ending, which is what every managed kind's CRD or built-in type uses (client-go
+    guesses the same way); a kind that breaks the rule would fail its first request, loudly."""
+    group, _, version = api_version.rpartition("/")
+    lowered = kind.lower()
+    if lowered.endswith("y"):
+        plural = lowered[:-1] + "ies"
+    elif lowered.endswith("s"):
+        plural = lowered + "es"
+    else:
+        plural = lowered + "s"
+    return Resource(group, version, plural)
+
+
+# Every kind the operator renders, by (apiVersion, kind) as the manifests name them.
+BY_KIND: dict[tuple[str, str], Resource] = {
+    (api_version, kind): managed_resource(api_version, kind) for api_version, kind in rendering.MANAGED_KINDS
+}
 TTSBACKENDS = Resource("ttsfleet.io", "v1alpha1", "ttsbackends")
 SECRETS = Resource("", "v1", "secrets")
 PODS = Resource("", "v1", "pods")
-DEPLOYMENTS = Resource("apps", "v1", "deployments")
-HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers")
-# Every kind the operator renders, by (apiVersion, kind) as the manifests name them.
-BY_KIND: dict[tuple[str, str], Resource] = {
-    ("v1", "ConfigMap"): Resource("", "v1", "configmaps"),
-    ("v1", "Service"): Resource("", "v1", "services"),
-    ("apps/v1", "Deployment"): DEPLOYMENTS,
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): HPAS,
-    ("policy/v1", "PodDisruptionBudget"): Resource("policy", "v1", "poddisruptionbudgets"),
-    ("networking.k8s.io/v1", "NetworkPolicy"): Resource("networking.k8s.io", "v1", "networkpolicies"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): Resource(
-        "monitoring.coreos.com", "v1", "servicemonitors"
-    ),
-}
+DEPLOYMENTS = BY_KIND[("apps/v1", "Deployment")]
+HPAS = BY_KIND[("autoscaling/v2", "HorizontalPodAutoscaler")]
 
 
 def resource_of(body: Mapping[str, Any]) -> Resource:

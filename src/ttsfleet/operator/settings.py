@@ -142,11 +142,15 @@ NETWORK_ERROR_BACKOFFS_S = (1.0, 2.0, 5.0, 10.0)
 PROGRESS_PREFIX = "kopf.ttsfleet.io"
 # Watched Secrets carry this label, Deployments the children's managed-by label, and gateway pods the
 # Deployment selector's labels. The API filters the operator's watches by them, so it never sends the
-# cluster's other Secrets, Deployments or pods.
+# cluster's other Secrets, Deployments or pods. Handlers filter by the same labels (kopf's `labels=`);
+# the watches take them as selector text.
 WATCH_LABEL = "ttsfleet.io/watch"
-WATCHED_SECRETS = f"{WATCH_LABEL}=true"
-MANAGED_CHILDREN = f"app.kubernetes.io/managed-by={meta.MANAGED_BY}"
-GATEWAY_PODS = f"app.kubernetes.io/component={meta.COMPONENT},app.kubernetes.io/name={meta.APP_NAME}"
+SECRET_LABELS = {WATCH_LABEL: "true"}
+CHILD_LABELS = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
+GATEWAY_POD_LABELS = {"app.kubernetes.io/component": meta.COMPONENT, "app.kubernetes.io/name": meta.APP_NAME}
+WATCHED_SECRETS = meta.label_selector(SECRET_LABELS)
+MANAGED_CHILDREN = meta.label_selector(CHILD_LABELS)
+GATEWAY_PODS = meta.label_selector(GATEWAY_POD_LABELS)
 
 
 def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:

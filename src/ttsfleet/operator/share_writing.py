@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
+from ttsfleet import contracts
 from ttsfleet.operator import api, errors, events, fleet, kube, rendering, sharing
 
 CONFIG_MAPS = kube.BY_KIND[("v1", "ConfigMap")]
@@ -50,7 +51,7 @@ async def publish(
         live = await client.get_or_none(CONFIG_MAPS, namespace, config_map)
         exists = live is not None
         if previous is None:
-            previous = sharing.parse_division(((live or {}).get("data") or {}).get(sharing.SHARES_KEY))
+            previous = sharing.parse_division(((live or {}).get("data") or {}).get(contracts.SHARES_KEY))
     division = sharing.next_division(
         previous,
         socket_budget=backend.spec.deepgram.socket_budget,
@@ -63,7 +64,7 @@ async def publish(
     if exists and previous is not None and previous.to_json() == text:
         written[(namespace, name)] = division
         return None
-    data = {sharing.SHARES_KEY: text}
+    data = {contracts.SHARES_KEY: text}
     written.pop((namespace, name), None)  # until the write lands: a failed one is re-read next tick
     try:
         if exists:

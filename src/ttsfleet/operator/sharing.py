@@ -24,8 +24,6 @@ from typing import Any
 
 from ttsfleet.operator import fleet
 
-SHARES_KEY = "shares.json"
-
 
 @dataclass(frozen=True, slots=True)
 class Division:

@@ -28,9 +28,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.servers import free_port, wait_for
 from tests.support.tools import find_tool, require_tool
+from tests.support.waiting import wait_for
 from ttsfleet import wavfile
+from ttsfleet.devcluster.ports import free_port
 from ttsfleet.fingerprints import fingerprint_secret
 
 REPO = Path(__file__).resolve().parents[3]

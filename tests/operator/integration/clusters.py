@@ -11,7 +11,6 @@ the CRDs as crds/ has them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import ssl
@@ -26,6 +25,7 @@ import yaml
 from tests.support import helm
 from tests.support.helm import RELEASE, RELEASE_NAMESPACE, Manifest
 from tests.support.servers import ServerProcess
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.apiserver import ApiServer, AuditRecord
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
@@ -176,21 +176,25 @@ async def wait_until_granted(http: httpx.AsyncClient, manifests: Iterable[Manife
         for scope, grants in helm.operator_grants(manifests, SERVICE_ACCOUNT).items()
         for group, resource, verb in sorted(grants)
     ]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SETTLE_DEADLINE_S
     for attributes in checks:
         review = {
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
             "spec": {"user": user, "groups": ["system:serviceaccounts"], "resourceAttributes": attributes},
         }
-        while True:
-            answer = await http.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
-            answer.raise_for_status()
-            if answer.json()["status"].get("allowed"):
-                break
-            assert loop.time() < deadline, f"RBAC never granted {attributes}"
-            await asyncio.sleep(0.05)  # the authorizer's informer catching up, bounded by the deadline
+        # The authorizer's informer catches up with what was just stored.
+        await wait_until(
+            lambda review=review: _is_allowed(http, review),
+            SETTLE_DEADLINE_S,
+            f"RBAC to grant {attributes}",
+            interval_s=0.05,
+        )
+
+
+async def _is_allowed(http: httpx.AsyncClient, review: Manifest) -> bool:
+    answer = await http.post("/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
+    answer.raise_for_status()
+    return bool(answer.json()["status"].get("allowed"))
 
 
 def prepare_real(plane: ControlPlane, workdir: Path) -> Cluster:
@@ -248,7 +252,11 @@ async def restore_crds(http: httpx.AsyncClient, versions_before: Mapping[str, st
     CRDs a test installed for itself; wait until the apiserver serves the result."""
     for name in TEST_INSTALLED_CRDS:
         if (await http.delete(f"{CRDS}/{name}")).status_code == 200:
-            await _wait_for(lambda name=name: _status_of(http, f"{CRDS}/{name}", 404), f"CRD {name} removed")
+            await wait_until(
+                lambda name=name: _status_of(http, f"{CRDS}/{name}", 404),
+                SETTLE_DEADLINE_S,
+                f"CRD {name} removed",
+            )
     for name, document in crd_documents().items():
         stored = await http.get(f"{CRDS}/{name}")
         if stored.status_code == 200 and stored.json()["metadata"]["resourceVersion"] == versions_before.get(
@@ -256,9 +264,17 @@ async def restore_crds(http: httpx.AsyncClient, versions_before: Mapping[str, st
         ):
             continue
         if stored.status_code == 200 and stored.json()["metadata"].get("deletionTimestamp"):
-            await _wait_for(lambda name=name: _status_of(http, f"{CRDS}/{name}", 404), f"CRD {name} gone")
+            await wait_until(
+                lambda name=name: _status_of(http, f"{CRDS}/{name}", 404),
+                SETTLE_DEADLINE_S,
+                f"CRD {name} gone",
+            )
         await put_or_post(http, CRDS, document)
-        await _wait_for(lambda: _schema_enforced(http), "the restored CRD's schema and CEL rules enforced")
+        await wait_until(
+            lambda: _schema_enforced(http),
+            SETTLE_DEADLINE_S,
+            "the restored CRD's schema and CEL rules enforced",
+        )
 
 
 async def crd_versions(http: httpx.AsyncClient) -> dict[str, str]:
@@ -291,21 +307,15 @@ async def _schema_enforced(http: httpx.AsyncClient) -> bool:
     return True
 
 
-async def _wait_for(check: Any, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SETTLE_DEADLINE_S
-    while not await check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)  # the apiserver settling its own state, bounded by the deadline
-
-
 async def wait_until_served(http: httpx.AsyncClient, crd: Manifest) -> None:
     """Until the apiserver serves the kind of `crd` just created (it is Established asynchronously)."""
     spec = crd["spec"]
     version = next(v["name"] for v in spec["versions"] if v.get("served", True))
     where = f"/namespaces/{NAMESPACE}" if spec["scope"] == "Namespaced" else ""
     path = f"/apis/{spec['group']}/{version}{where}/{spec['names']['plural']}"
-    await _wait_for(lambda: _status_of(http, path, 200), f"{spec['names']['plural']} served")
+    await wait_until(
+        lambda: _status_of(http, path, 200), SETTLE_DEADLINE_S, f"{spec['names']['plural']} served"
+    )
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ import asyncio
 import base64
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from tests.operator.integration import clusters
 from tests.support.helm import NAMESPACED_VALUES, RELEASE, RELEASE_NAMESPACE, Manifest, rbac_objects, render
 from tests.support.helm import helm as helm  # the fixture, for `chart_rbac`
 from tests.support.servers import ServerProcess
+from tests.support.waiting import wait_until
 from ttsfleet import fingerprints
 from ttsfleet.devcluster.apiserver import ApiServer, authorization, running_apiserver
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
@@ -71,23 +72,6 @@ def backend(name: str = "aura-en", **spec: Any) -> dict[str, Any]:
             **spec,
         },
     }
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[Any] | Any], deadline_s: float = 10.0, what: str = "condition"
-) -> Any:
-    """Check `condition` until it returns something truthy (returned); fail at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
-    while True:
-        result = condition()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
-        await asyncio.sleep(0.02)  # a poll step between checks, not a synchronisation
 
 
 class StandInGateways:

@@ -12,7 +12,7 @@ from typing import Any
 import kmock
 import kopf
 
-from tests.operator.integration.conftest import wait_until  # type: ignore[import-not-found]
+from tests.support.waiting import wait_until
 from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
 from ttsfleet.operator import kube
 

@@ -38,11 +38,11 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     ready_pod,
     secret,
-    wait_until,
 )
 from tests.support.helm import NAMESPACED_VALUES, Manifest, rbac_objects, render
 from tests.support.servers import ServerProcess, running_emulator
 from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
+from tests.support.waiting import wait_until
 from ttsfleet.operator import key_rotation
 
 OWNER_KEY = "owner-key-for-rotation-tests"

@@ -24,8 +24,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     operator_writes,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 from ttsfleet.operator import applying, running
 from ttsfleet.operator.rendering import meta
 

@@ -26,10 +26,10 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     events_with,
     get,
     secret,
-    wait_until,
 )
 from tests.support.helm import NAMESPACED_VALUES, rbac_objects, render
 from tests.support.monitoring import CRD_PATH, SERVICE_MONITOR_CRD
+from tests.support.waiting import wait_until
 
 SMON = "/apis/monitoring.coreos.com/v1/namespaces/voice/servicemonitors/aura-en"
 WITH_MONITOR = {"monitoring": {"serviceMonitor": {"enabled": True}}}

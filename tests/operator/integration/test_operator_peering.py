@@ -26,8 +26,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     backend,
     get,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 from ttsfleet.operator import running
 
 PEERING_CRDS = Path(__file__).parents[3] / "charts" / "ttsfleet" / "crds" / "kopf-peering.yaml"

@@ -24,13 +24,13 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     backend,
     get,
     secret,
-    wait_until,
 )
 from tests.operator.integration.test_operator_optional_kinds import (  # type: ignore[import-not-found]
     install_crd,
 )
 from tests.support.helm import NAMESPACED_VALUES, RELEASE, helm, operator_grants, render
 from tests.support.monitoring import SERVICE_MONITOR_CRD
+from tests.support.waiting import wait_until
 
 __all__ = ["helm"]  # the fixture, imported for this module's tests
 SERVICE_ACCOUNT = f"{RELEASE}-ttsfleet"

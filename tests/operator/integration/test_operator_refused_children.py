@@ -19,8 +19,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     events_with,
     get,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 # Affinity is free-form in the CRD and passes the operator's own checks, but is not a NodeAffinity.

@@ -23,8 +23,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     ready_pod,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 from ttsfleet.operator.rendering import meta
 
 NEW_KEY = "dg-key-two"

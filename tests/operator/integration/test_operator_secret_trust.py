@@ -20,10 +20,10 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     condition,
     get,
     secret,
-    wait_until,
     with_condition,
 )
 from tests.operator.integration.test_operator_lifecycle import created  # type: ignore[import-not-found]
+from tests.support.waiting import wait_until
 
 
 async def _credentials_refused(api: httpx.AsyncClient, key_secret: dict[str, Any], reason: str) -> str:

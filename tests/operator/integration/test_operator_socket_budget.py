@@ -24,8 +24,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     ready_pod,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 SHARES = f"/api/v1/namespaces/{NAMESPACE}/configmaps/aura-en-shares"
 BUDGET = 12

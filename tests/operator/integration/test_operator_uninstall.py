@@ -18,8 +18,8 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     backend,
     get,
     secret,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 CRD = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/ttsbackends.ttsfleet.io"

@@ -23,9 +23,9 @@ from tests.operator.integration.conftest import (  # type: ignore[import-not-fou
     get,
     ready_pod,
     secret,
-    wait_until,
     with_condition,
 )
+from tests.support.waiting import wait_until
 
 # What the Deployment controller says once progressDeadlineSeconds has passed.
 STUCK = re.compile(r'ReplicaSet "aura-en-[a-z0-9]+" has timed out progressing\.')

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from ttsfleet.devcluster import ports
 from ttsfleet.devcluster.controlplane import binaries, kubeconfigs, pki
 
 START_DEADLINE_S = 120.0
@@ -105,13 +105,6 @@ class ControlPlane:
         return self.workdir / "logs" / "audit.log"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _start(plane: ControlPlane, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
     log = plane.log_of(name)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +160,7 @@ def _stop_all(plane: ControlPlane) -> None:
 
 
 def _etcd_argv(plane: ControlPlane, client_port: int) -> list[str]:
-    peer = f"http://127.0.0.1:{free_port()}"
+    peer = f"http://127.0.0.1:{ports.free_port()}"
     client = f"http://127.0.0.1:{client_port}"
     return [
         str(plane.programs.etcd),
@@ -275,7 +268,7 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
     started = time.monotonic()
     programs = binaries.locate()
     credentials = pki.create(workdir / "pki")
-    api_port = free_port()
+    api_port = ports.free_port()
     server = f"https://127.0.0.1:{api_port}"
     plane = ControlPlane(
         server=server,
@@ -290,7 +283,7 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
         plane.admin_kubeconfig, server=server, ca=ca, user="admin", pair=credentials.admin
     )
     try:
-        etcd_port = free_port()
+        etcd_port = ports.free_port()
         _start(plane, "etcd", _etcd_argv(plane, etcd_port))
         _wait(plane, "etcd", _get_ok(f"http://127.0.0.1:{etcd_port}/health"), START_DEADLINE_S)
         _start(plane, "kube-apiserver", _apiserver_argv(plane, api_port, etcd_port))
@@ -314,7 +307,7 @@ def running_control_plane(workdir: Path) -> Iterator[ControlPlane]:
             kubeconfig = kubeconfigs.write_certificate(
                 workdir / f"{name}.kubeconfig", server=server, ca=ca, user=name, pair=pair
             )
-            port = free_port()
+            port = ports.free_port()
             _start(plane, name, _component_argv(plane, program, kubeconfig, port, extra))
             # Components serve a self-signed certificate made at start; /healthz needs no credentials.
             _wait(plane, name, _get_ok(f"https://127.0.0.1:{port}/healthz", verify=False), START_DEADLINE_S)

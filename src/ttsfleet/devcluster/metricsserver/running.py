@@ -20,8 +20,9 @@ from typing import Any
 
 import yaml
 
+from ttsfleet.devcluster import ports
 from ttsfleet.devcluster.controlplane import kubeconfigs, pki
-from ttsfleet.devcluster.controlplane.launcher import ControlPlane, free_port
+from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.devcluster.metricsserver import build
 
 NAMESPACE, NAME = "kube-system", "metrics-server"
@@ -155,7 +156,7 @@ def running_metrics_server(plane: ControlPlane, workdir: Path) -> Iterator[Metri
         user=USER,
         pair=client,
     )
-    port = free_port()
+    port = ports.free_port()
     plane.kubectl(
         "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests(credentials.ca.certificate.read_bytes(), port))
     )

@@ -14,7 +14,6 @@ import contextlib
 import datetime
 import json
 import logging
-import socket
 import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ttsfleet.devcluster import kubeapi, pods, tasks, volumes
+from ttsfleet.devcluster import kubeapi, pods, ports, tasks, volumes
 from ttsfleet.devcluster.nodeagent import objects, resourcemetrics
 
 logger = logging.getLogger(__name__)
@@ -228,7 +227,7 @@ class NodeAgent:
     def _admit(self, key: Key, pod: Mapping[str, Any]) -> _Running:
         spec = pod["spec"]
         container = spec["containers"][0]
-        port = free_port()
+        port = ports.free_port()
         pod_ip = self.addresses.assign(objects.container_ports(container), port)
         self._publish_pod_network()
         process = pods.PodProcess(
@@ -370,10 +369,3 @@ def _lookup(
         return files[key].decode() if files and key in files else None
 
     return lookup
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((objects.LOOPBACK, 0))
-        return int(probe.getsockname()[1])

@@ -10,20 +10,10 @@ from typing import Any
 
 import yaml
 
-from ttsfleet import fingerprints
+from ttsfleet import contracts, fingerprints
 from ttsfleet.operator import api
 from ttsfleet.operator.rendering import meta
 
-CONFIG_KEY = "config.yaml"
-CONFIG_DIR = "/etc/ttsfleet"
-CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_KEY}"
-DEEPGRAM_KEY_DIR = "/var/run/ttsfleet/deepgram"
-DEEPGRAM_KEY_FILE = f"{DEEPGRAM_KEY_DIR}/key"
-TOKENS_DIR = "/var/run/ttsfleet/tokens"
-TOKENS_FILE = f"{TOKENS_DIR}/tokens"
-# Outside CONFIG_DIR: a mount point inside a read-only ConfigMap volume could not be created.
-SHARES_DIR = "/var/run/ttsfleet/shares"
-SHARES_FILE = f"{SHARES_DIR}/shares.json"
 CONTAINER_PORT = 8080
 # How often the gateway stats the mounted key; the kubelet's own sync delay (~1 min) dominates anyway.
 KEY_POLL_INTERVAL_S = 1.0
@@ -34,11 +24,14 @@ def render_gateway_config(spec: api.TTSBackendSpec) -> dict[str, Any]:
     deepgram = spec.deepgram
     auth: dict[str, Any] = {"enabled": spec.auth.enabled}
     if spec.auth.enabled:
-        auth["client_tokens_file"] = TOKENS_FILE
+        auth["client_tokens_file"] = contracts.TOKENS_FILE
     return {
         "server": {"host": "0.0.0.0", "port": CONTAINER_PORT},
         "upstream": {"url": deepgram.url, "rest_url": deepgram.rest_url},
-        "credentials": {"deepgram_key_file": DEEPGRAM_KEY_FILE, "poll_interval_s": KEY_POLL_INTERVAL_S},
+        "credentials": {
+            "deepgram_key_file": contracts.DEEPGRAM_KEY_FILE,
+            "poll_interval_s": KEY_POLL_INTERVAL_S,
+        },
         "auth": auth,
         "speak": {
             "default_model": deepgram.model,
@@ -63,7 +56,7 @@ def render_gateway_config(spec: api.TTSBackendSpec) -> dict[str, Any]:
             "chars_per_minute_per_token": spec.limits.chars_per_minute_per_token,
             "client_send_buffer_bytes": spec.limits.client_send_buffer_bytes,
         },
-        "shares": {"file": SHARES_FILE, "required": deepgram.socket_budget is not None},
+        "shares": {"file": contracts.SHARES_FILE, "required": deepgram.socket_budget is not None},
         "drain": {"timeout_s": spec.rollout.drain_timeout_seconds},
         "logging": {"level": spec.log_level.value, "format": "json"},
     }
@@ -81,11 +74,11 @@ def config_hash(spec: api.TTSBackendSpec) -> str:
 
 def render_config_map(backend: api.TTSBackend, owner: meta.OwnerRef) -> dict[str, Any]:
     """The ConfigMap with `config.yaml`, annotated with its hash."""
-    body = meta.metadata(backend, owner, meta.config_map_name(backend))
+    body = meta.metadata(backend, owner, meta.config_map_name(backend.metadata.name))
     body["annotations"] = {meta.CONFIG_HASH_ANNOTATION: config_hash(backend.spec)}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": body,
-        "data": {CONFIG_KEY: render_config_yaml(backend.spec)},
+        "data": {contracts.CONFIG_KEY: render_config_yaml(backend.spec)},
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ttsfleet import contracts
 from ttsfleet.operator import api
 from ttsfleet.operator.rendering import config, draining, meta
 
@@ -73,18 +74,18 @@ def _pod_template(backend: api.TTSBackend, config_hash: str, secret_hash: str | 
 
 def _container(spec: api.TTSBackendSpec) -> dict[str, Any]:
     mounts = [
-        {"name": "config", "mountPath": config.CONFIG_DIR, "readOnly": True},
-        {"name": "deepgram-key", "mountPath": config.DEEPGRAM_KEY_DIR, "readOnly": True},
-        {"name": "shares", "mountPath": config.SHARES_DIR, "readOnly": True},
+        {"name": "config", "mountPath": contracts.CONFIG_DIR, "readOnly": True},
+        {"name": "deepgram-key", "mountPath": contracts.DEEPGRAM_KEY_DIR, "readOnly": True},
+        {"name": "shares", "mountPath": contracts.SHARES_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
     ]
     if spec.auth.enabled:
-        mounts.insert(2, {"name": "client-tokens", "mountPath": config.TOKENS_DIR, "readOnly": True})
+        mounts.insert(2, {"name": "client-tokens", "mountPath": contracts.TOKENS_DIR, "readOnly": True})
     return {
         "name": CONTAINER_NAME,
         "image": spec.image,
         "imagePullPolicy": spec.image_pull_policy.value,
-        "args": ["ttsfleet", "dataplane", "--config", config.CONFIG_PATH],
+        "args": ["ttsfleet", "dataplane", "--config", contracts.CONFIG_FILE],
         "env": [
             {"name": "TTSFLEET_SERVER__POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
@@ -130,15 +131,15 @@ def _secret_volume(name: str, ref: api.SecretKeyRef, file_name: str) -> dict[str
 def _volumes(backend: api.TTSBackend) -> list[dict[str, Any]]:
     spec = backend.spec
     volumes = [
-        {"name": "config", "configMap": {"name": meta.config_map_name(backend)}},
-        _secret_volume("deepgram-key", spec.deepgram.api_key_secret_ref, "key"),
+        {"name": "config", "configMap": {"name": meta.config_map_name(backend.metadata.name)}},
+        _secret_volume("deepgram-key", spec.deepgram.api_key_secret_ref, contracts.DEEPGRAM_KEY_NAME),
         # Optional: the operator writes it after the first division; until then a pod has no share.
         {"name": "shares", "configMap": {"name": meta.shares_config_map_name(backend), "optional": True}},
         {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
     ]
     tokens = spec.auth.client_tokens_secret_ref
     if spec.auth.enabled and tokens is not None:
-        volumes.insert(2, _secret_volume("client-tokens", tokens, "tokens"))
+        volumes.insert(2, _secret_volume("client-tokens", tokens, contracts.TOKENS_NAME))
     return volumes
 
 

@@ -7,6 +7,7 @@ and the rest may change, so they label objects but never select them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,12 @@ def labels(backend: api.TTSBackend) -> dict[str, str]:
 
 def selector_string(backend: api.TTSBackend) -> str:
     """The pod selector as `kubectl` and the /scale subresource write it."""
-    return ",".join(f"{key}={value}" for key, value in sorted(selector_labels(backend).items()))
+    return label_selector(selector_labels(backend))
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """Equality-based `labelSelector` text matching every one of `labels`, keys sorted."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 def metadata(backend: api.TTSBackend, owner: OwnerRef, name: str | None = None) -> dict[str, Any]:
@@ -100,6 +106,6 @@ def shares_config_map_name(backend: api.TTSBackend) -> str:
     return f"{backend.metadata.name}-shares"
 
 
-def config_map_name(backend: api.TTSBackend) -> str:
-    """The ConfigMap holding the gateway settings."""
-    return f"{backend.metadata.name}-config"
+def config_map_name(backend_name: str) -> str:
+    """The ConfigMap holding the gateway settings of the backend named `backend_name`."""
+    return f"{backend_name}-config"

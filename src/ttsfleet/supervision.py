@@ -1,7 +1,9 @@
 """Ownership of background tasks: every task is named, tracked, and its unexpected exit logged.
 
 A `Supervisor` is what a component holds instead of calling `create_task` and forgetting the result;
-closing it cancels and awaits everything it still runs.
+closing it cancels and awaits everything it still runs. It sits below the components so any of them
+can own tasks this way (the gateway's pool and pollers do); the operator has none of its own, as kopf
+runs its handlers, timers and daemons.
 """
 
 from __future__ import annotations
