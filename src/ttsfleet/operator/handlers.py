@@ -24,7 +24,7 @@ from ttsfleet.operator.facts import DeploymentFacts, HpaFacts, SecretFacts, secr
 from ttsfleet.operator.rendering import meta
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
-WATCH_LABEL = operator_settings.WATCH_LABEL
+WATCH_LABEL = meta.WATCH_LABEL
 SECRET_FILTER = {WATCH_LABEL: "true"}
 CHILD_FILTER = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
 POD_FILTER = {"app.kubernetes.io/name": meta.APP_NAME, "app.kubernetes.io/component": meta.COMPONENT}

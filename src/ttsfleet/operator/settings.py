@@ -140,11 +140,9 @@ RECONNECT_BACKOFF_S = 1.0
 # API errors kopf itself meets (watches, patches, Events) are retried this many times with these delays.
 NETWORK_ERROR_BACKOFFS_S = (1.0, 2.0, 5.0, 10.0)
 PROGRESS_PREFIX = "kopf.ttsfleet.io"
-# Watched Secrets carry this label, Deployments the children's managed-by label, and gateway pods the
-# Deployment selector's labels. The API filters the operator's watches by them, so it never sends the
-# cluster's other Secrets, Deployments or pods.
-WATCH_LABEL = "ttsfleet.io/watch"
-WATCHED_SECRETS = f"{WATCH_LABEL}=true"
+# Watched Secrets carry meta.WATCH_LABEL, Deployments the children's managed-by label, and gateway pods
+# the Deployment selector's labels. The API filters the operator's watches by them, so it never sends
+# the cluster's other Secrets, Deployments or pods.
 MANAGED_CHILDREN = f"app.kubernetes.io/managed-by={meta.MANAGED_BY}"
 GATEWAY_PODS = f"app.kubernetes.io/component={meta.COMPONENT},app.kubernetes.io/name={meta.APP_NAME}"
 
@@ -161,7 +159,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.networking.error_backoffs = NETWORK_ERROR_BACKOFFS_S
     kopf_settings.networking.enforce_retry_after = True
     kopf_settings.execution.default_backoff = 10
-    kopf_settings.watching.label_selectors["secrets"] = WATCHED_SECRETS
+    kopf_settings.watching.label_selectors["secrets"] = meta.WATCHED_SECRETS
     kopf_settings.watching.label_selectors["apps", "deployments"] = MANAGED_CHILDREN
     kopf_settings.watching.label_selectors["pods"] = GATEWAY_PODS
     # With named namespaces there is nothing to discover: no cluster-wide namespace (or CRD) scans,

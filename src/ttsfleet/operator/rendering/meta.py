@@ -17,6 +17,9 @@ COMPONENT = "gateway"
 MANAGED_BY = "ttsfleet-operator"
 CONFIG_HASH_ANNOTATION = "ttsfleet.io/config-hash"
 SECRET_HASH_ANNOTATION = "ttsfleet.io/secret-hash"
+# The label on the Secrets the operator watches (its watch is filtered by it), in selector form too.
+WATCH_LABEL = "ttsfleet.io/watch"
+WATCHED_SECRETS = f"{WATCH_LABEL}=true"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _MAX_LABEL_VALUE = 63
 
