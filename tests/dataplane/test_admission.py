@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from ttsfleet.dataplane.admission import Refusal, header_safe
+from ttsfleet.dataplane.answers import header_safe, http_answer
+from ttsfleet.dataplane.errors import Refusal
 from ttsfleet.protocol import ErrorCode
 
 
@@ -22,15 +23,17 @@ from ttsfleet.protocol import ErrorCode
 )
 def test_dg_error_is_printable_ascii_whatever_the_message_quotes(message: str, header: str) -> None:
     assert header_safe(message) == header
-    refusal = Refusal(ErrorCode.UNKNOWN_MODEL, message)
-    assert refusal.headers({})["dg-error"] == header
-    assert json.loads(refusal.body("r"))["err_msg"] == message  # the body keeps the message as it is
+    answer = http_answer(Refusal(ErrorCode.UNKNOWN_MODEL, message), "r", {})
+    assert answer.headers["dg-error"] == header
+    assert json.loads(answer.body)["err_msg"] == message  # the body keeps the message as it is
 
 
 def test_a_draining_refusal_asks_clients_to_retry_after_a_second() -> None:
-    refusal = Refusal(ErrorCode.UNAVAILABLE, "draining", retry_after_s=1)
-    assert refusal.status == 503
-    assert refusal.headers({"dg-request-id": "r"}) == {
+    answer = http_answer(
+        Refusal(ErrorCode.UNAVAILABLE, "draining", retry_after_s=1), "r", {"dg-request-id": "r"}
+    )
+    assert answer.status == 503
+    assert answer.headers == {
         "dg-request-id": "r",
         "dg-error": "draining",
         "retry-after": "1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ttsfleet.operator import api, rendering
-from ttsfleet.operator import settings as operator_settings
+from ttsfleet.operator.rendering import meta
 from ttsfleet.operator.rendering import OwnerRef
 
 BackendOf = Callable[..., api.TTSBackend]
@@ -22,8 +22,8 @@ def selected(selector: str, labels: Mapping[str, str]) -> bool:
 def test_the_children_filter_selects_every_rendered_child(backend_of: BackendOf, owner: OwnerRef) -> None:
     for child in rendering.render_children(backend_of(**EVERYTHING), owner, None):
         labels = child["metadata"]["labels"]
-        assert selected(operator_settings.MANAGED_CHILDREN, labels), child["kind"]
-        assert operator_settings.CHILD_LABELS.items() <= labels.items(), child["kind"]
+        assert selected(meta.MANAGED_CHILDREN, labels), child["kind"]
+        assert meta.CHILD_LABELS.items() <= labels.items(), child["kind"]
 
 
 def test_the_pod_filter_selects_the_deployments_pods(backend_of: BackendOf, owner: OwnerRef) -> None:
@@ -33,10 +33,10 @@ def test_the_pod_filter_selects_the_deployments_pods(backend_of: BackendOf, owne
         if child["kind"] == "Deployment"
     )
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert selected(operator_settings.GATEWAY_PODS, labels)
-    assert operator_settings.GATEWAY_POD_LABELS.items() <= labels.items()
+    assert selected(meta.GATEWAY_PODS, labels)
+    assert meta.GATEWAY_POD_LABELS.items() <= labels.items()
 
 
 def test_the_secret_filter_is_the_watch_label() -> None:
-    assert operator_settings.WATCHED_SECRETS == "ttsfleet.io/watch=true"
-    assert selected(operator_settings.WATCHED_SECRETS, operator_settings.SECRET_LABELS)
+    assert meta.WATCHED_SECRETS == "ttsfleet.io/watch=true"
+    assert selected(meta.WATCHED_SECRETS, meta.SECRET_LABELS)

@@ -1,21 +1,19 @@
 """Admission of a speak request, WS or REST: ids, drain and credential checks, auth, options, limits.
 
-Each check either passes or raises `Refusal`, which carries the HTTP status and the protocol's error
-body; the app turns it into a denial response (WS) or a JSON error (REST), with `dg-error` set.
+Each check either passes or raises `errors.Refusal`, whose ErrorCode decides the HTTP status; the app
+answers it through `answers.py` as a denial response (WS) or a JSON error (REST), with `dg-error` set.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 
+from ttsfleet.dataplane.errors import Refusal
 from ttsfleet.dataplane.settings import SpeakSettings
 from ttsfleet.dataplane.tokens import AuthOutcome, TokenStore, authenticate
 from ttsfleet.protocol import (
-    HTTP_STATUS_OF_ERROR,
-    ErrorBody,
     ErrorCode,
     InvalidOptions,
     SpeakOptions,
@@ -26,34 +24,6 @@ from ttsfleet.protocol import (
 
 RETRY_AFTER_S = 1  # a draining pod's clients should reconnect elsewhere at once
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-@dataclass(frozen=True)
-class Refusal(Exception):
-    """A request the gateway will not take, in the protocol's terms."""
-
-    err_code: ErrorCode
-    err_msg: str
-    retry_after_s: int | None = None
-
-    @property
-    def status(self) -> int:
-        return HTTP_STATUS_OF_ERROR[self.err_code]
-
-    def body(self, request_id: str) -> str:
-        return ErrorBody(self.err_code.value, self.err_msg, request_id).to_json()
-
-    def headers(self, base: Mapping[str, str]) -> dict[str, str]:
-        headers = {**base, "dg-error": header_safe(self.err_msg)}
-        if self.retry_after_s is not None:
-            headers["retry-after"] = str(self.retry_after_s)
-        return headers
-
-
-def header_safe(text: str) -> str:
-    """Printable ASCII for a header value: messages may quote client input (a model name in any script)."""
-    escaped = text.encode("ascii", "backslashreplace").decode("ascii")
-    return "".join(c if " " <= c <= "~" else "?" for c in escaped)
 
 
 def new_request_id() -> str:

@@ -19,12 +19,12 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ttsfleet.dataplane import admission, errors, rest, status, tracing
+from ttsfleet.dataplane import admission, answers, errors, rest, status, tracing
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.dataplane.sessions import Session
 from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome
 from ttsfleet.dataplane.tokens import AuthOutcome
-from ttsfleet.protocol import CloseReason, Closure, ErrorCode, Metadata, SpeakOptions, Transport
+from ttsfleet.protocol import ErrorCode, Metadata, SpeakOptions, Transport
 from ttsfleet.protocol.routes import FLUX_SPEAK_PATH, FLUX_UNSUPPORTED_MESSAGE, SPEAK_PATH
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,7 @@ def _flux_unsupported(gateway: Gateway) -> Response:
     """Flux TTS is not served yet: 404 as for an unsupported route, saying so."""
     request_id = admission.new_request_id()
     headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
-    refusal = admission.Refusal(ErrorCode.NOT_FOUND, FLUX_UNSUPPORTED_MESSAGE)
+    refusal = errors.Refusal(ErrorCode.NOT_FOUND, FLUX_UNSUPPORTED_MESSAGE)
     return rest.refused(gateway, refusal, request_id, headers)
 
 
@@ -126,7 +126,7 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
     with structlog.contextvars.bound_contextvars(session_id=request_id, client_request_id=client_id):
         try:
             options, auth = _admit(gateway, websocket)
-        except admission.Refusal as refusal:
+        except errors.Refusal as refusal:
             await websocket.send_denial_response(rest.refused(gateway, refusal, request_id, headers))
             return
         try:
@@ -163,9 +163,9 @@ async def _run_session(
         traced = {"session_id": request_id, "client_request_id": client_id or "", "model": options.model}
         with tracing.span("session", traced):
             closure = await session.run(metadata)
-    except Exception:
+    except Exception as crash:
         log.exception("session crashed")
-        closure = Closure.for_reason(CloseReason.INTERNAL)
+        closure = answers.closure_for(crash)
         with contextlib.suppress(Exception):  # the socket may already be gone
             await websocket.close(int(closure.code), closure.reason.value)
     finally:

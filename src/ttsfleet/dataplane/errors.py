@@ -1,11 +1,21 @@
 """The gateway's error tree, with wire meaning attached, and upstream error classification.
 
+Every refusal and failure the gateway answers is a GatewayError, and `answers.py` alone turns one into
+the wire: an open session's close frame, or a refused upgrade's or request's HTTP status, Deepgram's
+JSON error body, `dg-error` and `retry-after`. Most classes carry their meaning as class attributes; a
+Refusal (its ErrorCode) and a ProtocolBroken (its close) carry it per instance. The protocol package is
+the layer below and never imports the gateway: sessions translate the ProtocolViolation its rules raise
+into a ProtocolBroken where they feed it frames.
+
 GatewayError                      1011 NET-0000 / 500
+├── Refusal                       admission said no: status from its ErrorCode (400, 401, 404, 413, 415,
+│                                 429, 503 with retry-after); before any session or synthesis begins
 ├── ClientFault                   the client broke a rule: never retried
+│   ├── ProtocolBroken            the protocol's close: 1003 MESSAGE-0000, 1008 DATA-000x, 1009 BIG-000x
 │   ├── TextRejected              1008 DATA-0000 / 400
 │   ├── CharacterBudgetExceeded   1008 DATA-0001 / 429 (per-token bucket)
 │   └── SlowClient                1011 NET-0002 (send buffer full)
-└── UpstreamError                 carries an ErrorClass that decides retries
+└── UpstreamError                 carries an ErrorClass that decides retries; err_msg cut to 200 chars
     ├── UpstreamUnavailable       transient: connect failure, 5xx, 1011 close, reset
     │   ├── UpstreamTimeout       transient: connect, first byte, gap or total deadline
     │   ├── CircuitOpen           transient: the breaker refused the attempt
@@ -22,7 +32,16 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ttsfleet.protocol import CloseCode, CloseReason, Closure, ErrorCode
+from ttsfleet.protocol import (
+    HTTP_STATUS_OF_ERROR,
+    CloseCode,
+    CloseReason,
+    Closure,
+    ErrorCode,
+    ProtocolViolation,
+)
+
+MAX_UPSTREAM_DETAIL_CHARS = 200  # of an upstream failure's description in our answer: it may quote upstream
 
 
 class ErrorClass(enum.StrEnum):
@@ -38,13 +57,45 @@ class ErrorClass(enum.StrEnum):
 class GatewayError(Exception):
     """Root of every error the gateway answers in the protocol's own terms."""
 
-    closure: ClassVar[Closure] = Closure.for_reason(CloseReason.INTERNAL)
-    http_status: ClassVar[int] = 500
-    err_code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+    closure: Closure = Closure.for_reason(CloseReason.INTERNAL)
+    http_status: int = 500
+    err_code: ErrorCode = ErrorCode.INTERNAL
+    retry_after_s: int | None = None  # seconds a refused client should wait before trying again
+
+    @property
+    def err_msg(self) -> str:
+        """What the client reads, in the error body and in `dg-error`."""
+        return str(self)
+
+
+class Refusal(GatewayError):
+    """A request or upgrade the gateway will not take; its ErrorCode decides the HTTP status."""
+
+    def __init__(self, err_code: ErrorCode, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.err_code = err_code
+        self.http_status = HTTP_STATUS_OF_ERROR[err_code]
+        self.retry_after_s = retry_after_s
 
 
 class ClientFault(GatewayError):
     """The client broke a rule; the same request would fail again."""
+
+
+class ProtocolBroken(ClientFault):
+    """The client broke the speak protocol; the socket closes as the protocol's rules decided."""
+
+    http_status = 400
+    err_code = ErrorCode.BAD_REQUEST
+
+    def __init__(self, closure: Closure, detail: str) -> None:
+        super().__init__(detail)
+        self.closure = closure
+
+    @classmethod
+    def of(cls, violation: ProtocolViolation) -> ProtocolBroken:
+        """The gateway's error for a violation the protocol's rules raised."""
+        return cls(violation.closure, str(violation))
 
 
 class TextRejected(ClientFault):
@@ -69,6 +120,10 @@ class UpstreamError(GatewayError):
     error_class: ClassVar[ErrorClass] = ErrorClass.TRANSIENT
     http_status = 502
     err_code = ErrorCode.INTERNAL
+
+    @property
+    def err_msg(self) -> str:
+        return str(self)[:MAX_UPSTREAM_DETAIL_CHARS] or "synthesis failed"
 
     @property
     def counts_against_breaker(self) -> bool:

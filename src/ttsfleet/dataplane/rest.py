@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
-from ttsfleet.dataplane import admission, errors, limits
+from ttsfleet.dataplane import admission, answers, errors, limits
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.protocol import ErrorCode, SpeakOptions, Transport, load_json
 
@@ -56,7 +56,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
     with structlog.contextvars.bound_contextvars(request_id=request_id, client_request_id=client_id):
         try:
             options, text, token_id = await _admit(gateway, request)
-        except admission.Refusal as refusal:
+        except errors.GatewayError as refusal:  # admission's Refusal, or a ClientFault of the text
             return refused(gateway, refusal, request_id, headers)
         except ClientDisconnect:
             # Not a fault of ours: nothing to answer, and the answer could not be written anyway.
@@ -79,10 +79,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
             failure = sink.error or errors.GatewayError("synthesis failed")
             if isinstance(failure, errors.UpstreamRejected) and failure.answer is not None:
                 return relayed(gateway, failure.answer, headers)
-            answer = admission.Refusal(failure.err_code, str(failure)[:200] or "synthesis failed")
-            return Response(
-                answer.body(request_id), failure.http_status, answer.headers(headers), "application/json"
-            )
+            return error_response(answers.http_answer(failure, request_id, headers))
         headers |= {
             "dg-model-name": options.model,
             "dg-char-count": str(len(text)),
@@ -94,12 +91,18 @@ async def serve(gateway: Gateway, request: Request) -> Response:
 
 
 def refused(
-    gateway: Gateway, refusal: admission.Refusal, request_id: str, headers: dict[str, str]
+    gateway: Gateway, refusal: errors.GatewayError, request_id: str, headers: dict[str, str]
 ) -> Response:
     """The JSON error answer to a refused request or upgrade, counted and logged once."""
-    gateway.metrics.refusals.labels(status=str(refusal.status)).inc()
-    log.info("request refused", status=refusal.status, err_code=refusal.err_code.value)
-    return Response(refusal.body(request_id), refusal.status, refusal.headers(headers), "application/json")
+    answer = answers.http_answer(refusal, request_id, headers)
+    gateway.metrics.refusals.labels(status=str(answer.status)).inc()
+    log.info("request refused", status=answer.status, err_code=answer.err_code.value)
+    return error_response(answer)
+
+
+def error_response(answer: answers.HttpAnswer) -> Response:
+    """The JSON error response `answers` decided."""
+    return Response(answer.body, answer.status, answer.headers, "application/json")
 
 
 def relayed(gateway: Gateway, answer: errors.UpstreamAnswer, headers: dict[str, str]) -> Response:
@@ -110,7 +113,7 @@ def relayed(gateway: Gateway, answer: errors.UpstreamAnswer, headers: dict[str, 
     relayed_headers = {**headers, "x-ttsfleet-request-id": headers["dg-request-id"]}
     relayed_headers["dg-request-id"] = answer.request_id or headers["dg-request-id"]
     if answer.error_header:
-        relayed_headers["dg-error"] = admission.header_safe(answer.error_header)
+        relayed_headers["dg-error"] = answers.header_safe(answer.error_header)
     return Response(answer.body, answer.status, relayed_headers, media_type=answer.content_type)
 
 
@@ -179,17 +182,14 @@ async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str,
     body = await _read_body(request, gateway.settings.connections.max_body_bytes)
     text = _read_text(request.headers.get("content-type", ""), body)
     if not text.strip():
-        raise admission.Refusal(ErrorCode.EMPTY_TEXT, "Text must not be empty.")
+        raise errors.Refusal(ErrorCode.EMPTY_TEXT, "Text must not be empty.")
     max_chars = gateway.settings.limits.max_speak_chars
     if len(text) > max_chars:
-        raise admission.Refusal(
+        raise errors.Refusal(
             ErrorCode.TEXT_TOO_LONG, f"Text has {len(text)} characters; the limit is {max_chars}."
         )
-    try:
-        text = limits.clean_text(text)
-        gateway.limiter.charge(auth.token_id, len(text))
-    except errors.ClientFault as fault:
-        raise admission.Refusal(fault.err_code, str(fault)) from None
+    text = limits.clean_text(text)
+    gateway.limiter.charge(auth.token_id, len(text))
     return options, text, auth.token_id
 
 
@@ -206,8 +206,8 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-def _body_too_large(max_bytes: int) -> admission.Refusal:
-    return admission.Refusal(ErrorCode.TEXT_TOO_LONG, f"Request body is larger than {max_bytes} bytes.")
+def _body_too_large(max_bytes: int) -> errors.Refusal:
+    return errors.Refusal(ErrorCode.TEXT_TOO_LONG, f"Request body is larger than {max_bytes} bytes.")
 
 
 def _read_text(content_type: str, body: bytes) -> str:
@@ -216,14 +216,12 @@ def _read_text(content_type: str, body: bytes) -> str:
         if media == "application/json":
             data = load_json(body)
             if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-                raise admission.Refusal(
+                raise errors.Refusal(
                     ErrorCode.BAD_REQUEST, 'Body must be a JSON object with a string "text".'
                 )
             return str(data["text"])
         if media == "text/plain":
             return body.decode()
     except (ValueError, UnicodeDecodeError):
-        raise admission.Refusal(ErrorCode.BAD_REQUEST, "Body is not valid JSON or UTF-8.") from None
-    raise admission.Refusal(
-        ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media or 'none'!r}."
-    )
+        raise errors.Refusal(ErrorCode.BAD_REQUEST, "Body is not valid JSON or UTF-8.") from None
+    raise errors.Refusal(ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Unsupported content type {media or 'none'!r}.")

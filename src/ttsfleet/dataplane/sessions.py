@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from ttsfleet.dataplane import errors, limits
+from ttsfleet.dataplane import answers, errors, limits
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.seams import Clock
@@ -32,6 +32,7 @@ from ttsfleet.protocol import (
     Flushed,
     FlushRefused,
     ProtocolViolation,
+    ServerAction,
     ServerSocketRules,
     SocketLimits,
     SpeakOptions,
@@ -182,7 +183,7 @@ class Session:
         except* ClientGone:
             gone = True
         except* errors.SlowClient as stalled:  # the sender gave up on a client that stopped reading
-            self._end(errors.SlowClient.closure)
+            self._end(answers.closure_for(stalled.exceptions[0]))
             log.info("client stopped reading", detail=str(stalled.exceptions[0]))
         finally:
             # Every way out, a crash included: an utterance cut here must not stay counted as active.
@@ -214,9 +215,7 @@ class Session:
                 raise ClientGone("client disconnected")
             now = self._ctx.clock.monotonic()
             try:
-                if message.get("bytes") is not None:
-                    self._rules.receive_binary(now)
-                action = self._rules.receive_text(message.get("text") or "", now)
+                action = self._apply_rules(message, now)
                 if isinstance(action, TextBuffered):
                     self._buffered(action)
                 elif isinstance(action, SynthesisRequested):
@@ -228,16 +227,25 @@ class Session:
                 elif isinstance(action, CloseRequested):
                     self._queue.put_nowait(_CLOSE)
                     return
-            except ProtocolViolation as violation:
-                log.info(
-                    "client broke the protocol", reason=violation.closure.reason.value, detail=str(violation)
-                )
-                self._end(violation.closure)
-                return
             except errors.ClientFault as fault:
-                log.info("client refused", reason=fault.closure.reason.value, detail=str(fault))
-                self._end(fault.closure)
+                closure = answers.closure_for(fault)
+                broke = isinstance(fault, errors.ProtocolBroken)
+                log.info(
+                    "client broke the protocol" if broke else "client refused",
+                    reason=closure.reason.value,
+                    detail=str(fault),
+                )
+                self._end(closure)
                 return
+
+    def _apply_rules(self, message: Any, now: float) -> ServerAction:
+        """One client frame through the protocol's rules; a violation becomes the gateway's error here."""
+        try:
+            if message.get("bytes") is not None:
+                self._rules.receive_binary(now)
+            return self._rules.receive_text(message.get("text") or "", now)
+        except ProtocolViolation as violation:
+            raise errors.ProtocolBroken.of(violation) from violation
 
     def _buffered(self, action: TextBuffered) -> None:
         self._rules.buffer[-1] = limits.clean_text(self._rules.buffer[-1])
@@ -292,7 +300,7 @@ class Session:
                     continue  # a Clear: its Cleared is already queued
                 failure = current.result()
                 if failure is not None:
-                    self._end(failure.closure)
+                    self._end(answers.closure_for(failure))
                     return
                 if item.epoch == self._epoch:
                     self._sender.push_text(Flushed(item.sequence_id).to_json())

@@ -17,8 +17,8 @@ import pydantic
 
 from ttsfleet.operator import api, fleet
 from ttsfleet.operator.facts import FleetFacts, HpaFacts, SecretFacts, SecretState
+from ttsfleet.operator.rendering.meta import WATCHED_SECRETS
 from ttsfleet.operator.rendering.scaling import SESSIONS_METRIC
-from ttsfleet.operator.settings import WATCHED_SECRETS
 
 _TRUE, _FALSE, _UNKNOWN = api.ConditionStatus.TRUE, api.ConditionStatus.FALSE, api.ConditionStatus.UNKNOWN
 # Messages are for people; a long list of spec problems is cut so status stays small.

@@ -21,6 +21,7 @@ import kopf
 from ttsfleet.operator import api, errors, events, kube, probing, reconciling
 from ttsfleet.operator import settings as operator_settings
 from ttsfleet.operator.facts import DeploymentFacts, HpaFacts, SecretFacts, secret_fingerprints
+from ttsfleet.operator.rendering import meta
 
 GROUP, VERSION, PLURAL = api.GROUP, api.VERSION, api.PLURAL
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -63,7 +64,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
     # Watches instead of reads on every probe tick: what a tick needs of Secrets, Deployments and pods
     # (fingerprints and rollout facts, never Secret values or whole pods), kept current by kopf.
     @kopf.index(
-        "", "v1", "secrets", labels=operator_settings.SECRET_LABELS, registry=registry, id="secret_keys"
+        "", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_keys"
     )
     async def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): secret_fingerprints(body)}
@@ -72,7 +73,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         "apps",
         "v1",
         "deployments",
-        labels=operator_settings.CHILD_LABELS,
+        labels=meta.CHILD_LABELS,
         registry=registry,
         id="deployments",
     )
@@ -83,14 +84,14 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         "autoscaling",
         "v2",
         "horizontalpodautoscalers",
-        labels=operator_settings.CHILD_LABELS,
+        labels=meta.CHILD_LABELS,
         registry=registry,
         id="autoscalers",
     )
     async def autoscalers(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): HpaFacts.from_hpa(body)}
 
-    @kopf.index("", "v1", "pods", labels=operator_settings.GATEWAY_POD_LABELS, registry=registry, id="pods")
+    @kopf.index("", "v1", "pods", labels=meta.GATEWAY_POD_LABELS, registry=registry, id="pods")
     async def pods(namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         instance = labels.get(INSTANCE_LABEL)
         view = probing.pod_view(body, config.statusz_port_annotation)
@@ -135,7 +136,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
         post(body, outcome.notices)
 
     @kopf.on.event(
-        "", "v1", "secrets", labels=operator_settings.SECRET_LABELS, registry=registry, id="secret_changed"
+        "", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_changed"
     )
     async def secret_changed(body: kopf.Body, event: kopf.RawEvent, name: str, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)

@@ -23,7 +23,7 @@ from ttsfleet.operator import api, errors, kube, reconciling
 from ttsfleet.operator import key_rotation as machine
 from ttsfleet.operator.deepgram_keys import DeepgramKeys, KeyApiError, MintedKey
 from ttsfleet.operator.facts import SecretFacts, SecretState, _secret_value
-from ttsfleet.operator.settings import WATCHED_SECRETS
+from ttsfleet.operator.rendering.meta import WATCHED_SECRETS
 
 Action = machine.Action
 Record = api.KeyRotationStatus

@@ -29,7 +29,8 @@ from ttsfleet.operator import (
 )
 from ttsfleet.operator.facts import DeploymentFacts, FleetFacts, HpaFacts, KeyDigest, SecretFacts, SecretState
 from ttsfleet.operator.metrics import OperatorMetrics
-from ttsfleet.operator.settings import WATCHED_SECRETS, OperatorSettings
+from ttsfleet.operator.rendering.meta import WATCHED_SECRETS
+from ttsfleet.operator.settings import OperatorSettings
 
 Body = Mapping[str, Any]
 Clock = Callable[[], datetime.datetime]

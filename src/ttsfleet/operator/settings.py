@@ -140,17 +140,8 @@ RECONNECT_BACKOFF_S = 1.0
 # API errors kopf itself meets (watches, patches, Events) are retried this many times with these delays.
 NETWORK_ERROR_BACKOFFS_S = (1.0, 2.0, 5.0, 10.0)
 PROGRESS_PREFIX = "kopf.ttsfleet.io"
-# Watched Secrets carry this label, Deployments the children's managed-by label, and gateway pods the
-# Deployment selector's labels. The API filters the operator's watches by them, so it never sends the
-# cluster's other Secrets, Deployments or pods. Handlers filter by the same labels (kopf's `labels=`);
-# the watches take them as selector text.
-WATCH_LABEL = "ttsfleet.io/watch"
-SECRET_LABELS = {WATCH_LABEL: "true"}
-CHILD_LABELS = {"app.kubernetes.io/managed-by": meta.MANAGED_BY}
-GATEWAY_POD_LABELS = {"app.kubernetes.io/component": meta.COMPONENT, "app.kubernetes.io/name": meta.APP_NAME}
-WATCHED_SECRETS = meta.label_selector(SECRET_LABELS)
-MANAGED_CHILDREN = meta.label_selector(CHILD_LABELS)
-GATEWAY_PODS = meta.label_selector(GATEWAY_POD_LABELS)
+# The operator's watches are filtered by the labels in rendering.meta (watched Secrets, managed children,
+# gateway pods), so the API never sends the cluster's other Secrets, Deployments or pods.
 
 
 def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
@@ -165,9 +156,9 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.networking.error_backoffs = NETWORK_ERROR_BACKOFFS_S
     kopf_settings.networking.enforce_retry_after = True
     kopf_settings.execution.default_backoff = 10
-    kopf_settings.watching.label_selectors["secrets"] = WATCHED_SECRETS
-    kopf_settings.watching.label_selectors["apps", "deployments"] = MANAGED_CHILDREN
-    kopf_settings.watching.label_selectors["pods"] = GATEWAY_PODS
+    kopf_settings.watching.label_selectors["secrets"] = meta.WATCHED_SECRETS
+    kopf_settings.watching.label_selectors["apps", "deployments"] = meta.MANAGED_CHILDREN
+    kopf_settings.watching.label_selectors["pods"] = meta.GATEWAY_PODS
     # With named namespaces there is nothing to discover: no cluster-wide namespace (or CRD) scans,
     # so a namespaced install needs no cluster-scoped read grants for them.
     kopf_settings.scanning.disabled = bool(settings.namespaces)

@@ -18,6 +18,8 @@ COMPONENT = "gateway"
 MANAGED_BY = "ttsfleet-operator"
 CONFIG_HASH_ANNOTATION = "ttsfleet.io/config-hash"
 SECRET_HASH_ANNOTATION = "ttsfleet.io/secret-hash"
+# The label on the Secrets the operator watches.
+WATCH_LABEL = "ttsfleet.io/watch"
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _MAX_LABEL_VALUE = 63
 
@@ -88,6 +90,16 @@ def selector_string(backend: api.TTSBackend) -> str:
 def label_selector(labels: Mapping[str, str]) -> str:
     """Equality-based `labelSelector` text matching every one of `labels`, keys sorted."""
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+# What the operator watches, as kopf's handler filters (`labels=`) take it and, derived, as the watches'
+# selector text: watched Secrets, the managed children, and gateway pods (the Deployment selector's labels).
+SECRET_LABELS = {WATCH_LABEL: "true"}
+CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+GATEWAY_POD_LABELS = {"app.kubernetes.io/component": COMPONENT, "app.kubernetes.io/name": APP_NAME}
+WATCHED_SECRETS = label_selector(SECRET_LABELS)
+MANAGED_CHILDREN = label_selector(CHILD_LABELS)
+GATEWAY_PODS = label_selector(GATEWAY_POD_LABELS)
 
 
 def metadata(backend: api.TTSBackend, owner: OwnerRef, name: str | None = None) -> dict[str, Any]:
