@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ttsfleet.operator import api, rendering
-from ttsfleet.operator.rendering import meta
-from ttsfleet.operator.rendering import OwnerRef
+from ttsfleet.operator.rendering import OwnerRef, meta
 
 BackendOf = Callable[..., api.TTSBackend]
 EVERYTHING = {"autoscaling": {"minReplicas": 2}, "networkPolicy": {"enabled": True}}

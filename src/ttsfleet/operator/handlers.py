@@ -63,9 +63,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
 
     # Watches instead of reads on every probe tick: what a tick needs of Secrets, Deployments and pods
     # (fingerprints and rollout facts, never Secret values or whole pods), kept current by kopf.
-    @kopf.index(
-        "", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_keys"
-    )
+    @kopf.index("", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_keys")
     async def secret_keys(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         return {(namespace, name): secret_fingerprints(body)}
 
@@ -135,9 +133,7 @@ def register(registry: kopf.OperatorRegistry, runtime: reconciling.Runtime) -> N
                 runtime.metrics.status_refreshes.inc()
         post(body, outcome.notices)
 
-    @kopf.on.event(
-        "", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_changed"
-    )
+    @kopf.on.event("", "v1", "secrets", labels=meta.SECRET_LABELS, registry=registry, id="secret_changed")
     async def secret_changed(body: kopf.Body, event: kopf.RawEvent, name: str, **kwargs: Any) -> None:
         namespace = str(body.metadata.namespace)
         backends_by_secret: kopf.Index[Any, str] = kwargs["backends_by_secret"]
