@@ -142,6 +142,10 @@ async def test_a_deleted_key_secret_is_reported_once_not_patched_on_every_tick(
 
         await wait_until(fingerprint_gone, what="the vanished fingerprint removed from status")
         metrics = assembly.runtime.metrics
+        # The Secret's deletion event and the probe timer can each report the loss; let both land (two
+        # ticks after the fingerprint left) before counting, then no tick may patch again.
+        seen = metrics.status_refreshes._value.get()
+        await wait_until(lambda: metrics.status_refreshes._value.get() >= seen + 2, what="two probe ticks")
         writes, ticks = metrics.status_writes._value.get(), metrics.status_refreshes._value.get()
         await wait_until(lambda: metrics.status_refreshes._value.get() >= ticks + 5, what="five probe ticks")
         assert metrics.status_writes._value.get() == writes, "the status was patched again with nothing new"
