@@ -15,6 +15,7 @@ the levels in ascending order, and stops it, so CPU seconds and peak RSS belong 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -52,6 +53,11 @@ AGENT_SPEAKING_SHARE = 0.10
 # a level measures the emulator's saturation rather than the gateway, and is flagged.
 EMULATOR_LATE_P99_MS = 5.0
 FAULT_INTERVAL_S = 1.0
+# An utterance whose first byte came this much later than the level's median waited for something of a
+# handshake's size (150 ms in the emulator's model): counted with the moment it began, to tell a cold
+# start (all in the first seconds) from budgets running out (spread over the level).
+SLOW_TTFB_MARGIN_MS = 100.0
+RAMP_S = 5.0
 # Posted every FAULT_INTERVAL_S; each spec hits only the next `count` new upstream sockets, so the
 # gateway meets refusals, mid-life closes, resets and slow sockets while it keeps serving.
 FAULT_MIX = (
@@ -109,6 +115,7 @@ class LevelResult:
     emulator_cpu_percent: float = 0.0
     emulator_first_byte_late_ms: Mapping[str, float] = field(default_factory=dict)
     faults_applied: int = 0
+    handshakes_on_demand: int | None = None  # the gateway's upstream handshakes an utterance waited for
 
     @property
     def emulator_kept_its_model(self) -> bool:
@@ -161,7 +168,22 @@ class LevelResult:
             "emulator_first_byte_late_ms": dict(self.emulator_first_byte_late_ms),
             "emulator_kept_its_model": self.emulator_kept_its_model,
             "faults_applied": self.faults_applied,
+            "handshakes_on_demand": self.handshakes_on_demand,
+            "slow_ttfb": slow_utterances(record.ttfb_ms, record.started_s),
         }
+
+
+def slow_utterances(ttfb_ms: list[float], started_s: list[float]) -> dict[str, Any]:
+    """The utterances whose first byte came a handshake's worth after the level's median: how many,
+    how many of them began in the level's first RAMP_S seconds, and how many began in each second."""
+    threshold = percentile(ttfb_ms, 0.50) + SLOW_TTFB_MARGIN_MS if ttfb_ms else math.inf
+    starts = sorted(at for ttfb, at in zip(ttfb_ms, started_s, strict=True) if ttfb > threshold)
+    per_second = collections.Counter(str(int(at)) for at in starts)
+    return {
+        "count": len(starts),
+        "in_ramp": sum(at < RAMP_S for at in starts),
+        "per_second": dict(sorted(per_second.items(), key=lambda item: int(item[0]))),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -253,6 +275,15 @@ async def wait_for_warm_pool(client: httpx.AsyncClient, gateway: Server, timeout
     raise RuntimeError(f"the gateway opened no upstream socket in {timeout_s} s; see {gateway.log_path}")
 
 
+async def _handshakes_on_demand(client: httpx.AsyncClient, gateway: Server | None) -> int | None:
+    """The gateway's count of upstream handshakes an utterance waited for (`/statusz`)."""
+    if gateway is None:
+        return None
+    status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
+    opened = status["upstream"].get("opened")  # None: a gateway from before the count existed
+    return int(opened["on_demand"]) if opened is not None else None
+
+
 async def _prime_cache(url: str, token: str) -> None:
     """Speak every sentence once through the gateway so that later utterances are cache hits."""
     plan = SessionPlan(url=url, speaking_share=1.0, duration_s=60, max_utterances=len(loadgen.SENTENCES))
@@ -278,8 +309,10 @@ async def run_level(
     await _emulator_json(client, emulator, "POST", "/_emulator/reset")
     emulator_cpu_before = processes.cpu_seconds(emulator.pid)
     proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
+    on_demand_before = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
     async with _fault_mix(client, emulator, scenario.faults):
         record = await loadgen.run_level(plan, tokens(sessions))
+    on_demand_after = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
     stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
     result = LevelResult(
         scenario=scenario.name,
@@ -293,6 +326,8 @@ async def run_level(
         emulator_first_byte_late_ms=stats.get("first_byte_late_ms", {}),
         faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
     )
+    if on_demand_before is not None and on_demand_after is not None:
+        result.handshakes_on_demand = on_demand_after - on_demand_before
     if proxy is not None and proxy_cpu_before is not None:
         result.proxy_cpu_s = processes.cpu_seconds(proxy.pid) - proxy_cpu_before
         result.proxy_rss_peak_mb = processes.peak_rss_mb(proxy.pid)
@@ -322,7 +357,9 @@ async def run_scenario(
                 f"{summary['ttfb_ms']['p50']}/{summary['ttfb_ms']['p95']}/"
                 f"{summary['ttfb_ms']['p99']} ms, {result.record.utterances} utterances, "
                 f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}, "
-                f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms"
+                f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms, "
+                f"slow first bytes {summary['slow_ttfb']['count']} ({summary['slow_ttfb']['in_ramp']} in "
+                f"the first {RAMP_S:g} s), handshakes on demand {result.handshakes_on_demand}"
                 + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )
