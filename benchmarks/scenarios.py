@@ -264,12 +264,12 @@ async def _fault_mix(client: httpx.AsyncClient, emulator: Server, enabled: bool)
 
 
 async def wait_for_warm_pool(client: httpx.AsyncClient, gateway: Server, timeout_s: float = 10.0) -> None:
-    """Wait until the gateway holds its warm upstream socket: /readyz turns true before it is open."""
+    """Wait until the gateway is ready (its default key's warm minimum has opened) and holds a socket."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
         status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
-        if status["upstream"]["open_sockets"] >= 1:
+        if status["ready"] and status["upstream"]["open_sockets"] >= 1:
             return
         await asyncio.sleep(0.05)  # polling the gateway's own document, with a deadline
     raise RuntimeError(f"the gateway opened no upstream socket in {timeout_s} s; see {gateway.log_path}")
@@ -356,7 +356,8 @@ async def run_scenario(
                 f"{scenario.name:18} {sessions:4} sessions: ttfb p50/p95/p99 "
                 f"{summary['ttfb_ms']['p50']}/{summary['ttfb_ms']['p95']}/"
                 f"{summary['ttfb_ms']['p99']} ms, {result.record.utterances} utterances, "
-                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}, "
+                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max} "
+                f"(Flush floor {result.flush_floor_sockets}), "
                 f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms, "
                 f"slow first bytes {summary['slow_ttfb']['count']} ({summary['slow_ttfb']['in_ramp']} in "
                 f"the first {RAMP_S:g} s), handshakes on demand {result.handshakes_on_demand}"
