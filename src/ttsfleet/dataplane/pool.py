@@ -6,8 +6,9 @@ limit, pings idle ones and retires sockets of an old key after their utterance (
 socket model, budgets, choice and the spare policy). Spares (the warm minimum, or a share of the key's
 recent peak of leased sockets when that is more) open in the background as soon as a lease takes the
 key below its target, and also when the key's idle sockets have fewer Flushes left than `spare_lead_s`
-of leases at its recent rate would spend, so an utterance in a burst or a rising load finds a socket
-already open instead of paying the handshake. On an utterance's path a socket opens only when no idle
+of leases at its recent rate would spend, and when it holds fewer sockets than its arrival rate will
+keep busy (with their spares), so an utterance in a burst or a rising load finds a socket already open
+instead of paying the handshake. On an utterance's path a socket opens only when no idle
 one fits and no connect is already on its way for the waiter, so open sockets stay within the peak
 leased + spares + the Flush budget kept in hand.
 

@@ -4,8 +4,9 @@ Pure: time, the key generation and the limits are passed in. Deepgram's per-sock
 characters and 20 Flushes a minute, PROTOCOL.md "Limits and close codes") are sliding windows here,
 so the pool can pick a socket whose budget fits an utterance instead of meeting DATA-0001 or
 EXCESSIVE_FLUSH upstream. The spare policy is here too: how many idle sockets a key keeps, from the
-peak of its leased sockets over a recent window, and how much Flush budget it keeps ahead of the rate of
-new leases (a rising load spends the budget before any peak of leased sockets shows it).
+peak of its leased sockets over a recent window, how much Flush budget it keeps ahead of the rate of
+new leases (a rising load spends the budget before any peak of leased sockets shows it), and how many
+sockets the rate of new leases will keep busy (a crowd starting at once outruns the peak).
 """
 
 from __future__ import annotations
