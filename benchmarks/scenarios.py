@@ -6,7 +6,8 @@ gateway_warm: persistent sessions through the gateway, cache off; gateway_cold: 
 utterance (a new session's first utterance); gateway_cache_hit: every sentence already cached;
 gateway_faults: gateway_warm while the emulator's global faults refuse, close, reset and slow new sockets.
 Only when named: gateway_warm_lead_off, gateway_warm with `pool.spare_lead_s` 0 (spares follow only the
-peak of leased sockets), to compare the spare policies in one run.
+peak of leased sockets), to compare the spare policies in one run; gateway_warm_floor, gateway_warm with
+a warm minimum sized for a crowd starting at once (`WARM_FLOOR`), ready only once those are open.
 
 Each scenario starts its own proxy process (gateway or nginx, pinned to CPU 0 beside the emulator), runs
 the levels in ascending order, and stops it, so CPU seconds and peak RSS belong to that scenario alone.
@@ -48,6 +49,9 @@ GATEWAY_BASE_SETTINGS = {
     "TTSFLEET_LOGGING__LEVEL": "INFO",
 }
 NO_CACHE = {"TTSFLEET_CACHE__ENABLED": "false"}
+# gateway_warm_floor's warm minimum: ~50 new utterances a second (1,000 agents at 10 % speaking) times
+# the emulator's 150 ms handshake, plus a few, so that a crowd's first handshake finds sockets open.
+WARM_FLOOR = 12
 AGENT_SPEAKING_SHARE = 0.10
 # The emulator keeps its latency model while its first frames leave at most this late (p99): beyond it,
 # a level measures the emulator's saturation rather than the gateway, and is flagged.
@@ -92,6 +96,13 @@ SCENARIOS = (
         "gateway_warm_lead_off",
         "gateway",
         gateway_settings={**NO_CACHE, "TTSFLEET_POOL__SPARE_LEAD_S": "0"},
+        scale=True,
+        by_name_only=True,
+    ),
+    Scenario(
+        "gateway_warm_floor",
+        "gateway",
+        gateway_settings={**NO_CACHE, "TTSFLEET_POOL__WARM_MIN_PER_KEY": str(WARM_FLOOR)},
         scale=True,
         by_name_only=True,
     ),
