@@ -181,7 +181,6 @@ async def running_pool(
     timeouts: TimeoutSettings | None = None,
     max_sockets: int = 4,
     spare_ratio: float = 0.25,
-    spare_lead_s: float = 1.0,
 ) -> AsyncIterator[PoolHarness]:
     """A pool on fake sockets with its maintenance loop running; the default key is `DEFAULT_KEY`."""
     connector = connector or FakeConnector()
@@ -193,11 +192,7 @@ async def running_pool(
         breaker,
         clock,
         PoolSettings(
-            warm_min_per_key=1,
-            max_sockets=max_sockets,
-            max_socket_age_s=3300,
-            spare_ratio=spare_ratio,
-            spare_lead_s=spare_lead_s,
+            warm_min_per_key=1, max_sockets=max_sockets, max_socket_age_s=3300, spare_ratio=spare_ratio
         ),
         timeouts or TimeoutSettings(connect_s=0.2, first_byte_s=1, inter_chunk_s=1, utterance_s=60),
         SocketLimits(),

@@ -181,8 +181,7 @@ def idle(harness: PoolHarness) -> int:
 
 
 async def test_spares_follow_the_recent_peak_of_leased_sockets_and_open_in_the_background() -> None:
-    # The peak alone: the lead and the arrival-rate forecast (spare_lead_s) are tested below.
-    async with running_pool(ManualClock(), max_sockets=16, spare_ratio=0.5, spare_lead_s=0) as harness:
+    async with running_pool(ManualClock(), max_sockets=16, spare_ratio=0.5) as harness:
         await settled(lambda: harness.pool.open_sockets == 1)
         leases = [await harness.pool.lease(KEY, chars=1) for _ in range(6)]
         await settled(lambda: idle(harness) == 3)  # half the peak of 6
@@ -226,15 +225,3 @@ async def test_an_unreachable_upstream_counts_as_warmed() -> None:
     async with running_pool(ManualClock(), down) as harness:
         await settled(lambda: harness.pool.warmed)
         assert harness.pool.open_sockets == 0
-
-
-async def test_a_burst_of_leases_opens_what_its_arrival_rate_will_keep_busy_before_any_lease_ends() -> None:
-    # Six leases at one instant on a fresh key read as 10 a second (five intervals over the 0.5 s the
-    # rate counts at least) held for the initial 1 s: ten busy plus half of them as spares, within 16.
-    async with running_pool(ManualClock(), max_sockets=16, spare_ratio=0.5) as harness:
-        await settled(lambda: harness.pool.open_sockets == 1)
-        leases = [await harness.pool.lease(KEY, chars=1) for _ in range(6)]
-        await settled(lambda: harness.pool.open_sockets == 15 and harness.pool.connecting == 0)
-        assert idle(harness) == 15 - 6
-        for leased in leases:
-            harness.pool.release(leased, ReleaseOutcome.CLEAN)

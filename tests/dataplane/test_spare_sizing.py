@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.dataplane.fakes import FakeSocket
-from ttsfleet.dataplane.pool import ARRIVAL_MIN_SPAN_S, INITIAL_HOLD_S
 from ttsfleet.dataplane.settings import PoolSettings
 from ttsfleet.dataplane.sockets import (
-    HoldTime,
     LeaseRate,
     PeakWindow,
     PooledSocket,
@@ -28,7 +26,6 @@ from ttsfleet.dataplane.sockets import (
     SocketState,
     flush_floor,
     flushes_left,
-    forecast_shortfall,
     is_busy,
     pick,
     runway_shortfall,
@@ -61,14 +58,12 @@ class Replay:
     peak_open: int = 0
 
 
-def replay(lease_times: Iterator[float], settings: PoolSettings, *, forecast: bool = True) -> Replay:
-    """`forecast=False` replays the sizing without the arrival-rate forecast (the policy before it)."""
+def replay(lease_times: Iterator[float], settings: PoolSettings) -> Replay:
     sockets: list[PooledSocket] = [PooledSocket(0, KEY, FakeSocket(), 0.0, 1, LIMITS.window_s)]
     ready: list[float] = []  # when sockets still connecting become usable (a heap)
     releases: list[tuple[float, int]] = []
     peaks = PeakWindow(settings.spare_window_s)
     rate = LeaseRate(2.0, 10.0)
-    hold = HoldTime(INITIAL_HOLD_S)
     result = Replay()
 
     def advance(now: float) -> None:
@@ -76,9 +71,7 @@ def replay(lease_times: Iterator[float], settings: PoolSettings, *, forecast: bo
             opened_at = heapq.heappop(ready)
             sockets.append(PooledSocket(len(sockets), KEY, FakeSocket(), opened_at, 1, LIMITS.window_s))
         while releases and releases[0][0] <= now:
-            released_at, index = heapq.heappop(releases)
-            sockets[index].state = SocketState.IDLE
-            hold.record(released_at - sockets[index].leased_at)
+            sockets[heapq.heappop(releases)[1]].state = SocketState.IDLE
 
     for now in lease_times:
         advance(now)
@@ -96,16 +89,7 @@ def replay(lease_times: Iterator[float], settings: PoolSettings, *, forecast: bo
         peaks.record(now, sum(is_busy(s) for s in sockets))
         result.leases += 1
         wanted = sockets_to_open(
-            sockets,
-            KEY,
-            len(ready),
-            peaks.peak(now),
-            rate.per_second(now),
-            now,
-            settings,
-            LIMITS,
-            arrival_rate_per_s=rate.arrival_rate(now, ARRIVAL_MIN_SPAN_S) if forecast else 0.0,
-            hold_s=hold.mean_s,
+            sockets, KEY, len(ready), peaks.peak(now), rate.per_second(now), now, settings, LIMITS
         )
         for _ in range(wanted):
             heapq.heappush(ready, now + HANDSHAKE_S)
@@ -189,77 +173,3 @@ def test_the_lease_rate_sees_a_rise_within_the_short_window_and_keeps_a_lull_for
 )
 def test_the_flush_floor_is_the_flushes_a_minute_over_twenty(flushes_per_minute: int, floor: int) -> None:
     assert flush_floor(flushes_per_minute, LIMITS) == floor
-
-
-def step(seed: int, rate: float, total_s: float) -> Iterator[float]:
-    """Random (Poisson) lease times at `rate` from the first moment: a crowd that reconnected to a new
-    pod all at once starting to speak."""
-    return rising_then_steady(seed, top_rate=rate, ramp_s=1e-9, total_s=total_s)
-
-
-STEP_SEEDS = [
-    pytest.param(seed, rate, id=f"{rate:g}-per-s-seed-{seed}") for seed in range(3) for rate in (50, 100)
-]
-
-
-@pytest.mark.parametrize(("seed", "rate"), STEP_SEEDS)
-def test_a_crowd_starting_at_once_waits_only_within_the_first_handshakes(seed: int, rate: float) -> None:
-    # 1,000 or 2,000 agents at 10 % speaking, from a pool of one warm socket. Nothing opened after the
-    # first lease can be ready within a handshake, so those leases wait whatever the policy; the
-    # arrival-rate forecast opens what the crowd keeps busy while it is still arriving.
-    result = replay(step(seed, rate, 20.0), PoolSettings(max_sockets=512))
-    assert [at for at in result.waits if at > 2 * HANDSHAKE_S] == []
-    assert len(result.waits) <= 1.5 * rate * HANDSHAKE_S  # about the arrivals of the first handshake
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_without_the_forecast_a_crowd_starting_at_once_keeps_waiting_after_the_first_handshakes(
-    seed: int,
-) -> None:
-    # The sizing before the forecast: spares follow the peak of leased sockets, one hold time late.
-    result = replay(step(seed, 100.0, 20.0), PoolSettings(max_sockets=512), forecast=False)
-    assert [at for at in result.waits if at > 2 * HANDSHAKE_S]
-
-
-@pytest.mark.parametrize(
-    ("busy", "idle", "connecting", "rate", "hold_s", "to_open"),
-    [
-        pytest.param(0, 0, 0, 50.0, 0.6, 30 + 15, id="thirty-kept-busy-plus-half-as-spares"),
-        pytest.param(30, 10, 2, 50.0, 0.6, 3, id="counts-busy-idle-and-connecting"),
-        pytest.param(0, 0, 0, 200.0, 0.6, 120 + 16, id="spares-capped-per-key"),
-        pytest.param(50, 20, 0, 50.0, 0.6, 0, id="more-than-enough"),
-        pytest.param(0, 0, 0, 0.0, 0.6, 0, id="no-arrivals"),
-    ],
-)
-def test_the_forecast_keeps_what_the_arrival_rate_holds_busy_plus_spares(
-    busy: int, idle: int, connecting: int, rate: float, hold_s: float, to_open: int
-) -> None:
-    assert forecast_shortfall(busy, idle, connecting, rate, hold_s, PoolSettings()) == to_open
-
-
-def test_the_forecast_is_off_with_the_lead() -> None:
-    assert forecast_shortfall(0, 0, 0, 50.0, 0.6, PoolSettings(spare_lead_s=0)) == 0
-
-
-def test_the_arrival_rate_counts_from_the_first_lease_of_the_window_but_at_least_the_minimum_span() -> None:
-    rate = LeaseRate(2.0, 10.0)
-    assert rate.arrival_rate(0.0, 0.5) == 0.0
-    rate.record(100.0)
-    assert rate.arrival_rate(100.0, 0.5) == 0.0  # a lone lease is no rate
-    for tick in range(1, 10):
-        rate.record(100.0 + tick * 0.02)  # 50 a second, begun 0.2 s ago
-    assert rate.arrival_rate(100.2, 0.5) == pytest.approx(9 / 0.5)  # the minimum span
-    for tick in range(10, 51):
-        rate.record(100.0 + tick * 0.02)
-    assert rate.arrival_rate(101.0, 0.5) == pytest.approx(50.0)  # the whole second it has run
-    assert rate.per_second(101.0) == pytest.approx(51 / 2)  # the window's average lags behind
-    assert rate.arrival_rate(110.0, 0.5) == 0.0  # the window slid past them
-
-
-def test_the_hold_time_starts_from_the_first_lease_and_then_moves_slowly() -> None:
-    hold = HoldTime(1.0)
-    assert hold.mean_s == 1.0
-    hold.record(0.6)
-    assert hold.mean_s == pytest.approx(0.6)
-    hold.record(1.6)
-    assert hold.mean_s == pytest.approx(0.7)

@@ -6,9 +6,8 @@ limit, pings idle ones and retires sockets of an old key after their utterance (
 socket model, budgets, choice and the spare policy). Spares (the warm minimum, or a share of the key's
 recent peak of leased sockets when that is more) open in the background as soon as a lease takes the
 key below its target, and also when the key's idle sockets have fewer Flushes left than `spare_lead_s`
-of leases at its recent rate would spend, and when it holds fewer sockets than its arrival rate will
-keep busy (with their spares), so an utterance in a burst or a rising load finds a socket already open
-instead of paying the handshake. On an utterance's path a socket opens only when no idle
+of leases at its recent rate would spend, so an utterance in a burst or a rising load finds a socket
+already open instead of paying the handshake. On an utterance's path a socket opens only when no idle
 one fits and no connect is already on its way for the waiter, so open sockets stay within the peak
 leased + spares + the Flush budget kept in hand.
 
@@ -40,14 +39,6 @@ MAINTENANCE_TICK_S = 1.0
 # leases' time, a 10 s one keeps the rate across the pauses between an agent crowd's bursts.
 LEASE_RATE_SHORT_S = 2.0
 LEASE_RATE_LONG_S = 10.0
-# The arrival rate of the forecast (`sockets.forecast_shortfall`) counts at least this span, so a lone
-# burst of N leases reads as N a second: the same sockets the peak of N leased would ask for.
-ARRIVAL_MIN_SPAN_S = 0.5
-# How long a lease holds its socket until the key's first one ends. A sentence of ~2 s of audio holds
-# it ~0.6 s (first byte, then audio at ~4x real time); counting more until the first release is measured
-# opens for a crowd's first second what its arrivals will keep busy a handshake later (replayed in
-# test_spare_sizing.py: half the waits of a crowd starting at once, none after its first 0.5 s).
-INITIAL_HOLD_S = 1.0
 
 
 class Pool:
@@ -79,7 +70,6 @@ class Pool:
         self._keys_used: dict[PoolKey, float] = {}
         self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
         self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
-        self._holds: dict[PoolKey, sockets.HoldTime] = {}
         self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -173,12 +163,7 @@ class Pool:
 
     def release(self, pooled: PooledSocket, outcome: ReleaseOutcome) -> None:
         """Give the socket back; never blocks, so it is safe in `finally` blocks of cancelled tasks."""
-        now = self._clock.monotonic()
-        pooled.last_used_at = now
-        hold = self._holds.get(pooled.key)
-        if hold is None:
-            hold = self._holds[pooled.key] = sockets.HoldTime(INITIAL_HOLD_S)
-        hold.record(now - pooled.leased_at)
+        pooled.last_used_at = self._clock.monotonic()
         if (
             outcome is ReleaseOutcome.BROKEN
             or pooled.state is SocketState.RETIRING
@@ -396,19 +381,15 @@ class Pool:
                 self._forget(key)
                 continue
             peaks = self._peaks.get(key)
-            rate = self._lease_rate(key)
-            hold = self._holds.get(key)
             missing = sockets.sockets_to_open(
                 self._sockets.values(),
                 key,
                 self._connecting.get(key, 0),
                 peaks.peak(now) if peaks else 0,
-                rate.per_second(now),
+                self.lease_rate(key),
                 now,
                 self._settings,
                 self._limits,
-                arrival_rate_per_s=rate.arrival_rate(now, ARRIVAL_MIN_SPAN_S),
-                hold_s=hold.mean_s if hold is not None else INITIAL_HOLD_S,
             )
             while missing > 0 and self._can_warm():
                 self._connecting[key] = self._connecting.get(key, 0) + 1  # counted until the task runs
@@ -420,7 +401,6 @@ class Pool:
         del self._keys_used[key]
         self._peaks.pop(key, None)
         self._lease_rates.pop(key, None)
-        self._holds.pop(key, None)
         for pooled in list(self._sockets.values()):
             if pooled.key == key and pooled.state is SocketState.IDLE:
                 self._close(pooled)

@@ -172,8 +172,7 @@ class PoolSettings(_Group):
         " steadily, and opening the next socket before the budget runs out keeps utterances from waiting"
         " for a handshake (~250 ms). One second covers a handshake several times over, yet at 10 % speaking"
         " costs only ~1 socket per 400 sessions above Deepgram's Flush floor;"
-        " 0 turns it off, and the forecast of the sockets the arrival rate keeps busy with it (spares then"
-        " follow only the peak of leased sockets).",
+        " 0 turns it off (spares then follow only the peak of leased sockets).",
     )
     max_spare_per_key: int = Field(
         default=16,

@@ -4,9 +4,8 @@ Pure: time, the key generation and the limits are passed in. Deepgram's per-sock
 characters and 20 Flushes a minute, PROTOCOL.md "Limits and close codes") are sliding windows here,
 so the pool can pick a socket whose budget fits an utterance instead of meeting DATA-0001 or
 EXCESSIVE_FLUSH upstream. The spare policy is here too: how many idle sockets a key keeps, from the
-peak of its leased sockets over a recent window, how much Flush budget it keeps ahead of the rate of
-new leases (a rising load spends the budget before any peak of leased sockets shows it), and how many
-sockets the rate of new leases will keep busy (a crowd starting at once outruns the peak).
+peak of its leased sockets over a recent window, and how much Flush budget it keeps ahead of the rate of
+new leases (a rising load spends the budget before any peak of leased sockets shows it).
 """
 
 from __future__ import annotations
@@ -96,7 +95,6 @@ class PooledSocket:
         self.last_used_at = now
         self.generation = generation
         self.state = SocketState.IDLE
-        self.leased_at = now
         self.chars = SlidingWindow(window_s)
         self.flushes = SlidingWindow(window_s)
         self.pinging = False
@@ -128,7 +126,6 @@ class PooledSocket:
         self.chars.add(now, chars)
         self.flushes.add(now, 1)
         self.last_used_at = now
-        self.leased_at = now
 
 
 def pick(
@@ -174,12 +171,8 @@ def spare_shortfall(
 ) -> int:
     """How many sockets to open so that `key` has `target` idle (or connecting) sockets able to take an
     utterance now; an idle socket whose Flush budget is spent for this window is no spare."""
-    return max(0, target - usable_idle(sockets, key, now, limits) - connecting)
-
-
-def usable_idle(sockets: Iterable[PooledSocket], key: PoolKey, now: float, limits: SocketLimits) -> int:
-    """Idle sockets of `key` able to take an utterance now (Flush budget left in their window)."""
-    return sum(s.key == key and s.state is SocketState.IDLE and s.fits(now, 0, limits) for s in sockets)
+    idle = sum(s.key == key and s.state is SocketState.IDLE and s.fits(now, 0, limits) for s in sockets)
+    return max(0, target - idle - connecting)
 
 
 def flushes_left(sockets: Iterable[PooledSocket], key: PoolKey, now: float, limits: SocketLimits) -> int:
@@ -208,25 +201,6 @@ def runway_shortfall(
     return max(0, math.ceil(deficit / per_socket))
 
 
-def forecast_shortfall(
-    busy: int, idle: int, connecting: int, arrival_rate_per_s: float, hold_s: float, settings: PoolSettings
-) -> int:
-    """Sockets to open so that the key holds the sockets its current arrival rate will keep busy
-    (Little's law: rate times how long a lease holds its socket) plus `spare_ratio` of them as spares (at
-    most `max_spare_per_key`); `idle` counts only idle sockets that can take an utterance now.
-
-    The peak of leased sockets reports a rising load one hold time late and a whole handshake later
-    the spares open: a crowd starting to speak at once finds them missing for its first second. The
-    arrival rate sees the rise from the first leases on, so the sockets open while it is still rising.
-    """
-    if arrival_rate_per_s <= 0 or settings.spare_lead_s == 0:
-        return 0
-    forecast = arrival_rate_per_s * hold_s
-    spares = min(math.ceil(settings.spare_ratio * forecast - 1e-9), settings.max_spare_per_key)
-    wanted = math.ceil(forecast - 1e-9) + spares
-    return max(0, wanted - busy - idle - connecting)
-
-
 def sockets_to_open(
     sockets: Iterable[PooledSocket],
     key: PoolKey,
@@ -236,26 +210,19 @@ def sockets_to_open(
     now: float,
     settings: PoolSettings,
     limits: SocketLimits,
-    arrival_rate_per_s: float = 0.0,
-    hold_s: float = 0.0,
 ) -> int:
-    """The pool's sizing decision for one key: enough idle sockets for the recent peak (`spare_target`),
-    enough Flush budget for the next `spare_lead_s` of leases (`runway_shortfall`), and enough sockets
-    for what the current arrival rate will keep busy (`forecast_shortfall`)."""
-    present = [s for s in sockets if s.key == key]
+    """The pool's sizing decision for one key: enough idle sockets for the recent peak (`spare_target`)
+    and enough Flush budget for the next `spare_lead_s` of leases (`runway_shortfall`)."""
+    present = list(sockets)
     target = spare_target(peak_leased, settings)
-    idle = usable_idle(present, key, now, limits)
     return max(
-        max(0, target - idle - connecting),
+        spare_shortfall(present, key, connecting, target, now, limits),
         runway_shortfall(
             flushes_left(present, key, now, limits),
             connecting,
             lease_rate_per_s,
             settings.spare_lead_s,
             limits,
-        ),
-        forecast_shortfall(
-            sum(is_busy(s) for s in present), idle, connecting, arrival_rate_per_s, hold_s, settings
         ),
     )
 
@@ -280,36 +247,6 @@ class LeaseRate:
 
     def per_second(self, now: float) -> float:
         return max(self._short.sum(now) / self._short.window_s, self._long.sum(now) / self._long.window_s)
-
-    def arrival_rate(self, now: float, min_span_s: float) -> float:
-        """Leases a second over the short window, counted from its first lease rather than over the
-        whole window, so that a load that began a moment ago shows at its full rate at once. The
-        intervals are counted (leases - 1: a lone lease is no rate), over at least `min_span_s`, so
-        that a burst at one instant reads as a short-lived rate, not an endless one."""
-        count = self._short.sum(now)
-        if count < 2:
-            return 0.0
-        first = self._short.entries[0][0]
-        return (count - 1) / max(min_span_s, min(self._short.window_s, now - first))
-
-
-class HoldTime:
-    """How long a lease keeps its socket (first byte, audio, Flushed), as a moving average."""
-
-    def __init__(self, initial_s: float, weight: float = 0.1) -> None:
-        self._mean_s = initial_s
-        self._weight = weight
-        self._seen = False
-
-    def record(self, seconds: float) -> None:
-        if not self._seen:
-            self._mean_s, self._seen = seconds, True
-        else:
-            self._mean_s += self._weight * (seconds - self._mean_s)
-
-    @property
-    def mean_s(self) -> float:
-        return self._mean_s
 
 
 @dataclass(slots=True)
