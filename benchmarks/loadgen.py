@@ -66,6 +66,9 @@ class LevelRecord:
     ttfb_ms: list[float] = field(default_factory=list)
     utterance_ms: list[float] = field(default_factory=list)
     gap_ms: list[float] = field(default_factory=list)
+    # When each utterance began, in seconds since the level started (same order as ttfb_ms): whether a
+    # slow first byte belongs to the level's ramp or to its steady state.
+    started_s: list[float] = field(default_factory=list)
     audio_bytes: int = 0
     wall_s: float = 0.0
 
@@ -86,13 +89,20 @@ def _describe(exc: BaseException) -> str:
 
 class _Session:
     def __init__(
-        self, plan: SessionPlan, token: str, index: int, record: LevelRecord, stop_at: float
+        self,
+        plan: SessionPlan,
+        token: str,
+        index: int,
+        record: LevelRecord,
+        stop_at: float,
+        level_started: float,
     ) -> None:
         self._plan = plan
         self._headers = {"Authorization": f"Token {token}"}
         self._index = index
         self._record = record
         self._stop_at = stop_at
+        self._level_started = level_started
         self._random = random.Random(plan.seed * 1_000_003 + index)
         self._spoken = 0
         self._errors = 0
@@ -198,6 +208,7 @@ class _Session:
         record.audio_bytes += audio_bytes
         record.ttfb_ms.append(((first if first is not None else done) - started) * 1000)
         record.utterance_ms.append((done - started) * 1000)
+        record.started_s.append(started - self._level_started)
         record.gap_ms.extend(gaps)
         return done - started, audio_bytes / AUDIO_BYTES_PER_S
 
@@ -208,7 +219,10 @@ async def run_level(plan: SessionPlan, tokens: list[str]) -> LevelRecord:
     loop = asyncio.get_running_loop()
     started = loop.time()
     stop_at = started + plan.duration_s
-    sessions = [_Session(plan, token, index, record, stop_at) for index, token in enumerate(tokens)]
+    started_perf = time.perf_counter()
+    sessions = [
+        _Session(plan, token, index, record, stop_at, started_perf) for index, token in enumerate(tokens)
+    ]
     async with asyncio.TaskGroup() as group:
         for index, session in enumerate(sessions):
             group.create_task(session.run(), name=f"loadgen:session-{index}")

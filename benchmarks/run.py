@@ -231,6 +231,12 @@ def main() -> int:
         print(f"{check['verdict']:4}  {check['target']}: {check['value']}")
     for name, value in figures.items():
         print(f"      {name} = {value}")
+    for n in reporting.SCALE_SESSIONS:
+        if figures.get(f"sockets_at_{n}") is not None:
+            print(
+                f"      {n} sessions: {figures[f'sockets_at_{n}']:g} upstream sockets against Deepgram's"
+                f" Flush floor of {figures[f'flush_floor_sockets_at_{n}']:g} (target within 10 %)"
+            )
     print(
         f"wrote {out_dir / 'latest.json'}, {out_dir / 'latest.md'} and {len(plots)} plots"
         f" in {report['wall_s']} s"

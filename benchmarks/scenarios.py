@@ -6,7 +6,8 @@ gateway_warm: persistent sessions through the gateway, cache off; gateway_cold: 
 utterance (a new session's first utterance); gateway_cache_hit: every sentence already cached;
 gateway_faults: gateway_warm while the emulator's global faults refuse, close, reset and slow new sockets.
 Only when named: gateway_warm_lead_off, gateway_warm with `pool.spare_lead_s` 0 (spares follow only the
-peak of leased sockets), to compare the spare policies in one run.
+peak of leased sockets), to compare the spare policies in one run; gateway_warm_floor, gateway_warm with
+a warm minimum sized for a crowd starting at once (`WARM_FLOOR`), ready only once those are open.
 
 Each scenario starts its own proxy process (gateway or nginx, pinned to CPU 0 beside the emulator), runs
 the levels in ascending order, and stops it, so CPU seconds and peak RSS belong to that scenario alone.
@@ -15,6 +16,7 @@ the levels in ascending order, and stops it, so CPU seconds and peak RSS belong 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -47,11 +49,19 @@ GATEWAY_BASE_SETTINGS = {
     "TTSFLEET_LOGGING__LEVEL": "INFO",
 }
 NO_CACHE = {"TTSFLEET_CACHE__ENABLED": "false"}
+# gateway_warm_floor's warm minimum: ~50 new utterances a second (1,000 agents at 10 % speaking) times
+# the emulator's 150 ms handshake, plus a few, so that a crowd's first handshake finds sockets open.
+WARM_FLOOR = 12
 AGENT_SPEAKING_SHARE = 0.10
 # The emulator keeps its latency model while its first frames leave at most this late (p99): beyond it,
 # a level measures the emulator's saturation rather than the gateway, and is flagged.
 EMULATOR_LATE_P99_MS = 5.0
 FAULT_INTERVAL_S = 1.0
+# An utterance whose first byte came this much later than the level's median waited for something of a
+# handshake's size (150 ms in the emulator's model): counted with the moment it began, to tell a cold
+# start (all in the first seconds) from budgets running out (spread over the level).
+SLOW_TTFB_MARGIN_MS = 100.0
+RAMP_S = 5.0
 # Posted every FAULT_INTERVAL_S; each spec hits only the next `count` new upstream sockets, so the
 # gateway meets refusals, mid-life closes, resets and slow sockets while it keeps serving.
 FAULT_MIX = (
@@ -89,6 +99,13 @@ SCENARIOS = (
         scale=True,
         by_name_only=True,
     ),
+    Scenario(
+        "gateway_warm_floor",
+        "gateway",
+        gateway_settings={**NO_CACHE, "TTSFLEET_POOL__WARM_MIN_PER_KEY": str(WARM_FLOOR)},
+        scale=True,
+        by_name_only=True,
+    ),
     Scenario("gateway_cold", "gateway", cold=True, gateway_settings=NO_CACHE),
     Scenario("gateway_cache_hit", "gateway", prime_cache=True),
     Scenario("gateway_faults", "gateway", gateway_settings=NO_CACHE, faults=True),
@@ -109,6 +126,7 @@ class LevelResult:
     emulator_cpu_percent: float = 0.0
     emulator_first_byte_late_ms: Mapping[str, float] = field(default_factory=dict)
     faults_applied: int = 0
+    handshakes_on_demand: int | None = None  # the gateway's upstream handshakes an utterance waited for
 
     @property
     def emulator_kept_its_model(self) -> bool:
@@ -161,7 +179,22 @@ class LevelResult:
             "emulator_first_byte_late_ms": dict(self.emulator_first_byte_late_ms),
             "emulator_kept_its_model": self.emulator_kept_its_model,
             "faults_applied": self.faults_applied,
+            "handshakes_on_demand": self.handshakes_on_demand,
+            "slow_ttfb": slow_utterances(record.ttfb_ms, record.started_s),
         }
+
+
+def slow_utterances(ttfb_ms: list[float], started_s: list[float]) -> dict[str, Any]:
+    """The utterances whose first byte came a handshake's worth after the level's median: how many,
+    how many of them began in the level's first RAMP_S seconds, and how many began in each second."""
+    threshold = percentile(ttfb_ms, 0.50) + SLOW_TTFB_MARGIN_MS if ttfb_ms else math.inf
+    starts = sorted(at for ttfb, at in zip(ttfb_ms, started_s, strict=True) if ttfb > threshold)
+    per_second = collections.Counter(str(int(at)) for at in starts)
+    return {
+        "count": len(starts),
+        "in_ramp": sum(at < RAMP_S for at in starts),
+        "per_second": dict(sorted(per_second.items(), key=lambda item: int(item[0]))),
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -242,15 +275,24 @@ async def _fault_mix(client: httpx.AsyncClient, emulator: Server, enabled: bool)
 
 
 async def wait_for_warm_pool(client: httpx.AsyncClient, gateway: Server, timeout_s: float = 10.0) -> None:
-    """Wait until the gateway holds its warm upstream socket: /readyz turns true before it is open."""
+    """Wait until the gateway is ready (its default key's warm minimum has opened) and holds a socket."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
         status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
-        if status["upstream"]["open_sockets"] >= 1:
+        if status["ready"] and status["upstream"]["open_sockets"] >= 1:
             return
         await asyncio.sleep(0.05)  # polling the gateway's own document, with a deadline
     raise RuntimeError(f"the gateway opened no upstream socket in {timeout_s} s; see {gateway.log_path}")
+
+
+async def _handshakes_on_demand(client: httpx.AsyncClient, gateway: Server | None) -> int | None:
+    """The gateway's count of upstream handshakes an utterance waited for (`/statusz`)."""
+    if gateway is None:
+        return None
+    status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
+    opened = status["upstream"].get("opened")  # None: a gateway from before the count existed
+    return int(opened["on_demand"]) if opened is not None else None
 
 
 async def _prime_cache(url: str, token: str) -> None:
@@ -278,8 +320,10 @@ async def run_level(
     await _emulator_json(client, emulator, "POST", "/_emulator/reset")
     emulator_cpu_before = processes.cpu_seconds(emulator.pid)
     proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
+    on_demand_before = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
     async with _fault_mix(client, emulator, scenario.faults):
         record = await loadgen.run_level(plan, tokens(sessions))
+    on_demand_after = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
     stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
     result = LevelResult(
         scenario=scenario.name,
@@ -293,6 +337,8 @@ async def run_level(
         emulator_first_byte_late_ms=stats.get("first_byte_late_ms", {}),
         faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
     )
+    if on_demand_before is not None and on_demand_after is not None:
+        result.handshakes_on_demand = on_demand_after - on_demand_before
     if proxy is not None and proxy_cpu_before is not None:
         result.proxy_cpu_s = processes.cpu_seconds(proxy.pid) - proxy_cpu_before
         result.proxy_rss_peak_mb = processes.peak_rss_mb(proxy.pid)
@@ -321,8 +367,11 @@ async def run_scenario(
                 f"{scenario.name:18} {sessions:4} sessions: ttfb p50/p95/p99 "
                 f"{summary['ttfb_ms']['p50']}/{summary['ttfb_ms']['p95']}/"
                 f"{summary['ttfb_ms']['p99']} ms, {result.record.utterances} utterances, "
-                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max}, "
-                f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms"
+                f"{result.record.errors} errors, upstream sockets {result.upstream_sockets_max} "
+                f"(Flush floor {result.flush_floor_sockets}), "
+                f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms, "
+                f"slow first bytes {summary['slow_ttfb']['count']} ({summary['slow_ttfb']['in_ramp']} in "
+                f"the first {RAMP_S:g} s), handshakes on demand {result.handshakes_on_demand}"
                 + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )

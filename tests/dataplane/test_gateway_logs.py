@@ -75,6 +75,10 @@ async def test_no_log_line_of_a_full_run_holds_a_key_a_token_or_the_text(
     for expected in ("utterance retried", "falling back to REST", "request refused", "drained; stopping"):
         assert expected in events
     assert any(event == "upstream socket opened" for event in events)  # DEBUG lines were written
+    # Client sockets are logged by our own session lines, not again by uvicorn and websockets per socket.
+    assert "session opened" in events
+    repeated = ("connection open", "connection closed")
+    assert [e for e in events if e in repeated or e.endswith("[accepted]")] == []
     secrets = (DEEPGRAM_KEY, NEW_KEY, FLEET_TOKEN, OTHER_TOKEN, WRONG_TOKEN, *TEXTS)
     leaks = [(number, secret) for number, line in enumerate(lines) for secret in secrets if secret in line]
     assert leaks == []

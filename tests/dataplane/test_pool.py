@@ -225,3 +225,16 @@ async def test_an_unreachable_upstream_counts_as_warmed() -> None:
     async with running_pool(ManualClock(), down) as harness:
         await settled(lambda: harness.pool.warmed)
         assert harness.pool.open_sockets == 0
+
+
+async def test_a_socket_opened_for_a_waiting_utterance_is_counted_as_on_demand() -> None:
+    async with running_pool(ManualClock(), max_sockets=4) as harness:
+        await settled(lambda: harness.pool.open_sockets == 1)
+        first = await harness.pool.lease(KEY, chars=1)  # the warm socket
+        assert (harness.pool.opened_total, harness.pool.opened_on_demand_total) == (1, 0)
+        second = await harness.pool.lease(KEY, chars=1)  # nothing idle, nothing connecting yet
+        assert harness.pool.opened_on_demand_total == 1
+        await settled(lambda: harness.pool.connecting == 0)
+        assert harness.pool.opened_total > harness.pool.opened_on_demand_total  # spares are not counted
+        for leased in (first, second):
+            harness.pool.release(leased, ReleaseOutcome.CLEAN)

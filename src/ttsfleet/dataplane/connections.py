@@ -32,6 +32,12 @@ from ttsfleet.protocol import CloseReason, Closure
 log = structlog.get_logger(__name__)
 
 UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
+# uvicorn and websockets write three INFO lines for every client WebSocket ("[accepted]", "connection
+# open", "connection closed") through the stdlib LogRecord path, which repeat our own "session opened"
+# and "session closed" and cost a pod taking a thousand sessions more CPU than their upgrades' headers.
+# Client sockets log through this logger, which passes warnings and errors only.
+CLIENT_SOCKETS_LOGGER = logging.getLogger("ttsfleet.dataplane.client_sockets")
+CLIENT_SOCKETS_LOGGER.setLevel(logging.WARNING)
 REFUSAL_LINGER_S = 1.0  # a refused client's bytes in flight are read and dropped this long
 CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
 # Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
@@ -346,6 +352,9 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.logger = CLIENT_SOCKETS_LOGGER
+        self.conn.logger = CLIENT_SOCKETS_LOGGER
+        self.conn.debug = False  # websockets' DEBUG lines quote headers and frames: never for clients
         self.close_timeout = self.settings.close_timeout_s
         self._fragment_timer: asyncio.TimerHandle | None = None
 

@@ -201,4 +201,6 @@ class Gateway:
             chars_share=self.limiter.chars_per_minute,
             boot_id=self.boot_id,
             billed_characters=self.metrics.characters_billed,
+            sockets_opened=self.pool.opened_total,
+            sockets_opened_on_demand=self.pool.opened_on_demand_total,
         )

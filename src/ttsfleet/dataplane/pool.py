@@ -79,6 +79,8 @@ class Pool:
         self._recheck_at = 0.0
         self._share: int | None = None  # this pod's share of the fleet's socket budget; None: no budget
         self.opened_total = 0
+        # Sockets opened while an utterance waited for them: each is a handshake in some utterance's TTFB.
+        self.opened_on_demand_total = 0
 
     # --- figures ----------------------------------------------------------------------------------
 
@@ -200,12 +202,21 @@ class Pool:
         peaks = self._peaks.get(key)
         if peaks is None:
             peaks = self._peaks[key] = sockets.PeakWindow(self._settings.spare_window_s)
-        busy = sum(s.key == key and sockets.is_busy(s) for s in self._sockets.values())
+        busy = sum(sockets.is_busy(s) and s.key == key for s in self._sockets.values())
         peaks.record(self._clock.monotonic(), busy)
 
     def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
-        candidates = (s for s in self._sockets.values() if s.key == key and self._is_reusable(s))
-        return sockets.pick(candidates, chars, self._clock.monotonic(), self._limits)
+        now = self._clock.monotonic()
+        generation = self._credentials.generation
+        utterance_s, max_age_s = self._timeouts.utterance_s, self._settings.max_socket_age_s
+        candidates = (
+            s
+            for s in self._sockets.values()
+            if s.state is SocketState.IDLE
+            and s.key == key
+            and s.is_reusable(now, generation, utterance_s, max_age_s)
+        )
+        return sockets.pick(candidates, chars, now, self._limits)
 
     def _is_reusable(self, pooled: PooledSocket) -> bool:
         return pooled.is_reusable(
@@ -274,6 +285,8 @@ class Pool:
         if isinstance(details, Metadata):
             self._models[key.model] = details
         self.opened_total += 1
+        if leased:
+            self.opened_on_demand_total += 1
         log.debug(
             "upstream socket opened", socket=pooled.id, upstream_request_id=socket.request_id, warm=not leased
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import signal
@@ -127,6 +128,10 @@ async def _serve(loaded: LoadedSettings) -> None:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, on_signal, number)
+    # Everything built so far (imported modules, the app, settings) lives as long as the process: out of
+    # the collector's sight, a full collection no longer walks it while sessions wait for their audio.
+    gc.collect()
+    gc.freeze()
     try:
         await server.serve()
     finally:

@@ -133,8 +133,17 @@ def pick(
 ) -> PooledSocket | None:
     """The idle socket that fits with the most budget left (load spreads away from DATA-0001 and
     EXCESSIVE_FLUSH)."""
-    fitting = [s for s in candidates if s.state is SocketState.IDLE and s.fits(now, chars, limits)]
-    return min(fitting, key=lambda s: (s.chars.sum(now), s.flushes.sum(now)), default=None)
+    best: PooledSocket | None = None
+    best_spent = (0, 0)
+    max_chars = limits.max_chars_per_window - chars
+    max_flushes = limits.max_flushes_per_window - 1
+    for candidate in candidates:  # every lease passes here: each window is summed once per socket
+        if candidate.state is not SocketState.IDLE:
+            continue
+        spent = (candidate.chars.sum(now), candidate.flushes.sum(now))
+        if spent[0] <= max_chars and spent[1] <= max_flushes and (best is None or spent < best_spent):
+            best, best_spent = candidate, spent
+    return best
 
 
 def is_busy(pooled: PooledSocket) -> bool:

@@ -37,6 +37,8 @@ class StatusFacts:
     chars_share: int | None = None  # characters per minute per token on this pod
     boot_id: str = ""  # changes with every process start, so counters that restart are recognised
     billed_characters: int = 0  # characters synthesized upstream since this process started
+    sockets_opened: int = 0  # upstream handshakes since this process started
+    sockets_opened_on_demand: int = 0  # of which an utterance waited for (no idle socket fitted)
 
 
 def is_ready(facts: StatusFacts) -> bool:
@@ -77,6 +79,7 @@ def render_status(facts: StatusFacts) -> dict[str, Any]:
             "connecting_sockets": facts.connecting_sockets,
             "leased_sockets": facts.leased_sockets,
             "breaker": facts.breaker,
+            "opened": {"total": facts.sockets_opened, "on_demand": facts.sockets_opened_on_demand},
         },
         "credential": {
             "fingerprint": facts.fingerprint,

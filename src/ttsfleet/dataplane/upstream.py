@@ -81,8 +81,13 @@ class WebSocketUpstream:
             await self._connection.send(text)
 
     async def receive(self) -> str | bytes:
-        with translated_errors():
+        # Every upstream frame passes here: a plain try costs nothing until an error, where the
+        # context manager would build a generator per frame.
+        try:
             return await self._connection.recv()
+        except (WebSocketException, OSError):
+            with translated_errors():
+                raise
 
     async def ping(self) -> None:
         with translated_errors():
