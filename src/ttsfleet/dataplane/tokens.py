@@ -1,15 +1,19 @@
-"""Fleet tokens: read from a mounted file, kept only as SHA-256 digests, compared in constant time.
+"""Fleet tokens: read from a mounted file, kept only as SHA-256 digests, looked up by digest.
 
 The file holds one token per line (blank lines and `#` comments ignored; a UTF-8 byte-order mark, as
 some editors write, is not part of the first token). A token's id for limits and logs is its
 fingerprint, never the token; the store knows the ids of the tokens it holds, so sessions opened with
 a token that left the file can be found and closed.
+
+A presented token is hashed and its digest looked up in a dict. The lookup's timing depends on the
+digest, which an attacker cannot steer towards a stored one without a SHA-256 preimage, so it leaks
+nothing about the tokens; and it costs the same with 2,000 tokens as with one, where comparing the
+digest with each stored digest in turn cost every upgrade a walk over the whole file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,13 +42,13 @@ class TokenStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._content: str | None = None
-        self._digests: frozenset[bytes] = frozenset()
+        self._ids_by_digest: dict[bytes, str] = {}
         self._ids: frozenset[str] = frozenset()
         self.reloads = 0
 
     @property
     def count(self) -> int:
-        return len(self._digests)
+        return len(self._ids_by_digest)
 
     def reload(self) -> bool:
         """Re-read the file (blocking: call through a thread); True when the tokens changed."""
@@ -57,8 +61,8 @@ class TokenStore:
         changed = self._content is not None
         self._content = content
         tokens = read_tokens(content)
-        self._digests = frozenset(_digest(token) for token in tokens)
-        self._ids = frozenset(fingerprint_secret(token) for token in tokens)
+        self._ids_by_digest = {_digest(token): fingerprint_secret(token) for token in tokens}
+        self._ids = frozenset(self._ids_by_digest.values())
         self.reloads += int(changed)
         return True
 
@@ -67,12 +71,8 @@ class TokenStore:
         return token_id in self._ids
 
     def identify(self, token: str) -> str | None:
-        """The token's id (its fingerprint) when it is accepted, else None; constant time per digest."""
-        candidate = _digest(token)
-        accepted = False
-        for digest in self._digests:
-            accepted |= hmac.compare_digest(candidate, digest)
-        return fingerprint_secret(token) if accepted else None
+        """The token's id (its fingerprint) when it is accepted, else None."""
+        return self._ids_by_digest.get(_digest(token))
 
 
 class AuthOutcome:
