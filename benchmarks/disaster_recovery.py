@@ -12,7 +12,6 @@ then the fleet is torn down and a new, empty one is restored from the backup.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import signal
@@ -30,7 +29,7 @@ import yaml
 from benchmarks import waiting
 from ttsfleet import client, fingerprints
 from ttsfleet.demo import condition, is_converged
-from ttsfleet.devcluster import fleet
+from ttsfleet.devcluster import fleet, manifests
 from ttsfleet.protocol import SpeakOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,15 +115,7 @@ def report(phase: str, step: str, seconds: float) -> None:
 
 
 def secret_yaml(name: str, key: str, value: str) -> str:
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"ttsfleet.io/watch": "true"}},
-            "type": "Opaque",
-            "data": {key: base64.b64encode(value.encode()).decode()},
-        }
-    )
+    return yaml.safe_dump(manifests.secret(name, key, value, namespace=NAMESPACE))
 
 
 def restorable(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

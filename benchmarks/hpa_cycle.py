@@ -14,7 +14,6 @@ cycle (`load_cycle`) with the operator as the chart's ServiceAccount and asserts
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import subprocess
@@ -30,6 +29,7 @@ import httpx
 
 from benchmarks import processes, waiting
 from benchmarks.speaking_crowd import Score, crowd
+from ttsfleet.devcluster import manifests
 from ttsfleet.devcluster.controlplane import provisioning
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane, running_control_plane
 from ttsfleet.devcluster.metricsserver.running import running_metrics_server
@@ -58,32 +58,16 @@ POLL_S = 0.1
 
 def autoscaled_backend() -> dict[str, Any]:
     """The TTSBackend the cycle scales: CPU target, fast scale-down, a small CPU request."""
-    return {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": NAME},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-            "autoscaling": {
-                "minReplicas": 1,
-                "maxReplicas": MAX_REPLICAS,
-                "targetCPUUtilizationPercentage": TARGET_PERCENT,
-                "behavior": {"scaleDown": FAST_SCALE_DOWN},
-            },
-            "resources": {"requests": {"cpu": CPU_REQUEST, "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+    return manifests.backend(
+        NAME,
+        autoscaling={
+            "minReplicas": 1,
+            "maxReplicas": MAX_REPLICAS,
+            "targetCPUUtilizationPercentage": TARGET_PERCENT,
+            "behavior": {"scaleDown": FAST_SCALE_DOWN},
         },
-    }
-
-
-def key_secret(value: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "deepgram", "labels": {"ttsfleet.io/watch": "true"}},
-        "data": {"api-key": base64.b64encode(value.encode()).decode()},
-    }
+        resources={"requests": {"cpu": CPU_REQUEST, "memory": "64Mi"}, "limits": {"memory": "512Mi"}},
+    )
 
 
 @dataclass(frozen=True)
@@ -274,7 +258,10 @@ async def _run(workdir: Path) -> CycleFigures:
                 httpx.AsyncClient(base_url=plane.server, verify=plane.admin_tls(), timeout=10) as admin,
             ):
                 for path, body in (
-                    (f"/api/v1/namespaces/{NAMESPACE}/secrets", key_secret(processes.DEEPGRAM_KEY)),
+                    (
+                        f"/api/v1/namespaces/{NAMESPACE}/secrets",
+                        manifests.secret("deepgram", "api-key", processes.DEEPGRAM_KEY),
+                    ),
                     (f"/apis/ttsfleet.io/v1alpha1/namespaces/{NAMESPACE}/ttsbackends", autoscaled_backend()),
                 ):
                     (await admin.post(path, json=body)).raise_for_status()

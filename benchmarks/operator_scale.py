@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from benchmarks import waiting
-from ttsfleet.devcluster import ports
+from ttsfleet.devcluster import manifests, ports
 from ttsfleet.devcluster.apiserver import ApiServer, running_apiserver
 from ttsfleet.operator import crd
 
@@ -51,17 +51,7 @@ POLL_S = 0.5  # hundreds of backends are listed on each check
 
 
 def _backend(index: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": f"tts-{index:04d}"},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "replicas": 2,
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-        },
-    }
+    return manifests.backend(f"tts-{index:04d}", replicas=2)
 
 
 class Operator:
@@ -160,12 +150,7 @@ async def _prepare(api: httpx.AsyncClient) -> None:
     )
     crd_created.raise_for_status()
     (await api.post("/api/v1/namespaces", json={"metadata": {"name": NAMESPACE}})).raise_for_status()
-    key = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "deepgram", "labels": {"ttsfleet.io/watch": "true"}},
-        "stringData": {"api-key": "dg-bench-key"},
-    }
+    key = manifests.secret("deepgram", "api-key", "dg-bench-key")
     (await api.post(f"/api/v1/namespaces/{NAMESPACE}/secrets", json=key)).raise_for_status()
 
 

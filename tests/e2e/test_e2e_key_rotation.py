@@ -26,7 +26,7 @@ from tests.e2e.load import SpeakingLoad
 from tests.e2e.test_e2e_fleet import every_pod_runs, while_speaking
 from tests.support.speaking import SpeakTarget, connect
 from tests.support.waiting import eventually
-from ttsfleet.devcluster import realfleet
+from ttsfleet.devcluster import manifests, realfleet
 from ttsfleet.fingerprints import fingerprint_secret
 
 # A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
@@ -166,16 +166,7 @@ async def test_scheduled_rotations_survive_operator_kills_with_no_failed_utteran
         admin = (
             await owner.post("/keys", json={"comment": "rotation admin", "scopes": ["keys:write"]})
         ).json()
-    admin_secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": "deepgram-admin",
-            "namespace": NAMESPACE,
-            "labels": {"ttsfleet.io/watch": "true"},
-        },
-        "stringData": {"admin-key": admin["key"]},
-    }
+    admin_secret = manifests.secret("deepgram-admin", "admin-key", admin["key"], namespace=NAMESPACE)
     await cluster.apply(admin_secret)
     rules = await operator_rules(cluster)
     rotations = Rotations(local_fleet, cluster)

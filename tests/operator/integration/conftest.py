@@ -12,7 +12,6 @@ condition until a deadline; nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -30,6 +29,7 @@ from tests.support.helm import helm as helm  # the fixture, for `chart_rbac`
 from tests.support.servers import ServerProcess
 from tests.support.waiting import wait_until
 from ttsfleet import fingerprints
+from ttsfleet.devcluster import manifests
 from ttsfleet.devcluster.apiserver import ApiServer, authorization, running_apiserver
 from ttsfleet.devcluster.controlplane.launcher import ControlPlane
 from ttsfleet.operator import crd, running
@@ -50,28 +50,11 @@ def fingerprint(key: str) -> str:
     return fingerprints.fingerprint_secret(key)
 
 
-def secret(name: str, key: str, value: str, *, watch: bool = True) -> dict[str, Any]:
-    labels = {"ttsfleet.io/watch": "true"} if watch else {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "labels": labels},
-        "data": {key: base64.b64encode(value.encode()).decode()},
-    }
+secret = manifests.secret
 
 
 def backend(name: str = "aura-en", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "ttsfleet.io/v1alpha1",
-        "kind": "TTSBackend",
-        "metadata": {"name": name},
-        "spec": {
-            "image": "ghcr.io/ttsfleet/ttsfleet:0.1.0",
-            "deepgram": {"apiKeySecretRef": {"name": "deepgram"}},
-            "auth": {"enabled": False},
-            **spec,
-        },
-    }
+    return manifests.backend(name, **spec)
 
 
 class StandInGateways:
