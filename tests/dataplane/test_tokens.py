@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ttsfleet.dataplane.tokens import TokenStore, authenticate, parse_tokens
+from ttsfleet.dataplane.tokens import TokenStore, authenticate, read_tokens
 from ttsfleet.fingerprints import fingerprint_secret
 
 
@@ -17,7 +17,7 @@ def _store(tmp_path: Path, content: str) -> TokenStore:
 
 
 def test_comments_and_blank_lines_are_not_tokens() -> None:
-    assert len(parse_tokens("# header\n\nalpha\n  beta  \n")) == 2
+    assert read_tokens("# header\n\nalpha\n  beta  \n") == ["alpha", "beta"]
 
 
 def test_a_known_token_is_identified_by_its_fingerprint(tmp_path: Path) -> None:

@@ -31,11 +31,6 @@ def read_tokens(content: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def parse_tokens(content: str) -> frozenset[bytes]:
-    """Digests of the tokens in a tokens file's content."""
-    return frozenset(_digest(token) for token in read_tokens(content))
-
-
 class TokenStore:
     """The accepted fleet tokens; `reload` picks up a changed file."""
 
