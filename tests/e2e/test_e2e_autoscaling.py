@@ -21,7 +21,7 @@ from benchmarks.speaking_crowd import crowd
 from tests.e2e.cluster import Body, Cluster
 from tests.e2e.conftest import NAMESPACE, LocalFleet
 from tests.support.waiting import wait_until
-from ttsfleet.devcluster import fleet
+from ttsfleet.devcluster import fleet, manifests
 
 # A whole load cycle or a fleet of its own: longer than the suite-wide 120 s, bounded all the same.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -77,8 +77,7 @@ async def test_the_hpa_scales_a_backend_of_the_local_fleet_up_and_down_losing_no
     state = local_fleet.state
     backend = hpa_cycle.autoscaled_backend()
     backend["metadata"]["namespace"] = NAMESPACE
-    secret = hpa_cycle.key_secret("any-key")  # the emulator is in open mode
-    secret["metadata"]["namespace"] = NAMESPACE
+    secret = manifests.secret("deepgram", "api-key", "any-key", namespace=NAMESPACE)  # the emulator is open
     for body in (secret, backend):
         await cluster.apply(body)
     one_deployment = {"fieldSelector": f"metadata.name={NAME}"}
