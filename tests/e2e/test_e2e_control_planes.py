@@ -36,11 +36,17 @@ CHILDREN = (
 
 
 def probed_fleet(body: Body) -> bool:
-    """Converged, and the operator's /statusz probes reached every pod on the current config."""
-    figures = (body.get("status") or {}).get("fleet") or {}
+    """Converged, every pod available, and the operator's /statusz probes reached each on the current config.
+
+    Ready pods become available only after minReadySeconds; until then Available says
+    PartiallyAvailable on either control plane, so both are compared once every pod is available.
+    """
+    status = body.get("status") or {}
+    figures = status.get("fleet") or {}
     replicas = body["spec"]["replicas"]
     return (
         is_converged(body)
+        and status.get("availableReplicas") == replicas
         and figures.get("podsReady") == replicas
         and figures.get("podsOnCurrentConfig") == replicas
     )
@@ -94,7 +100,9 @@ async def observe(local_fleet: LocalFleet) -> dict[str, Any]:
             kind: (condition(body, kind).get("status"), condition(body, kind).get("reason"))
             for kind in ("Ready", "Available", "Progressing", "Degraded", "CredentialsValid")
         },
-        "replicas": [status.get(key) for key in ("replicas", "readyReplicas", "updatedReplicas")],
+        "replicas": [
+            status.get(key) for key in ("replicas", "readyReplicas", "updatedReplicas", "availableReplicas")
+        ],
         "endpoint": status.get("endpoint"),
         "selector": status.get("selector"),
         "configHash": status.get("configHash"),
