@@ -203,4 +203,5 @@ class Gateway:
             billed_characters=self.metrics.characters_billed,
             sockets_opened=self.pool.opened_total,
             sockets_opened_on_demand=self.pool.opened_on_demand_total,
+            handshake_ms=self.pool.handshake_s * 1000,
         )

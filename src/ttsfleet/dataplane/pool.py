@@ -35,10 +35,18 @@ log = structlog.get_logger(__name__)
 
 # Maintenance runs at least this often; changes (a lease, a release, a new key) wake it sooner.
 MAINTENANCE_TICK_S = 1.0
-# The lease rate that `spare_lead_s` multiplies: a 2 s window sees a rising load within a few hundred
-# leases' time, a 10 s one keeps the rate across the pauses between an agent crowd's bursts.
-LEASE_RATE_SHORT_S = 2.0
-LEASE_RATE_LONG_S = 10.0
+# The lease rate that the spares and `spare_lead_s` follow is the highest over these windows: half a
+# second follows a rising load within a couple of handshakes, 2 s smooths one burst, and 10 s keeps the
+# rate across the pauses between an agent crowd's bursts.
+LEASE_RATE_WINDOWS_S = (0.5, 2.0, 10.0)
+# A window's lease rate is its leases over the time they span, at least this (about one handshake),
+# once it holds LEASE_RATE_MIN_LEASES: a crowd that starts speaking shows at its rate after a few leases.
+LEASE_RATE_MIN_SPAN_S = 0.25
+LEASE_RATE_MIN_LEASES = 3
+# What a handshake is assumed to take before the pool has timed one: Deepgram's is ~250 ms.
+ASSUMED_HANDSHAKE_S = 0.25
+# The handshake time the spares cover is the slowest of this many recent ones.
+HANDSHAKE_SAMPLES = 16
 
 
 class Pool:
@@ -70,6 +78,7 @@ class Pool:
         self._keys_used: dict[PoolKey, float] = {}
         self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
         self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
+        self._handshakes = sockets.HandshakeTime(ASSUMED_HANDSHAKE_S, HANDSHAKE_SAMPLES)
         self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -95,6 +104,11 @@ class Pool:
     @property
     def connecting(self) -> int:
         return sum(self._connecting.values())
+
+    @property
+    def handshake_s(self) -> float:
+        """How long an upstream handshake takes, as the spares plan for it (the slowest recent one)."""
+        return self._handshakes.seconds
 
     @property
     def socket_limit(self) -> int:
@@ -191,7 +205,9 @@ class Pool:
     def _lease_rate(self, key: PoolKey) -> sockets.LeaseRate:
         rate = self._lease_rates.get(key)
         if rate is None:
-            rate = self._lease_rates[key] = sockets.LeaseRate(LEASE_RATE_SHORT_S, LEASE_RATE_LONG_S)
+            rate = self._lease_rates[key] = sockets.LeaseRate(
+                LEASE_RATE_WINDOWS_S, LEASE_RATE_MIN_SPAN_S, LEASE_RATE_MIN_LEASES
+            )
         return rate
 
     def lease_rate(self, key: PoolKey) -> float:
@@ -260,6 +276,7 @@ class Pool:
             raise errors.CircuitOpen("the upstream circuit breaker is open")
         generation = self._credentials.generation
         self._connecting[key] = self._connecting.get(key, 0) + 1
+        began = self._clock.monotonic()
         try:
             socket, metadata = await self._connector.connect(key.options, api_key)
         except errors.UpstreamError as error:
@@ -272,6 +289,7 @@ class Pool:
             self._connecting[key] -= 1
             self._notify()
         self._breaker.record_success()
+        self._handshakes.record(self._clock.monotonic() - began)
         if generation == self._credentials.generation:
             self._credentials.report(True, fresh_handshake=True)
         pooled = PooledSocket(
@@ -387,6 +405,7 @@ class Pool:
                 self._connecting.get(key, 0),
                 peaks.peak(now) if peaks else 0,
                 self.lease_rate(key),
+                self.handshake_s,
                 now,
                 self._settings,
                 self._limits,

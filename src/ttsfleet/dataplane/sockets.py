@@ -4,8 +4,9 @@ Pure: time, the key generation and the limits are passed in. Deepgram's per-sock
 characters and 20 Flushes a minute, PROTOCOL.md "Limits and close codes") are sliding windows here,
 so the pool can pick a socket whose budget fits an utterance instead of meeting DATA-0001 or
 EXCESSIVE_FLUSH upstream. The spare policy is here too: how many idle sockets a key keeps, from the
-peak of its leased sockets over a recent window, and how much Flush budget it keeps ahead of the rate of
-new leases (a rising load spends the budget before any peak of leased sockets shows it).
+peak of its leased sockets over a recent window and from the leases that arrive while a spare connects,
+and how much Flush budget it keeps ahead of the rate of new leases (a rising load spends the budget
+before any peak of leased sockets shows it).
 """
 
 from __future__ import annotations
@@ -151,14 +152,31 @@ def is_busy(pooled: PooledSocket) -> bool:
     return pooled.state in (SocketState.LEASED, SocketState.RETIRING, SocketState.CLEARING)
 
 
-def spare_target(peak_leased: int, settings: PoolSettings) -> int:
+def spare_target(peak_leased: int, settings: PoolSettings, handshake_cover: int = 0) -> int:
     """Idle sockets to keep for a key whose busiest moment in `spare_window_s` had `peak_leased` leased.
 
-    A share (`spare_ratio`) of that peak, at most `max_spare_per_key`, never below `warm_min_per_key`,
-    and never more than the pod may open (`max_sockets`).
+    A share (`spare_ratio`) of that peak, or the sockets that cover the leases arriving while a spare
+    connects (`handshake_cover`) when that is more, at most `max_spare_per_key`; never below
+    `warm_min_per_key`, and never more than the pod may open (`max_sockets`).
     """
-    adaptive = min(math.ceil(settings.spare_ratio * peak_leased - 1e-9), settings.max_spare_per_key)
-    return min(max(settings.warm_min_per_key, adaptive), settings.max_sockets)
+    adaptive = max(math.ceil(settings.spare_ratio * peak_leased - 1e-9), handshake_cover)
+    return min(
+        max(settings.warm_min_per_key, min(adaptive, settings.max_spare_per_key)), settings.max_sockets
+    )
+
+
+def handshake_cover(lease_rate_per_s: float, handshake_s: float) -> int:
+    """Idle sockets that let every lease arriving while a replacement connects find one open.
+
+    A spare taken is replaced one handshake later, so the leases of one handshake's time must find idle
+    sockets already there: their expected count, plus three standard deviations of its Poisson spread
+    (a burst of an agent crowd, not only its mean). The peak of leased sockets shows a rising load only
+    once sockets are leased; the lease rate shows it within a few leases.
+    """
+    expected = lease_rate_per_s * handshake_s
+    if expected <= 0:
+        return 0
+    return math.ceil(expected + 3 * math.sqrt(expected) - 1e-9)
 
 
 def spare_shortfall(
@@ -207,14 +225,16 @@ def sockets_to_open(
     connecting: int,
     peak_leased: int,
     lease_rate_per_s: float,
+    handshake_s: float,
     now: float,
     settings: PoolSettings,
     limits: SocketLimits,
 ) -> int:
-    """The pool's sizing decision for one key: enough idle sockets for the recent peak (`spare_target`)
-    and enough Flush budget for the next `spare_lead_s` of leases (`runway_shortfall`)."""
+    """The pool's sizing decision for one key: enough idle sockets for the recent peak and for the leases
+    of one handshake's time (`spare_target`), and enough Flush budget for the next `spare_lead_s` of
+    leases (`runway_shortfall`)."""
     present = list(sockets)
-    target = spare_target(peak_leased, settings)
+    target = spare_target(peak_leased, settings, handshake_cover(lease_rate_per_s, handshake_s))
     return max(
         spare_shortfall(present, key, connecting, target, now, limits),
         runway_shortfall(
@@ -234,19 +254,53 @@ def flush_floor(flushes_per_minute: float, limits: SocketLimits) -> int:
 
 
 class LeaseRate:
-    """New leases per second: the higher of a short and a long window's average, so that a rising load
-    shows within `short_s` and a lull between bursts does not drop it at once."""
+    """New leases per second: the highest rate over a few windows, so that a rising load shows within
+    the shortest and a lull between bursts does not drop it before the longest has passed.
 
-    def __init__(self, short_s: float, long_s: float) -> None:
-        self._short = SlidingWindow(short_s)
-        self._long = SlidingWindow(long_s)
+    Once a window holds `min_leases`, they are divided by the time they span (at least `min_span_s`),
+    not by the whole window: a crowd that starts speaking shows at its rate after a few leases instead
+    of growing into it over a window's length (by which time the first leases found no spare). Fewer
+    leases are divided by the window, so a quiet key's chance pair is not read as a crowd. In a steady
+    load the span is the window, and the figure its plain average.
+    """
+
+    def __init__(self, windows_s: tuple[float, ...], min_span_s: float, min_leases: int) -> None:
+        self._windows = [SlidingWindow(window_s) for window_s in windows_s]
+        self._min_span_s = min_span_s
+        self._min_leases = min_leases
 
     def record(self, now: float) -> None:
-        self._short.add(now, 1)
-        self._long.add(now, 1)
+        for window in self._windows:
+            window.add(now, 1)
 
     def per_second(self, now: float) -> float:
-        return max(self._short.sum(now) / self._short.window_s, self._long.sum(now) / self._long.window_s)
+        return max((self._rate(window, now) for window in self._windows), default=0.0)
+
+    def _rate(self, window: SlidingWindow, now: float) -> float:
+        leases = window.sum(now)
+        if leases < self._min_leases:
+            return leases / window.window_s
+        span_s = min(window.window_s, max(self._min_span_s, now - window.entries[0][0]))
+        return leases / span_s
+
+
+class HandshakeTime:
+    """How long opening an upstream socket takes: the slowest of the last `samples` handshakes.
+
+    The slowest rather than the mean, because a spare must be open before the lease that needs it, and a
+    loaded pod's handshakes slow down together. Before any handshake it is `assumed_s`.
+    """
+
+    def __init__(self, assumed_s: float, samples: int) -> None:
+        self._assumed_s = assumed_s
+        self._recent: collections.deque[float] = collections.deque(maxlen=samples)
+
+    def record(self, seconds: float) -> None:
+        self._recent.append(seconds)
+
+    @property
+    def seconds(self) -> float:
+        return max(self._recent) if self._recent else self._assumed_s
 
 
 @dataclass(slots=True)

@@ -64,4 +64,9 @@ async def test_the_documented_uninstall_order_leaves_nothing_behind(
     # 2. helm uninstall (the operator stops)  3. kubectl delete crd
     (await api.delete(CRD)).raise_for_status()
     await wait_until(lambda: absent(api, CRD), what="the CRD gone")
-    assert (await api.get(BACKENDS)).status_code == 404
+
+    # kube-apiserver stops serving a deleted CRD's resource a moment after the CRD object is gone.
+    async def resource_unserved() -> bool:
+        return (await api.get(BACKENDS)).status_code == 404
+
+    await wait_until(resource_unserved, what="the ttsbackends resource no longer served")
