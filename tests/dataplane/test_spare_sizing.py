@@ -25,6 +25,7 @@ from ttsfleet.dataplane.sockets import (
     PeakWindow,
     PooledSocket,
     PoolKey,
+    SessionUtterances,
     SocketState,
     flush_floor,
     flushes_left,
@@ -272,3 +273,27 @@ def test_the_lease_rate_of_a_crowd_starting_shows_after_a_few_leases() -> None:
 )
 def test_the_flush_floor_is_the_flushes_a_minute_over_twenty(flushes_per_minute: int, floor: int) -> None:
     assert flush_floor(flushes_per_minute, LIMITS) == floor
+
+
+def test_connected_sessions_expect_the_assumed_rate_until_their_own_is_learned() -> None:
+    sessions = SessionUtterances(assumed_per_s=1 / 20, window_s=60.0, now=0.0)
+    for _ in range(1000):
+        sessions.opened(0.0)
+    assert sessions.expected_rate(0.0) == pytest.approx(50.0), "a crowd connected: 50 utterances a second"
+    # They turn out to speak a tenth as often: one utterance a second from the thousand, for a minute.
+    for second in range(1, 61):
+        sessions.uttered()
+        sessions.expected_rate(float(second))
+    assert sessions.per_session_s < 2 / 1000, "learned within the window"
+    assert sessions.expected_rate(61.0) < 2.0
+
+
+def test_sessions_that_leave_stop_counting() -> None:
+    sessions = SessionUtterances(assumed_per_s=1 / 20, window_s=60.0, now=0.0)
+    sessions.opened(0.0)
+    sessions.opened(0.0)
+    sessions.closed(0.5)
+    sessions.closed(0.6)
+    sessions.closed(0.7)  # a close more than it opened never goes negative
+    assert sessions.sessions == 0
+    assert sessions.expected_rate(5.0) == 0.0

@@ -154,9 +154,11 @@ async def _run_session(
     metadata: str,
 ) -> None:
     session = Session(websocket, options, auth.token_id, gateway.session_context)
+    key = PoolKey.of(options)
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()
     gateway.lifecycle.add(session)
+    gateway.pool.session_opened(key)
     unwatch = gateway.revocations.watch(auth.token_id, session.revoke) if auth.token_id else None
     log.info("session opened", model=options.model, encoding=options.encoding.value, token=auth.token_id)
     try:
@@ -172,6 +174,7 @@ async def _run_session(
         if unwatch is not None:
             unwatch()
         gateway.lifecycle.remove(session)
+        gateway.pool.session_closed(key)
         gateway.metrics.sessions_active.dec()
     log.info(
         "session closed",

@@ -7,9 +7,11 @@ socket model, budgets, choice and the spare policy). Spares (the warm minimum, o
 recent peak of leased sockets when that is more) open in the background as soon as a lease takes the
 key below its target, and also when the key's idle sockets have fewer Flushes left than `spare_lead_s`
 of leases at its recent rate would spend, so an utterance in a burst or a rising load finds a socket
-already open instead of paying the handshake. On an utterance's path a socket opens only when no idle
-one fits and no connect is already on its way for the waiter, so open sockets stay within the peak
-leased + spares + the Flush budget kept in hand.
+already open instead of paying the handshake. The rate planned for is the key's recent lease rate, or
+the rate its connected sessions will lease at (`session_opened`), whichever is more, and the spares
+cover one handshake's worth of it (`sockets.handshake_cover`). On an utterance's path a socket opens
+only when no idle one fits and no connect is already on its way for the waiter, so open sockets stay
+within the peak leased + spares + the Flush budget kept in hand.
 
 Every socket, spares included, counts against `socket_limit`: `max_sockets`, or this pod's share of the
 fleet's upstream socket budget when that is lower (`set_socket_share`). A lowered share closes idle
@@ -79,6 +81,9 @@ class Pool:
         self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
         self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
         self._handshakes = sockets.HandshakeTime(ASSUMED_HANDSHAKE_S, HANDSHAKE_SAMPLES)
+        self._sessions: dict[PoolKey, sockets.SessionUtterances] = {}
+        self._session_cover: dict[PoolKey, int] = {}  # the cover the key's sessions asked for last
+        self._next_sweep_at = 0.0
         self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -153,6 +158,42 @@ class Pool:
         self._keys_used[key] = self._clock.monotonic()
         self._wakeup.set()
 
+    def session_opened(self, key: PoolKey) -> None:
+        """A client session of `key` connected: on a key already spoken on, the spares grow with the
+        lease rate its sessions will make (`session_utterance_interval_s`) before any of them speaks."""
+        now = self._clock.monotonic()
+        counted = self._sessions.get(key)
+        if counted is None:
+            interval_s = self._settings.session_utterance_interval_s
+            assumed = 1.0 / interval_s if interval_s > 0 else 0.0
+            counted = self._sessions[key] = sockets.SessionUtterances(
+                assumed, self._settings.spare_window_s, now
+            )
+        counted.opened(now)
+        if key in self._keys_used:
+            cover = sockets.handshake_cover(counted.expected_rate(now), self.handshake_s)
+            if cover > self._session_cover.get(key, 0):  # wake the pool only when it has more to open
+                self._session_cover[key] = cover
+                self._wakeup.set()
+
+    def session_closed(self, key: PoolKey) -> None:
+        counted = self._sessions.get(key)
+        if counted is None:
+            return
+        counted.closed(self._clock.monotonic())
+        if counted.sessions == 0 and key not in self._keys_used:
+            del self._sessions[key]  # an unspoken voice's idle sessions leave nothing behind
+
+    def _expected_rate(self, key: PoolKey, now: float) -> float:
+        """Leases a second to plan spares for: what the key leased lately, or what its connected
+        sessions will lease at their learned rate, whichever is more."""
+        counted = self._sessions.get(key)
+        if counted is None or self._settings.session_utterance_interval_s == 0:
+            return self.lease_rate(key)
+        expected = counted.expected_rate(now)
+        self._session_cover[key] = sockets.handshake_cover(expected, self.handshake_s)
+        return max(self.lease_rate(key), expected)
+
     def known_model(self, model: str) -> Metadata | None:
         """What upstream's latest socket for `model` said about it; None before any socket opened."""
         return self._models.get(model)
@@ -198,6 +239,9 @@ class Pool:
         now = self._clock.monotonic()
         pooled.charge(now, chars)
         self._lease_rate(pooled.key).record(now)
+        counted = self._sessions.get(pooled.key)
+        if counted is not None:
+            counted.uttered()
         self._record_busy(pooled.key)
         self._wakeup.set()  # the key may have dropped below its spares: maintenance opens more
         return pooled
@@ -386,14 +430,9 @@ class Pool:
     def _maintain(self) -> None:
         now = self._clock.monotonic()
         self._maybe_recheck_key(now)
-        for pooled in list(self._sockets.values()):
-            if pooled.state is not SocketState.IDLE:
-                continue
-            if not self._is_reusable(pooled):
-                self._close(pooled)  # recycled: the spares below replace it
-            elif not pooled.pinging and now - pooled.last_used_at >= self._settings.idle_ping_interval_s:
-                pooled.pinging = True
-                self._tasks.spawn(f"ping-{pooled.id}", self._ping(pooled))
+        if now >= self._next_sweep_at:
+            self._sweep_idle(now)
+            self._next_sweep_at = now + MAINTENANCE_TICK_S
         for key, used_at in list(self._keys_used.items()):
             if key != self._default_key and now - used_at > self._settings.idle_key_ttl_s:
                 self._forget(key)
@@ -404,7 +443,7 @@ class Pool:
                 key,
                 self._connecting.get(key, 0),
                 peaks.peak(now) if peaks else 0,
-                self.lease_rate(key),
+                self._expected_rate(key, now),
                 self.handshake_s,
                 now,
                 self._settings,
@@ -415,11 +454,26 @@ class Pool:
                 self._tasks.spawn(f"spare-{key.model}", self._warm(key))
                 missing -= 1
 
+    def _sweep_idle(self, now: float) -> None:
+        """Recycle idle sockets past their age or key, and ping those idle for a while. Once a tick, not
+        on every lease: a lease never takes an unusable socket (`_pick` checks), so this only tidies."""
+        for pooled in list(self._sockets.values()):
+            if pooled.state is not SocketState.IDLE:
+                continue
+            if not self._is_reusable(pooled):
+                self._close(pooled)  # recycled: the spares replace it
+            elif not pooled.pinging and now - pooled.last_used_at >= self._settings.idle_ping_interval_s:
+                pooled.pinging = True
+                self._tasks.spawn(f"ping-{pooled.id}", self._ping(pooled))
+
     def _forget(self, key: PoolKey) -> None:
         """Nobody used `key` for `idle_key_ttl_s`: no spares for it, and its idle sockets close."""
         del self._keys_used[key]
         self._peaks.pop(key, None)
         self._lease_rates.pop(key, None)
+        counted = self._sessions.get(key)
+        if counted is not None and counted.sessions == 0:
+            del self._sessions[key]
         for pooled in list(self._sockets.values()):
             if pooled.key == key and pooled.state is SocketState.IDLE:
                 self._close(pooled)

@@ -175,6 +175,17 @@ class PoolSettings(_Group):
         " costs only ~1 socket per 400 sessions above Deepgram's Flush floor;"
         " 0 turns it off (spares then follow only the peak of leased sockets).",
     )
+    session_utterance_interval_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="Seconds between the utterances a session is assumed to start, until the pod has seen"
+        " its own sessions of the key speak for `spare_window_s` (then it learns the interval from them):"
+        " 20 s is an agent speaking 10 % of the time in 2 s sentences. Spares are kept for the lease rate"
+        " the key's connected sessions would make at that interval, so a crowd that connects at once (a"
+        " fleet's reconnect, a cold pod) finds them open when it starts to speak, instead of paying the"
+        " first handshakes. Only keys already spoken on (and the default key) count sessions, so idle"
+        " sessions of unspoken voices still hold no socket. 0 turns it off.",
+    )
     max_spare_per_key: int = Field(
         default=16,
         ge=0,

@@ -284,6 +284,60 @@ class LeaseRate:
         return leases / span_s
 
 
+class SessionUtterances:
+    """The sessions of one key, and how many utterances a session starts a second.
+
+    Assumed (`assumed_per_s`) at first, then learned from the key's own sessions within `window_s`, as
+    a moving average of utterances over session-seconds, folded in at least a second at a time. The
+    sessions times that rate is the lease rate they will make, known as soon as they connect, before
+    any of them speaks.
+    """
+
+    def __init__(self, assumed_per_s: float, window_s: float, now: float) -> None:
+        self._per_s = assumed_per_s
+        self._window_s = window_s
+        self._sessions = 0
+        self._step_began = now
+        self._counted_to = now
+        self._session_s = 0.0  # session-seconds since `_step_began`
+        self._utterances = 0  # utterances since `_step_began`
+
+    @property
+    def sessions(self) -> int:
+        return self._sessions
+
+    @property
+    def per_session_s(self) -> float:
+        return self._per_s
+
+    def opened(self, now: float) -> None:
+        self._count_to(now)
+        self._sessions += 1
+
+    def closed(self, now: float) -> None:
+        self._count_to(now)
+        self._sessions = max(0, self._sessions - 1)
+
+    def uttered(self) -> None:
+        self._utterances += 1
+
+    def expected_rate(self, now: float) -> float:
+        """Utterances a second the key's sessions will start, at the learned (or assumed) rate."""
+        self._count_to(now)
+        if now - self._step_began >= 1.0:
+            if self._session_s > 0:
+                # A moving average whose memory is a quarter of the window: within one window the
+                # assumption weighs 2 %, yet a second's burst moves it only a little.
+                weight = min(1.0, 4 * (now - self._step_began) / self._window_s)
+                self._per_s += weight * (self._utterances / self._session_s - self._per_s)
+            self._step_began, self._session_s, self._utterances = now, 0.0, 0
+        return self._sessions * self._per_s
+
+    def _count_to(self, now: float) -> None:
+        self._session_s += self._sessions * max(0.0, now - self._counted_to)
+        self._counted_to = now
+
+
 class HandshakeTime:
     """How long opening an upstream socket takes: the slowest of the last `samples` handshakes.
 
