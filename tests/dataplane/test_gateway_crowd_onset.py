@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection
 
 from tests.dataplane.gateways import RunningGateway, running_gateway
@@ -72,15 +73,34 @@ async def speak_as_they_connect(gateway: RunningGateway) -> None:
     await asyncio.gather(*(agent(index) for index in range(SESSIONS)))
 
 
+def handshake_metrics(gateway: RunningGateway) -> dict[str, float]:
+    """`ttsfleet_upstream_handshakes_total` by its `waited` label, as Prometheus reads it."""
+    text = httpx.get(gateway.process.base_url + "/metrics", timeout=5.0).text
+    return {
+        sample.labels["waited"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "ttsfleet_upstream_handshakes"
+        for sample in family.samples
+        if sample.name == "ttsfleet_upstream_handshakes_total"
+    }
+
+
 async def waited_for_handshakes(process_logs: Path, tmp_path: Path, crowd: Crowd) -> int:
-    """How many of the crowd's utterances waited for an upstream handshake, on a fresh gateway."""
+    """How many of the crowd's utterances waited for an upstream handshake, on a fresh gateway; the
+    metric SREs alert on says the same as /statusz."""
     with (
         running_emulator(process_logs, latency=LATENCY, name="onset-upstream") as upstream,
         running_gateway(process_logs, upstream, tmp_path, name="onset-gateway") as gateway,
     ):
         before = on_demand_handshakes(gateway)
         await crowd(gateway)
-        return on_demand_handshakes(gateway) - before
+        waited = on_demand_handshakes(gateway) - before
+        opened = httpx.get(gateway.process.base_url + "/statusz", timeout=5.0).json()["upstream"]["opened"]
+        assert handshake_metrics(gateway) == {
+            "true": opened["on_demand"],
+            "false": opened["total"] - opened["on_demand"],
+        }
+        return waited
 
 
 async def test_a_crowd_connected_before_it_speaks_finds_spares_open(

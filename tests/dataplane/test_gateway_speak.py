@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.dataplane.gateways import DEEPGRAM_KEY, FLEET_TOKEN, OTHER_TOKEN, RunningGateway, running_gateway
 from tests.support.servers import running_emulator
@@ -275,6 +276,20 @@ def test_metrics_and_status_report_what_happened(gateway: RunningGateway) -> Non
         "ttsfleet_fallbacks_total",
     ):
         assert name in metrics
+
+
+def test_collector_passes_are_timed_by_generation(gateway: RunningGateway) -> None:
+    # A full pass stops every session's audio for its length: SREs see them beside the TTFB histogram.
+    # The gateway runs one as it starts serving (before freezing what lives as long as the process).
+    metrics = httpx.get(gateway.process.base_url + "/metrics", timeout=5.0).text
+    full_passes = [
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "ttsfleet_gc_pause_seconds"
+        for sample in family.samples
+        if sample.name == "ttsfleet_gc_pause_seconds_count" and sample.labels["generation"] == "2"
+    ]
+    assert full_passes and full_passes[0] >= 1
 
 
 def test_no_log_line_holds_the_key_or_a_token(gateway: RunningGateway) -> None:

@@ -127,6 +127,8 @@ class Gateway:
                 credential_reloads=lambda: self.credentials.reloads,
                 cache_bytes=lambda: self.cache.bytes_held if self.cache else 0,
                 socket_limit=lambda: self.pool.socket_limit,
+                handshakes=lambda: self.pool.opened_total,
+                handshakes_on_demand=lambda: self.pool.opened_on_demand_total,
             )
         )
 

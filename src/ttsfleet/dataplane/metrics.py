@@ -18,6 +18,9 @@ from prometheus_client.registry import Collector
 from ttsfleet.contracts import BreakerState
 from ttsfleet.process_metrics import register_process_collectors
 
+# A young collection takes well under a millisecond; a full one walks every session's objects (tens of
+# ms at a thousand sessions), during which no audio moves.
+GC_PAUSE_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 # TTFB of a warm socket is ~100 ms; a cold path with a handshake ~300 ms; anything over 2 s is an incident.
 TTFB_BUCKETS_S = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
@@ -33,6 +36,8 @@ class StateReaders:
     credential_reloads: Callable[[], int]
     cache_bytes: Callable[[], int]
     socket_limit: Callable[[], int] = lambda: 0
+    handshakes: Callable[[], int] = lambda: 0
+    handshakes_on_demand: Callable[[], int] = lambda: 0
 
 
 class _StateCollector(Collector):
@@ -51,6 +56,16 @@ class _StateCollector(Collector):
             "Upstream sockets this pod may hold: pool.max_sockets, or its share of the fleet's budget.",
             value=self._readers.socket_limit(),
         )
+        handshakes = CounterMetricFamily(
+            "ttsfleet_upstream_handshakes",
+            "Upstream sockets opened; waited = an utterance waited for it (no idle socket with budget"
+            " was open): a whole handshake in that utterance's time to first byte.",
+            labels=["waited"],
+        )
+        on_demand = self._readers.handshakes_on_demand()
+        handshakes.add_metric(["true"], on_demand)
+        handshakes.add_metric(["false"], self._readers.handshakes() - on_demand)
+        yield handshakes
         breaker = GaugeMetricFamily(
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
         )
@@ -114,6 +129,13 @@ class Metrics:
         self.cache_misses = Counter("ttsfleet_cache_misses", "Cache lookups that missed.", registry=r)
         self.refusals = Counter(
             "ttsfleet_refusals", "Refused upgrades and requests by status.", ["status"], registry=r
+        )
+        self.gc_pauses = Histogram(
+            "ttsfleet_gc_pause_seconds",
+            "Garbage-collector passes, by generation (2 = a full pass): the whole process stops for each.",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS_S,
+            registry=r,
         )
         self.client_closes = Counter(
             "ttsfleet_client_closes",

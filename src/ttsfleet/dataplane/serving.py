@@ -12,10 +12,13 @@ import gc
 import logging
 import resource
 import signal
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import structlog
 import uvicorn
+from prometheus_client import Histogram
 
 from ttsfleet.dataplane import connections, tracing
 from ttsfleet.dataplane.app import create_app
@@ -91,6 +94,23 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
     return uvloop.Loop
 
 
+def _time_collections(pauses: Histogram) -> Callable[[], None]:
+    """Observe every collector pass into `pauses` by generation; returns what removes the hook.
+
+    A pass stops every session's audio, so its length is a latency SREs need beside the TTFB histogram.
+    """
+    started: list[float] = []
+
+    def on_pass(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses.labels(generation=str(info["generation"])).observe(time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_pass)
+    return lambda: gc.callbacks.remove(on_pass)
+
+
 async def _serve(loaded: LoadedSettings) -> None:
     settings = loaded.settings
     gateway = Gateway(loaded)
@@ -135,6 +155,7 @@ async def _serve(loaded: LoadedSettings) -> None:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, on_signal, number)
+    untime = _time_collections(gateway.metrics.gc_pauses)
     # Everything built so far (imported modules, the app, settings) lives as long as the process: out of
     # the collector's sight, a full collection no longer walks it while sessions wait for their audio.
     gc.collect()
@@ -144,6 +165,7 @@ async def _serve(loaded: LoadedSettings) -> None:
     try:
         await server.serve()
     finally:
+        untime()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
         for task in stopping:
