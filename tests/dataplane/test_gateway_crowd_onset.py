@@ -85,12 +85,14 @@ def handshake_metrics(gateway: RunningGateway) -> dict[str, float]:
     }
 
 
-async def waited_for_handshakes(process_logs: Path, tmp_path: Path, crowd: Crowd) -> int:
+async def waited_for_handshakes(
+    process_logs: Path, tmp_path: Path, crowd: Crowd, env: dict[str, str] | None = None
+) -> int:
     """How many of the crowd's utterances waited for an upstream handshake, on a fresh gateway; the
     metric SREs alert on says the same as /statusz."""
     with (
         running_emulator(process_logs, latency=LATENCY, name="onset-upstream") as upstream,
-        running_gateway(process_logs, upstream, tmp_path, name="onset-gateway") as gateway,
+        running_gateway(process_logs, upstream, tmp_path, env=env, name="onset-gateway") as gateway,
     ):
         before = on_demand_handshakes(gateway)
         await crowd(gateway)
@@ -106,7 +108,10 @@ async def waited_for_handshakes(process_logs: Path, tmp_path: Path, crowd: Crowd
 async def test_a_crowd_connected_before_it_speaks_finds_spares_open(
     process_logs: Path, tmp_path: Path
 ) -> None:
-    waited = await waited_for_handshakes(process_logs, tmp_path, connect_then_speak)
+    # The crowd here is small and quick (each session speaks within 2 s): the gateway is told so, as a
+    # pod learns it from its own sessions within a minute.
+    interval = {"TTSFLEET_POOL__SESSION_UTTERANCE_INTERVAL_S": str(SESSIONS / UTTERANCES_A_SECOND)}
+    waited = await waited_for_handshakes(process_logs, tmp_path, connect_then_speak, interval)
     # Spares that followed only the peak of leased sockets left 15 % of this crowd waiting for a
     # handshake (18 or 19 of 120 on a quiet machine). The sessions connected on the default key ask for
     # spares at the assumed utterance interval before any of them speaks (0 measured).

@@ -195,6 +195,7 @@ def test_a_quiet_key_is_not_read_as_a_crowd(rate: float, at_most: int) -> None:
     ("rate", "handshake_s", "cover"),
     [
         pytest.param(0.0, 0.25, 0, id="no-leases"),
+        pytest.param(2.0, 0.25, 1, id="a-trickle-keeps-one"),
         pytest.param(4.0, 0.25, 4, id="one-per-handshake-and-three-sigma"),
         pytest.param(50.0, 0.25, 24, id="a-thousand-agents"),
         pytest.param(50.0, 0.15, 16, id="a-faster-handshake-needs-fewer"),

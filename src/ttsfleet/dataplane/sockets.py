@@ -176,6 +176,10 @@ def handshake_cover(lease_rate_per_s: float, handshake_s: float) -> int:
     expected = lease_rate_per_s * handshake_s
     if expected <= 0:
         return 0
+    if expected < 1:
+        # Under one lease per handshake a second one rarely follows within it: the spread is no crowd,
+        # and three deviations of it would hold a trickle's key at three idle sockets for nothing.
+        return 1
     return math.ceil(expected + 3 * math.sqrt(expected) - 1e-9)
 
 
