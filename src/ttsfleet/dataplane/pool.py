@@ -471,6 +471,7 @@ class Pool:
         del self._keys_used[key]
         self._peaks.pop(key, None)
         self._lease_rates.pop(key, None)
+        self._session_cover.pop(key, None)
         counted = self._sessions.get(key)
         if counted is not None and counted.sessions == 0:
             del self._sessions[key]
