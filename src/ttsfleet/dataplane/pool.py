@@ -161,13 +161,14 @@ class Pool:
     def session_opened(self, key: PoolKey) -> None:
         """A client session of `key` connected: on a key already spoken on, the spares grow with the
         lease rate its sessions will make (`session_utterance_interval_s`) before any of them speaks."""
+        interval_s = self._settings.session_utterance_interval_s
+        if interval_s == 0:
+            return  # turned off: spares follow the leases alone
         now = self._clock.monotonic()
         counted = self._sessions.get(key)
         if counted is None:
-            interval_s = self._settings.session_utterance_interval_s
-            assumed = 1.0 / interval_s if interval_s > 0 else 0.0
             counted = self._sessions[key] = sockets.SessionUtterances(
-                assumed, self._settings.spare_window_s, now
+                1.0 / interval_s, self._settings.spare_window_s, now
             )
         counted.opened(now)
         if key in self._keys_used:
@@ -188,7 +189,7 @@ class Pool:
         """Leases a second to plan spares for: what the key leased lately, or what its connected
         sessions will lease at their learned rate, whichever is more."""
         counted = self._sessions.get(key)
-        if counted is None or self._settings.session_utterance_interval_s == 0:
+        if counted is None:
             return self.lease_rate(key)
         expected = counted.expected_rate(now)
         self._session_cover[key] = sockets.handshake_cover(expected, self.handshake_s)

@@ -261,14 +261,15 @@ class LeaseRate:
     """New leases per second: the highest rate over a few windows, so that a rising load shows within
     the shortest and a lull between bursts does not drop it before the longest has passed.
 
-    Once a window holds `min_leases`, they are divided by the time they span (at least `min_span_s`),
+    A window counts once it holds `min_leases`, divided by the time they span (at least `min_span_s`),
     not by the whole window: a crowd that starts speaking shows at its rate after a few leases instead
-    of growing into it over a window's length (by which time the first leases found no spare). Fewer
-    leases are divided by the window, so a quiet key's chance pair is not read as a crowd. In a steady
-    load the span is the window, and the figure its plain average.
+    of growing into it over a window's length (by which time the first leases found no spare). A window
+    with fewer does not count, so a quiet key's chance pair is not read as a crowd; the longest window's
+    plain average always does. In a steady load the span is the window, and the figure its average.
     """
 
     def __init__(self, windows_s: tuple[float, ...], min_span_s: float, min_leases: int) -> None:
+        """`windows_s` shortest first."""
         self._windows = [SlidingWindow(window_s) for window_s in windows_s]
         self._min_span_s = min_span_s
         self._min_leases = min_leases
@@ -278,14 +279,14 @@ class LeaseRate:
             window.add(now, 1)
 
     def per_second(self, now: float) -> float:
-        return max((self._rate(window, now) for window in self._windows), default=0.0)
-
-    def _rate(self, window: SlidingWindow, now: float) -> float:
-        leases = window.sum(now)
-        if leases < self._min_leases:
-            return leases / window.window_s
-        span_s = min(window.window_s, max(self._min_span_s, now - window.entries[0][0]))
-        return leases / span_s
+        longest = self._windows[-1]
+        rate = longest.sum(now) / longest.window_s
+        for window in self._windows:
+            leases = window.sum(now)
+            if leases >= self._min_leases:
+                span_s = min(window.window_s, max(self._min_span_s, now - window.entries[0][0]))
+                rate = max(rate, leases / span_s)
+        return rate
 
 
 class SessionUtterances:
