@@ -69,6 +69,9 @@ class LevelRecord:
     # When each utterance began, in seconds since the level started (same order as ttfb_ms): whether a
     # slow first byte belongs to the level's ramp or to its steady state.
     started_s: list[float] = field(default_factory=list)
+    # From opening the connection to the gateway's first message (Metadata): what a session waits for
+    # before it can speak, the upgrade included.
+    setup_ms: list[float] = field(default_factory=list)
     audio_bytes: int = 0
     wall_s: float = 0.0
 
@@ -148,8 +151,10 @@ class _Session:
         staggered = False
         while self._more():
             try:
+                opened = time.perf_counter()
                 async with self._connect() as ws:
                     await asyncio.wait_for(ws.recv(), self._plan.open_timeout_s)  # Metadata
+                    self._record.setup_ms.append((time.perf_counter() - opened) * 1000)
                     if not staggered:  # agents hold their socket from the start, then speak now and then
                         staggered = True
                         await self._stagger()

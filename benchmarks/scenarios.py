@@ -166,6 +166,10 @@ class LevelResult:
             "errors": record.errors,
             "error_kinds": dict(record.error_kinds),
             "ttfb_ms": distribution(record.ttfb_ms),
+            "ttfb_after_ramp_ms": distribution(
+                [ttfb for ttfb, at in zip(record.ttfb_ms, record.started_s, strict=True) if at >= RAMP_S]
+            ),
+            "session_setup_ms": distribution(record.setup_ms),
             "utterance_ms": distribution(record.utterance_ms),
             "frame_gap_ms": distribution(record.gap_ms),
             "audio_s": round(record.audio_bytes / loadgen.AUDIO_BYTES_PER_S, 1),
@@ -371,7 +375,10 @@ async def run_scenario(
                 f"(Flush floor {result.flush_floor_sockets}), "
                 f"emulator late p99 {result.emulator_first_byte_late_ms.get('p99')} ms, "
                 f"slow first bytes {summary['slow_ttfb']['count']} ({summary['slow_ttfb']['in_ramp']} in "
-                f"the first {RAMP_S:g} s), handshakes on demand {result.handshakes_on_demand}"
+                f"the first {RAMP_S:g} s), after it p95/p99 {summary['ttfb_after_ramp_ms']['p95']}/"
+                f"{summary['ttfb_after_ramp_ms']['p99']} ms, session setup p50/p99 "
+                f"{summary['session_setup_ms']['p50']}/{summary['session_setup_ms']['p99']} ms, "
+                f"handshakes on demand {result.handshakes_on_demand}"
                 + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )

@@ -84,3 +84,50 @@ async def test_a_failed_send_means_the_client_is_gone() -> None:
     assert sender.gone
     with pytest.raises(ClientGone):
         await sender.push_audio(b"x")
+
+
+class DirectSocket:
+    """A connection's direct writer: takes frames at once until its flow control closes."""
+
+    def __init__(self) -> None:
+        self.written: list[str | bytes] = []
+        self.open = True
+
+    def write_now(self, frame: str | bytes) -> bool:
+        if self.open:
+            self.written.append(frame)
+        return self.open
+
+
+async def test_frames_the_socket_can_take_are_on_it_when_the_push_returns(client: FakeClient) -> None:
+    direct = DirectSocket()
+    sender = ClientSender(client, max_bytes=1000, grace_s=GRACE_S, write_now=direct.write_now)  # no run task
+    sender.push_text("Metadata")
+    await SegmentSink(sender).audio(b"a" * 10)
+    assert direct.written == ["Metadata", b"a" * 10]
+    assert client.outbox.empty()
+
+
+async def test_once_the_socket_waits_later_frames_queue_behind_it_in_order(client: FakeClient) -> None:
+    direct = DirectSocket()
+    sender = ClientSender(client, max_bytes=1000, grace_s=GRACE_S, write_now=direct.write_now)
+    await sender.push_audio(b"a")
+    direct.open = False  # the client's buffer filled: flow control
+    await sender.push_audio(b"b")
+    direct.open = True  # room again, but "b" is still queued: "c" must not overtake it
+    sender.push_text("Flushed")
+    await sender.push_audio(b"c")
+    assert direct.written == [b"a"]
+    assert await sender.flush(1.0)
+    assert [client.outbox.get_nowait() for _ in range(3)] == [b"b", "Flushed", b"c"]
+    await sender.push_audio(b"d")  # the queue is empty again: straight out
+    assert direct.written == [b"a", b"d"]
+
+
+async def test_audio_waiting_for_a_closed_flow_is_still_bounded(client: FakeClient) -> None:
+    closed = DirectSocket()
+    closed.open = False
+    sender = ClientSender(client, max_bytes=1000, grace_s=GRACE_S, write_now=closed.write_now)
+    await sender.push_audio(b"x" * 1000)
+    with pytest.raises(errors.SlowClient):
+        await sender.push_audio(b"y")

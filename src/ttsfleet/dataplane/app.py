@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ttsfleet.dataplane import admission, answers, errors, rest, status, tracing
+from ttsfleet.dataplane.connections import WRITE_NOW_EXTENSION
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.dataplane.sessions import Session
 from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome
@@ -153,7 +154,8 @@ async def _run_session(
     client_id: str | None,
     metadata: str,
 ) -> None:
-    session = Session(websocket, options, auth.token_id, gateway.session_context)
+    write_now = (websocket.scope.get("extensions") or {}).get(WRITE_NOW_EXTENSION, {}).get("write")
+    session = Session(websocket, options, auth.token_id, gateway.session_context, write_now)
     key = PoolKey.of(options)
     gateway.metrics.sessions.inc()
     gateway.metrics.sessions_active.inc()

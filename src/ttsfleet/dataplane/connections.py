@@ -43,6 +43,8 @@ CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked
 # Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
 # own buffer is watched.
 _OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
+# The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`).
+WRITE_NOW_EXTENSION = "ttsfleet.write_now"
 
 
 class _Refused(Exception):
@@ -346,7 +348,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """WebSockets whose close never waits for the client to read, and whose fragments have a deadline."""
+    """WebSockets whose close never waits for the client to read, and whose fragments have a deadline;
+    and a direct way out for data frames (`write_now`, offered in the scope's extensions)."""
 
     settings: ClassVar[ConnectionSettings]
 
@@ -357,6 +360,34 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.debug = False  # websockets' DEBUG lines quote headers and frames: never for clients
         self.close_timeout = self.settings.close_timeout_s
         self._fragment_timer: asyncio.TimerHandle | None = None
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # accepted for the app: uvicorn has built its scope
+            self.scope["extensions"][WRITE_NOW_EXTENSION] = {"write": self.write_now}
+
+    def write_now(self, frame: str | bytes) -> bool:
+        """Write one data frame now if the socket takes it without waiting; False: use the ASGI send.
+
+        Each audio frame through ASGI costs a message dict, starlette's state checks, uvicorn's dispatch
+        and a task switch into the sender. This is the same write uvicorn's `websocket.send` makes,
+        taken only where that send would not wait or fail: accepted, nothing closing, flow control open.
+        """
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.conn.state.name != "OPEN"  # e.g. the client's Close arrived: the ASGI send reports it
+        ):
+            return False
+        if isinstance(frame, bytes):
+            self.conn.send_binary(frame)
+        else:
+            self.conn.send_text(frame.encode())
+        self.transport.write(b"".join(self.conn.data_to_send()))  # one frame: join returns it uncopied
+        return True
 
     def handle_cont(self, event: Any) -> None:
         super().handle_cont(event)

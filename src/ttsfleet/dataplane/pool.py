@@ -202,6 +202,9 @@ class Pool:
     async def lease(self, key: PoolKey, chars: int) -> PooledSocket:
         """An idle socket of `key` with room for `chars` and one flush, or a new one; raises UpstreamError."""
         self._keys_used[key] = self._clock.monotonic()
+        chosen = self._pick(key, chars)
+        if chosen is not None:  # the usual case: no timeout to set up for a wait that never comes
+            return self._hand_out(chosen, chars)
         try:
             async with asyncio.timeout(self._timeouts.connect_s):
                 while True:
@@ -412,18 +415,25 @@ class Pool:
     async def run(self) -> None:
         """Keep spares, recycle and ping, until cancelled; then close every socket."""
         self._keys_used[self._default_key] = self._clock.monotonic()
+        # A ticker wakes maintenance at least once a tick; leases and releases wake it in between. One
+        # timer a tick, not a timeout set up and torn down for every wakeup (one per lease).
+        tick_s = min(MAINTENANCE_TICK_S, self._settings.idle_ping_interval_s / 4)
+        loop = asyncio.get_running_loop()
+        ticker: asyncio.TimerHandle | None = None
+
+        def tick() -> None:
+            nonlocal ticker
+            self._wakeup.set()
+            ticker = loop.call_later(tick_s, tick)
+
+        ticker = loop.call_later(tick_s, tick)
         try:
             while True:
                 self._maintain()
                 self._wakeup.clear()
-                try:
-                    async with asyncio.timeout(
-                        min(MAINTENANCE_TICK_S, self._settings.idle_ping_interval_s / 4)
-                    ):
-                        await self._wakeup.wait()
-                except TimeoutError:
-                    pass
+                await self._wakeup.wait()
         finally:
+            ticker.cancel()
             for pooled in list(self._sockets.values()):
                 self._close(pooled)
             await self._tasks.close()

@@ -1,6 +1,8 @@
 """What goes out to one client socket: a bounded queue drained by one task, and per-utterance sinks.
 
-Audio waits in the queue at most `max_bytes` deep; a client that does not drain it within the grace
+A frame goes straight onto the socket when nothing is queued ahead of it and the socket can take it
+without waiting (`write_now`, the connection's own writer): no hop through the sender's task, no timer.
+Otherwise audio waits in the queue at most `max_bytes` deep; a client that does not drain it within the grace
 period, or does not take one frame off the socket within it, is a slow client (1011 NET-0002), never
 buffered without limit. On Clear, queued audio is
 dropped before Cleared is queued, so the client never receives audio after Cleared.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from ttsfleet.dataplane.errors import SlowClient
@@ -27,11 +30,19 @@ class FrameSocket(Protocol):
     async def send_bytes(self, data: bytes) -> None: ...
 
 
+WriteNow = Callable[[str | bytes], bool]
+"""Writes one frame at once if the socket takes it without waiting; False: it must go the async way."""
+
+
 class ClientSender:
     """Frames for one client, in order, with the audio in them bounded."""
 
-    def __init__(self, socket: FrameSocket, max_bytes: int, grace_s: float) -> None:
+    def __init__(
+        self, socket: FrameSocket, max_bytes: int, grace_s: float, write_now: WriteNow | None = None
+    ) -> None:
         self._socket = socket
+        self._write_now = write_now
+        self._sending = False  # a frame taken off the queue is still on its way: later ones queue behind it
         self._max_bytes = max_bytes
         self._grace_s = grace_s
         self._frames: deque[str | bytes] = deque()
@@ -43,6 +54,8 @@ class ClientSender:
 
     def push_text(self, text: str) -> None:
         """Queue a JSON message; control messages are small and never refused."""
+        if self._wrote_now(text):
+            return
         self._frames.append(text)
         self._signal()
 
@@ -50,6 +63,8 @@ class ClientSender:
         """Queue audio; waits up to the grace period for room, then raises SlowClient."""
         if self.gone:
             raise ClientGone("client socket closed")
+        if self._wrote_now(chunk):
+            return
         if self._queued_bytes + len(chunk) > self._max_bytes and self._queued_bytes > 0:
             self._has_room.clear()
             try:
@@ -62,6 +77,11 @@ class ClientSender:
         self._frames.append(chunk)
         self._queued_bytes += len(chunk)
         self._signal()
+
+    def _wrote_now(self, frame: str | bytes) -> bool:
+        if self._frames or self._sending or self._write_now is None:
+            return False
+        return self._write_now(frame)
 
     def discard_audio(self) -> int:
         """Drop queued audio, keep queued messages in order; returns the bytes dropped."""
@@ -85,6 +105,7 @@ class ClientSender:
 
     async def _send_one(self) -> None:
         frame = self._frames.popleft()
+        self._sending = True
         try:
             # The socket's own flow control waits for as long as the client does not read: bound it.
             async with asyncio.timeout(self._grace_s):
@@ -98,6 +119,7 @@ class ClientSender:
             self.gone = True
             raise ClientGone("client socket failed") from error
         finally:
+            self._sending = False
             if isinstance(frame, bytes):
                 self._queued_bytes -= len(frame)
                 self._has_room.set()

@@ -19,7 +19,7 @@ from ttsfleet.dataplane import answers, errors, limits
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.seams import Clock
-from ttsfleet.dataplane.sending import ClientGone, ClientSender, SegmentSink
+from ttsfleet.dataplane.sending import ClientGone, ClientSender, SegmentSink, WriteNow
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.utterances import Synthesizer
 from ttsfleet.protocol import (
@@ -104,14 +104,19 @@ class Session:
     """One accepted client WebSocket."""
 
     def __init__(
-        self, socket: ClientSocket, options: SpeakOptions, token_id: str | None, ctx: SessionContext
+        self,
+        socket: ClientSocket,
+        options: SpeakOptions,
+        token_id: str | None,
+        ctx: SessionContext,
+        write_now: WriteNow | None = None,
     ) -> None:
         self._socket = socket
         self._options = options
         self._token_id = token_id
         self._ctx = ctx
         self.state = SessionState.OPEN
-        self._sender = ClientSender(socket, ctx.send_buffer_bytes, ctx.slow_client_grace_s)
+        self._sender = ClientSender(socket, ctx.send_buffer_bytes, ctx.slow_client_grace_s, write_now)
         # The gateway never closes idle clients (agents idle for long) nor old ones (it recycles upstream).
         socket_limits = SocketLimits(
             max_speak_chars=ctx.max_speak_chars, idle_timeout_s=math.inf, max_socket_age_s=math.inf

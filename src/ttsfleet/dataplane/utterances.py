@@ -18,6 +18,7 @@ import structlog
 from ttsfleet.dataplane import errors, tracing
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.cache import AudioCache, CacheKey
+from ttsfleet.dataplane.deadlines import MovingDeadline
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.retrying import RetryPolicy
@@ -260,16 +261,15 @@ class Synthesizer:
     async def _in_time(self, upstream: str) -> AsyncIterator[_FrameDeadline]:
         """One deadline for a relay's frames, moved per frame; a frame too late raises UpstreamTimeout.
 
-        One `asyncio.timeout` rescheduled per frame instead of `asyncio.wait_for` per frame, which
-        wrapped every upstream frame in a task of its own.
+        A `MovingDeadline`, not `asyncio.wait_for` (a task per frame) nor a rescheduled `asyncio.timeout`
+        (a new timer per move, two per frame).
         """
-        timeout = asyncio.timeout(None)
-        deadline = _FrameDeadline(timeout, self._timeouts)
+        deadline = _FrameDeadline(MovingDeadline(), self._timeouts)
         try:
-            async with timeout:
+            async with deadline.moving:
                 yield deadline
         except TimeoutError:
-            if not timeout.expired():
+            if not deadline.moving.expired():
                 raise
             raise errors.UpstreamTimeout(f"upstream {upstream} {deadline.overrun}") from None
 
@@ -282,14 +282,15 @@ class Synthesizer:
 
 
 class _FrameDeadline:
-    """Arms its timeout around each receive: the first-byte budget until audio came, then the gap.
+    """Arms its deadline around each receive: the first-byte budget until audio came, then the gap.
 
     Disarmed between frames, so time spent handing audio to a slow client is the sink's to judge.
     """
 
-    def __init__(self, timeout: asyncio.Timeout, timeouts: TimeoutSettings) -> None:
-        self._timeout = timeout
+    def __init__(self, moving: MovingDeadline, timeouts: TimeoutSettings) -> None:
+        self.moving = moving
         self._timeouts = timeouts
+        self._loop = asyncio.get_running_loop()
         self._got_audio = False
 
     @property
@@ -301,12 +302,11 @@ class _FrameDeadline:
     async def next(self, receive: Awaitable[_T], got_audio: bool) -> _T:
         self._got_audio = got_audio
         wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
-        self._timeout.reschedule(asyncio.get_running_loop().time() + wait_s)
+        self.moving.arm(self._loop.time() + wait_s)
         try:
             return await receive
         finally:
-            if not self._timeout.expired():
-                self._timeout.reschedule(None)
+            self.moving.disarm()
 
 
 class _Recorder:
