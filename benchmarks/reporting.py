@@ -157,6 +157,7 @@ def scale_figures(summaries: Summaries) -> dict[str, float | int | None]:
         figures[f"sockets_over_floor_at_{n}"] = _ratio(sockets, floor)
         # What a tail is made of: handshakes utterances waited for, and slow first bytes in the ramp.
         figures[f"handshakes_on_demand_at_{n}"] = _get(summaries, "gateway_warm", n, "handshakes_on_demand")
+        figures[f"lease_waits_at_{n}"] = _get(summaries, "gateway_warm", n, "lease_waits")
         figures[f"slow_ttfb_at_{n}"] = _get(summaries, "gateway_warm", n, "slow_ttfb", "count")
         figures[f"slow_ttfb_in_ramp_at_{n}"] = _get(summaries, "gateway_warm", n, "slow_ttfb", "in_ramp")
         p95, p99 = figures[f"added_ttfb_p95_ms_at_{n}"], figures[f"added_ttfb_p99_ms_at_{n}"]

@@ -127,6 +127,7 @@ class LevelResult:
     emulator_first_byte_late_ms: Mapping[str, float] = field(default_factory=dict)
     faults_applied: int = 0
     handshakes_on_demand: int | None = None  # the gateway's upstream handshakes an utterance waited for
+    lease_waits: int | None = None  # the gateway's leases that waited for any socket
 
     @property
     def emulator_kept_its_model(self) -> bool:
@@ -184,6 +185,7 @@ class LevelResult:
             "emulator_kept_its_model": self.emulator_kept_its_model,
             "faults_applied": self.faults_applied,
             "handshakes_on_demand": self.handshakes_on_demand,
+            "lease_waits": self.lease_waits,
             "slow_ttfb": slow_utterances(record.ttfb_ms, record.started_s),
         }
 
@@ -290,13 +292,17 @@ async def wait_for_warm_pool(client: httpx.AsyncClient, gateway: Server, timeout
     raise RuntimeError(f"the gateway opened no upstream socket in {timeout_s} s; see {gateway.log_path}")
 
 
-async def _handshakes_on_demand(client: httpx.AsyncClient, gateway: Server | None) -> int | None:
-    """The gateway's count of upstream handshakes an utterance waited for (`/statusz`)."""
+async def _waits(client: httpx.AsyncClient, gateway: Server | None) -> tuple[int | None, int | None]:
+    """The gateway's counts (`/statusz`) of upstream handshakes an utterance waited for, and of leases
+    that waited for any socket (a spare's handshake in flight included); None: an older gateway."""
     if gateway is None:
-        return None
-    status = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()
-    opened = status["upstream"].get("opened")  # None: a gateway from before the count existed
-    return int(opened["on_demand"]) if opened is not None else None
+        return None, None
+    upstream = (await client.get(gateway.base_url + "/statusz", timeout=5)).json()["upstream"]
+    opened = upstream.get("opened")
+    waits = upstream.get("lease_waits")
+    return (int(opened["on_demand"]) if opened is not None else None), (
+        int(waits) if waits is not None else None
+    )
 
 
 async def _prime_cache(url: str, token: str) -> None:
@@ -324,10 +330,10 @@ async def run_level(
     await _emulator_json(client, emulator, "POST", "/_emulator/reset")
     emulator_cpu_before = processes.cpu_seconds(emulator.pid)
     proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
-    on_demand_before = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
+    before = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
     async with _fault_mix(client, emulator, scenario.faults):
         record = await loadgen.run_level(plan, tokens(sessions))
-    on_demand_after = await _handshakes_on_demand(client, proxy) if scenario.via == "gateway" else None
+    after = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
     stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
     result = LevelResult(
         scenario=scenario.name,
@@ -341,8 +347,10 @@ async def run_level(
         emulator_first_byte_late_ms=stats.get("first_byte_late_ms", {}),
         faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
     )
-    if on_demand_before is not None and on_demand_after is not None:
-        result.handshakes_on_demand = on_demand_after - on_demand_before
+    if before[0] is not None and after[0] is not None:
+        result.handshakes_on_demand = after[0] - before[0]
+    if before[1] is not None and after[1] is not None:
+        result.lease_waits = after[1] - before[1]
     if proxy is not None and proxy_cpu_before is not None:
         result.proxy_cpu_s = processes.cpu_seconds(proxy.pid) - proxy_cpu_before
         result.proxy_rss_peak_mb = processes.peak_rss_mb(proxy.pid)
@@ -378,7 +386,7 @@ async def run_scenario(
                 f"the first {RAMP_S:g} s), after it p95/p99 {summary['ttfb_after_ramp_ms']['p95']}/"
                 f"{summary['ttfb_after_ramp_ms']['p99']} ms, session setup p50/p99 "
                 f"{summary['session_setup_ms']['p50']}/{summary['session_setup_ms']['p99']} ms, "
-                f"handshakes on demand {result.handshakes_on_demand}"
+                f"handshakes on demand {result.handshakes_on_demand}, leases waited {result.lease_waits}"
                 + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )

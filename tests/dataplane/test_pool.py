@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -238,3 +239,34 @@ async def test_a_socket_opened_for_a_waiting_utterance_is_counted_as_on_demand()
         assert harness.pool.opened_total > harness.pool.opened_on_demand_total  # spares are not counted
         for leased in (first, second):
             harness.pool.release(leased, ReleaseOutcome.CLEAN)
+
+
+class GatedConnector(FakeConnector):
+    """Connects only once `gate` opens: a handshake in flight for as long as the test says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def connect(self, options: Any, key: str) -> Any:
+        await self.gate.wait()
+        return await super().connect(options, key)
+
+
+async def test_a_lease_that_waits_for_a_spare_still_connecting_is_counted_as_a_wait() -> None:
+    connector = GatedConnector()
+    connector.gate.set()
+    async with running_pool(ManualClock(), connector, max_sockets=4) as harness:
+        await settled(lambda: harness.pool.open_sockets == 1)
+        connector.gate.clear()  # from now on handshakes hang until the gate opens
+        first = await harness.pool.lease(KEY, chars=1)  # the warm socket; the pool starts a spare
+        assert harness.pool.lease_waits_total == 0
+        await settled(lambda: harness.pool.connecting >= 1)
+        second = asyncio.create_task(harness.pool.lease(KEY, chars=1))
+        await settled(lambda: harness.pool.lease_waits_total == 1)
+        assert not second.done()  # it waits for the spare's handshake, not one of its own
+        connector.gate.set()
+        leased = await second
+        assert harness.pool.opened_on_demand_total == 0  # so the on-demand count alone missed this wait
+        for pooled in (first, leased):
+            harness.pool.release(pooled, ReleaseOutcome.CLEAN)

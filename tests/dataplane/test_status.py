@@ -40,6 +40,7 @@ def test_the_document_has_the_contracts_shape() -> None:
             "leased_sockets": 1,
             "breaker": "closed",
             "opened": {"total": 0, "on_demand": 0},
+            "lease_waits": 0,
             "handshake_ms": 0.0,
         },
         "credential": {"fingerprint": "0123456789ab", "valid": True, "reloads": 1},

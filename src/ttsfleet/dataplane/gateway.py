@@ -129,6 +129,7 @@ class Gateway:
                 socket_limit=lambda: self.pool.socket_limit,
                 handshakes=lambda: self.pool.opened_total,
                 handshakes_on_demand=lambda: self.pool.opened_on_demand_total,
+                lease_waits=lambda: self.pool.lease_waits_total,
             )
         )
 
@@ -205,5 +206,6 @@ class Gateway:
             billed_characters=self.metrics.characters_billed,
             sockets_opened=self.pool.opened_total,
             sockets_opened_on_demand=self.pool.opened_on_demand_total,
+            lease_waits=self.pool.lease_waits_total,
             handshake_ms=self.pool.handshake_s * 1000,
         )

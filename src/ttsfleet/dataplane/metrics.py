@@ -38,6 +38,7 @@ class StateReaders:
     socket_limit: Callable[[], int] = lambda: 0
     handshakes: Callable[[], int] = lambda: 0
     handshakes_on_demand: Callable[[], int] = lambda: 0
+    lease_waits: Callable[[], int] = lambda: 0
 
 
 class _StateCollector(Collector):
@@ -66,6 +67,12 @@ class _StateCollector(Collector):
         handshakes.add_metric(["true"], on_demand)
         handshakes.add_metric(["false"], self._readers.handshakes() - on_demand)
         yield handshakes
+        yield CounterMetricFamily(
+            "ttsfleet_upstream_lease_waits",
+            "Utterances that found no idle upstream socket with budget and waited for one: their own"
+            " handshake, a spare's still connecting, or a socket coming free (at the pod's share).",
+            value=self._readers.lease_waits(),
+        )
         breaker = GaugeMetricFamily(
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]
         )

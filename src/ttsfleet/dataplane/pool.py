@@ -95,6 +95,9 @@ class Pool:
         self.opened_total = 0
         # Sockets opened while an utterance waited for them: each is a handshake in some utterance's TTFB.
         self.opened_on_demand_total = 0
+        # Leases that found no idle socket with budget and waited: for their own handshake (also counted
+        # above), a spare's still in flight, or a socket coming free.
+        self.lease_waits_total = 0
 
     # --- figures ----------------------------------------------------------------------------------
 
@@ -205,6 +208,7 @@ class Pool:
         chosen = self._pick(key, chars)
         if chosen is not None:  # the usual case: no timeout to set up for a wait that never comes
             return self._hand_out(chosen, chars)
+        self.lease_waits_total += 1
         try:
             async with asyncio.timeout(self._timeouts.connect_s):
                 while True:

@@ -39,6 +39,7 @@ class StatusFacts:
     billed_characters: int = 0  # characters synthesized upstream since this process started
     sockets_opened: int = 0  # upstream handshakes since this process started
     sockets_opened_on_demand: int = 0  # of which an utterance waited for (no idle socket fitted)
+    lease_waits: int = 0  # utterances that waited for a socket, whoever's handshake it was
     handshake_ms: float = 0.0  # the upstream handshake time the spares cover (the slowest recent one)
 
 
@@ -81,6 +82,7 @@ def render_status(facts: StatusFacts) -> dict[str, Any]:
             "leased_sockets": facts.leased_sockets,
             "breaker": facts.breaker,
             "opened": {"total": facts.sockets_opened, "on_demand": facts.sockets_opened_on_demand},
+            "lease_waits": facts.lease_waits,
             "handshake_ms": round(facts.handshake_ms, 1),
         },
         "credential": {
