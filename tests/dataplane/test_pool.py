@@ -120,6 +120,25 @@ async def test_a_broken_release_closes_the_socket(harness: PoolHarness) -> None:
     await settled(lambda: not harness.connector.opened[0][2].open)
 
 
+async def test_busy_sockets_are_counted_per_key_through_every_way_out_of_a_lease(
+    harness: PoolHarness,
+) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    first, second = await harness.pool.lease(KEY, chars=5), await harness.pool.lease(KEY, chars=5)
+    other = await harness.pool.lease(OTHER, chars=5)
+    assert (harness.pool.busy_sockets(KEY), harness.pool.busy_sockets(OTHER)) == (2, 1)
+    harness.pool.release(first, ReleaseOutcome.DIRTY)
+    assert harness.pool.busy_sockets(KEY) == 2  # still clearing: not free for the next utterance
+    await settled(lambda: first.state is SocketState.IDLE)
+    assert harness.pool.busy_sockets(KEY) == 1
+    harness.credentials.rotate("key-two")
+    harness.pool.credentials_changed()
+    assert second.state is SocketState.RETIRING and harness.pool.busy_sockets(KEY) == 1
+    harness.pool.release(second, ReleaseOutcome.CLEAN)
+    harness.pool.release(other, ReleaseOutcome.BROKEN)
+    assert (harness.pool.busy_sockets(KEY), harness.pool.busy_sockets(OTHER)) == (0, 0)
+
+
 async def test_without_a_key_leases_fail_as_auth_errors(harness: PoolHarness) -> None:
     harness.credentials.key = None
     with pytest.raises(errors.UpstreamAuthFailed):

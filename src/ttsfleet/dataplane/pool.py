@@ -79,6 +79,9 @@ class Pool:
         self._waiting: dict[PoolKey, int] = {}
         self._keys_used: dict[PoolKey, float] = {}
         self._peaks: dict[PoolKey, sockets.PeakWindow] = {}  # leased sockets per key, recent peak
+        # Busy sockets per key, kept by `_move` on every state change: a lease and a release record the
+        # count for the peak without a scan of every open socket (two per utterance at 1,000 sessions).
+        self._busy: dict[PoolKey, int] = {}
         self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
         self._handshakes = sockets.HandshakeTime(ASSUMED_HANDSHAKE_S, HANDSHAKE_SAMPLES)
         self._sessions: dict[PoolKey, sockets.SessionUtterances] = {}
@@ -235,15 +238,15 @@ class Pool:
         ):
             self._close(pooled)
         elif outcome is ReleaseOutcome.DIRTY:
-            pooled.transition(SocketState.CLEARING)
+            self._move(pooled, SocketState.CLEARING)
             self._tasks.spawn(f"clear-{pooled.id}", self._clear(pooled))
         else:
-            pooled.transition(SocketState.IDLE)
+            self._move(pooled, SocketState.IDLE)
         self._record_busy(pooled.key)
         self._notify()
 
     def _hand_out(self, pooled: PooledSocket, chars: int) -> PooledSocket:
-        pooled.transition(SocketState.LEASED)
+        self._move(pooled, SocketState.LEASED)
         now = self._clock.monotonic()
         pooled.charge(now, chars)
         self._lease_rate(pooled.key).record(now)
@@ -270,8 +273,23 @@ class Pool:
         peaks = self._peaks.get(key)
         if peaks is None:
             peaks = self._peaks[key] = sockets.PeakWindow(self._settings.spare_window_s)
-        busy = sum(sockets.is_busy(s) and s.key == key for s in self._sockets.values())
-        peaks.record(self._clock.monotonic(), busy)
+        peaks.record(self._clock.monotonic(), self._busy.get(key, 0))
+
+    def busy_sockets(self, key: PoolKey) -> int:
+        """Sockets of `key` taken by an utterance or cleaning up after one."""
+        return self._busy.get(key, 0)
+
+    def _move(self, pooled: PooledSocket, state: SocketState) -> None:
+        """Every state change of a pooled socket goes here, so that the busy counts stay exact."""
+        was_busy = sockets.is_busy(pooled)
+        pooled.transition(state)
+        change = sockets.is_busy(pooled) - was_busy
+        if change:
+            busy = self._busy.get(pooled.key, 0) + change
+            if busy:
+                self._busy[pooled.key] = busy
+            else:
+                del self._busy[pooled.key]
 
     def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
         now = self._clock.monotonic()
@@ -372,7 +390,7 @@ class Pool:
     def _close(self, pooled: PooledSocket) -> None:
         if pooled.state is SocketState.CLOSED:
             return
-        pooled.transition(SocketState.CLOSED)
+        self._move(pooled, SocketState.CLOSED)
         self._sockets.pop(pooled.id, None)
         self._tasks.spawn(f"close-{pooled.id}", self._close_socket(pooled.socket))
         self._wakeup.set()
@@ -397,7 +415,7 @@ class Pool:
             self._close(pooled)
         else:
             if pooled.state is SocketState.CLEARING and self._is_reusable(pooled) and not self.is_over_limit:
-                pooled.transition(SocketState.IDLE)
+                self._move(pooled, SocketState.IDLE)
             else:
                 self._close(pooled)
         self._record_busy(pooled.key)
@@ -413,7 +431,7 @@ class Pool:
             if pooled.state is SocketState.IDLE:
                 self._close(pooled)
             elif pooled.state is SocketState.LEASED:
-                pooled.transition(SocketState.RETIRING)
+                self._move(pooled, SocketState.RETIRING)
         self._wakeup.set()
 
     async def run(self) -> None:
