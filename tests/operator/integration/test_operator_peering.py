@@ -34,6 +34,7 @@ PEERING_CRDS = Path(__file__).parents[3] / "charts" / "ttsfleet" / "crds" / "kop
 PEERING = "ttsfleet"
 PEERINGS = f"/apis/kopf.dev/v1/namespaces/{NAMESPACE}/kopfpeerings"
 PAUSING = "Pausing operations in favour of"  # what kopf logs when a peer has a higher priority
+RESUMING = "Resuming operations after the pause"  # what kopf logs once it has seen the peering alone
 
 
 async def install_peering(api: httpx.AsyncClient) -> None:
@@ -73,6 +74,10 @@ async def test_a_lower_priority_operator_stands_by_and_takes_over_when_the_other
     await install_peering(api)
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     async with operator_running(peering_name=PEERING, priority=50) as standby:
+        # kopf starts paused and logs only a change: a standby whose first look at the peering already
+        # shows the higher priority stays paused without a word. So the standby first runs alone
+        # (started is not enough: its peering watch may come up after the other operator's).
+        await wait_until(lambda: RESUMING in caplog.text, what="the standby running alone")
         async with operator_running(peering_name=PEERING, priority=100) as active:
             await wait_until(lambda: _count(api, 2), what="both operators in the peering object")
             # Only the lower priority pauses; until it has seen its peer, it would still reconcile.
