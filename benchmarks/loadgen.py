@@ -55,6 +55,32 @@ class SessionPlan:
     seed: int = 0
 
 
+class _InFlight:
+    """Utterances under way across a level's sessions, so that the ones done can wait for the rest.
+
+    Sessions that stop speaking at the level's stop close only once no utterance is under way: else
+    hundreds of them closed at that instant, and the utterances begun in the last second met that
+    wave of closes (a mass disconnect the load model does not have) instead of the steady load.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def begin(self) -> None:
+        self._count += 1
+        self._idle.clear()
+
+    def end(self) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        await self._idle.wait()
+
+
 @dataclass
 class LevelRecord:
     """Raw observations of one level, all sessions together."""
@@ -99,8 +125,10 @@ class _Session:
         record: LevelRecord,
         stop_at: float,
         level_started: float,
+        in_flight: _InFlight,
     ) -> None:
         self._plan = plan
+        self._in_flight = in_flight
         self._headers = {"Authorization": f"Token {token}"}
         self._index = index
         self._record = record
@@ -110,10 +138,15 @@ class _Session:
         self._spoken = 0
         self._errors = 0
         self._loop = asyncio.get_running_loop()
+        # Set by a wait cut short at the stop: without it, every session whose pause reached past the
+        # stop woke at that one instant, and those whose timer fired a hair early all spoke at once, a
+        # burst of simultaneous utterances in the level's last second that the load model does not have.
+        self._stopped = False
 
     def _more(self) -> bool:
         return (
-            self._loop.time() < self._stop_at
+            not self._stopped
+            and self._loop.time() < self._stop_at
             and self._spoken < self._plan.max_utterances
             and self._errors < MAX_ERRORS_PER_SESSION
         )
@@ -145,7 +178,7 @@ class _Session:
         """Wait a random share of one typical cycle, so that speaking sessions are spread evenly."""
         if self._plan.speaking_share < 1.0:
             offset_s = self._random.uniform(0, TYPICAL_AUDIO_S / self._plan.speaking_share)
-            await asyncio.sleep(min(offset_s, max(0.0, self._stop_at - self._loop.time())))
+            await self._sleep_until_stop(offset_s)
 
     async def _run_persistent(self) -> None:
         staggered = False
@@ -160,6 +193,8 @@ class _Session:
                         await self._stagger()
                     while self._more():
                         await self._pause(await self._utterance(ws, time.perf_counter()))
+                    async with asyncio.timeout(self._plan.utterance_timeout_s):
+                        await self._in_flight.idle()
             except Exception as exc:  # every failure is a figure, then the agent reconnects
                 self._errors += 1
                 self._record.fail(exc)
@@ -180,33 +215,44 @@ class _Session:
 
     async def _pause(self, busy_audio: tuple[float, float]) -> None:
         busy_s, audio_s = busy_audio
-        pause_s = min(self._pause_s(audio_s, busy_s), max(0.0, self._stop_at - self._loop.time()))
-        if pause_s > 0:
-            await asyncio.sleep(pause_s)
+        await self._sleep_until_stop(self._pause_s(audio_s, busy_s))
+
+    async def _sleep_until_stop(self, wait_s: float) -> None:
+        """Sleep `wait_s`, or until the stop if that comes first; then this session speaks no more."""
+        left_s = self._stop_at - self._loop.time()
+        if wait_s >= left_s:
+            self._stopped = True
+            wait_s = max(0.0, left_s)
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
 
     async def _utterance(self, ws: ClientConnection, started: float) -> tuple[float, float]:
         """One sentence from `started` to Flushed; returns (seconds busy, seconds of audio)."""
         text = SENTENCES[(self._index + self._spoken) % len(SENTENCES)]
         self._spoken += 1
-        await ws.send(json.dumps({"type": "Speak", "text": text}))
-        await ws.send('{"type":"Flush"}')
         first: float | None = None
         last = started
         audio_bytes = 0
         gaps: list[float] = []
-        async with asyncio.timeout(self._plan.utterance_timeout_s):
-            while True:
-                message = await ws.recv()
-                now = time.perf_counter()
-                if isinstance(message, bytes):
-                    if first is None:
-                        first = now
-                    else:
-                        gaps.append((now - last) * 1000)
-                    last = now
-                    audio_bytes += len(message)
-                elif '"Flushed"' in message:
-                    break
+        self._in_flight.begin()
+        try:
+            await ws.send(json.dumps({"type": "Speak", "text": text}))
+            await ws.send('{"type":"Flush"}')
+            async with asyncio.timeout(self._plan.utterance_timeout_s):
+                while True:
+                    message = await ws.recv()
+                    now = time.perf_counter()
+                    if isinstance(message, bytes):
+                        if first is None:
+                            first = now
+                        else:
+                            gaps.append((now - last) * 1000)
+                        last = now
+                        audio_bytes += len(message)
+                    elif '"Flushed"' in message:
+                        break
+        finally:
+            self._in_flight.end()
         done = time.perf_counter()
         record = self._record
         record.utterances += 1
@@ -225,8 +271,10 @@ async def run_level(plan: SessionPlan, tokens: list[str]) -> LevelRecord:
     started = loop.time()
     stop_at = started + plan.duration_s
     started_perf = time.perf_counter()
+    in_flight = _InFlight()
     sessions = [
-        _Session(plan, token, index, record, stop_at, started_perf) for index, token in enumerate(tokens)
+        _Session(plan, token, index, record, stop_at, started_perf, in_flight)
+        for index, token in enumerate(tokens)
     ]
     async with asyncio.TaskGroup() as group:
         for index, session in enumerate(sessions):
