@@ -16,10 +16,11 @@ the levels in ascending order, and stops it, so CPU seconds and peak RSS belong 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
 import math
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -112,6 +113,15 @@ SCENARIOS = (
 )
 
 
+def busiest_window(earlier: Sequence[float], own: Sequence[float], window_s: float) -> int:
+    """The most events in any `window_s` that ends at one of `own`'s events, `earlier` ones included."""
+    times = sorted((*earlier, *own))
+    return max(
+        (bisect.bisect_right(times, at) - bisect.bisect_right(times, at - window_s) for at in own),
+        default=0,
+    )
+
+
 @dataclass
 class LevelResult:
     """One scenario at one concurrency level: the load generator's record and the processes' figures."""
@@ -128,6 +138,9 @@ class LevelResult:
     faults_applied: int = 0
     handshakes_on_demand: int | None = None  # the gateway's upstream handshakes an utterance waited for
     lease_waits: int | None = None  # the gateway's leases that waited for any socket
+    # When the same proxy's earlier levels sent their Flushes (`time.perf_counter()`): within a minute
+    # they still hold the budget of the sockets they went through.
+    earlier_flush_at: tuple[float, ...] = ()
 
     @property
     def emulator_kept_its_model(self) -> bool:
@@ -139,9 +152,15 @@ class LevelResult:
         return self.record.audio_bytes / loadgen.AUDIO_BYTES_PER_S / 60
 
     @property
+    def flush_at(self) -> tuple[float, ...]:
+        """When this level's utterances sent their Flush (one each), on `time.perf_counter()`."""
+        return tuple(self.record.began_perf + at for at in self.record.started_s)
+
+    @property
     def flushes_per_minute(self) -> float:
-        """Utterances (one Flush each) a minute; a level under a minute long counts its whole length."""
-        return self.record.utterances * 60 / max(self.record.wall_s, 60.0)
+        """Flushes in the busiest budget window (a minute) that ends within this level, counting the
+        earlier levels' Flushes still inside it."""
+        return busiest_window(self.earlier_flush_at, self.flush_at, SocketLimits().window_s)
 
     @property
     def flush_floor_sockets(self) -> int:
@@ -320,6 +339,7 @@ async def run_level(
     sessions: int,
     duration_s: float,
     client: httpx.AsyncClient,
+    earlier_flush_at: tuple[float, ...] = (),
 ) -> LevelResult:
     """One level of one scenario, with the processes' CPU, RSS and the emulator's socket peak around it."""
     url = proxy.ws_url if proxy is not None else emulator.ws_url
@@ -346,6 +366,7 @@ async def run_level(
         / record.wall_s,
         emulator_first_byte_late_ms=stats.get("first_byte_late_ms", {}),
         faults_applied=sum(int(v) for v in stats.get("faults_applied", {}).values()),
+        earlier_flush_at=earlier_flush_at,
     )
     if before[0] is not None and after[0] is not None:
         result.handshakes_on_demand = after[0] - before[0]
@@ -371,8 +392,10 @@ async def run_scenario(
             await wait_for_warm_pool(client, proxy)
         if scenario.prime_cache and proxy is not None:
             await _prime_cache(proxy.ws_url, tokens(1)[0])
+        flush_at: tuple[float, ...] = ()
         for sessions in sorted(levels):
-            result = await run_level(scenario, emulator, proxy, sessions, levels[sessions], client)
+            result = await run_level(scenario, emulator, proxy, sessions, levels[sessions], client, flush_at)
+            flush_at += result.flush_at
             results.append(result)
             summary = result.summary()
             print(
