@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from ttsfleet.devcluster import endpoints, kubeapi, ports, processes, runner
+from ttsfleet.devcluster import endpoints, kubeapi, ports, processes, retry_after, runner
 from ttsfleet.devcluster.controlplane import binaries
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,10 @@ class FleetState:
     def async_client(self, timeout_s: float = 10.0) -> httpx.AsyncClient:
         """An HTTP client of the fleet's API, as its admin."""
         return httpx.AsyncClient(
-            base_url=self.api_url, verify=self.api_verify(), timeout=timeout_s, trust_env=False
+            base_url=self.api_url,
+            transport=retry_after.transport(self.api_verify()),
+            timeout=timeout_s,
+            trust_env=False,
         )
 
     def write(self, state_dir: Path) -> None:
@@ -162,7 +165,8 @@ def spawn_beside(state: FleetState, argv: list[str], log: Path) -> subprocess.Po
 async def _apply_crds(api_url: str) -> None:
     from ttsfleet.operator import crd
 
-    async with httpx.AsyncClient(base_url=api_url, trust_env=False) as http:
+    transport = retry_after.transport()
+    async with httpx.AsyncClient(base_url=api_url, transport=transport, trust_env=False) as http:
         (await http.post(CRD_PATH, json=crd.build_crd())).raise_for_status()
 
 

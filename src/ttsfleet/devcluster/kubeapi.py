@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from ttsfleet.devcluster import retry_after
+
 logger = logging.getLogger(__name__)
 Body = dict[str, Any]
 
@@ -84,7 +86,11 @@ class KubeApi:
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=timeout_s, trust_env=False, verify=tls or True
+            base_url=base_url,
+            headers=headers,
+            timeout=timeout_s,
+            trust_env=False,
+            transport=retry_after.transport(tls or True),
         )
 
     async def __aenter__(self) -> KubeApi:
