@@ -18,7 +18,6 @@ import logging
 import socket
 import struct
 import sys
-import termios
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
@@ -39,10 +38,17 @@ UNFINISHED_MESSAGE_CLOSURE = Closure.for_reason(CloseReason.INVALID_MESSAGE)
 CLIENT_SOCKETS_LOGGER = logging.getLogger("ttsfleet.dataplane.client_sockets")
 CLIENT_SOCKETS_LOGGER.setLevel(logging.WARNING)
 REFUSAL_LINGER_S = 1.0  # a refused client's bytes in flight are read and dropped this long
-CLOSE_POLL_S = 1.0  # how often a closing connection with unsent bytes is looked at
-# Linux's SIOCOUTQ (same number as TIOCOUTQ): unsent bytes in a socket's send queue. Elsewhere only our
-# own buffer is watched.
-_OUTQ: int | None = termios.TIOCOUTQ if sys.platform == "linux" else None
+# A closing connection with unsent bytes is looked at again after CLOSE_FIRST_POLL_S, then twice as long
+# each time up to CLOSE_POLL_S: a client that reads is let go within a round trip or two of its last byte,
+# one that reads nothing costs a look a second.
+CLOSE_FIRST_POLL_S = 0.01
+CLOSE_POLL_S = 1.0
+# Linux's SIOCOUTQNSD (linux/sockios.h): bytes in a socket's send queue not yet sent. Not SIOCOUTQ, which
+# also counts bytes sent but not yet acknowledged: the Close frame just written stays unacknowledged for
+# the peer's delayed ACK, and every clean close waited a whole poll for it. Sent bytes need no socket of
+# ours: the kernel delivers them after the close. Elsewhere only our own buffer is watched.
+_SIOCOUTQNSD = 0x894B
+_NOT_SENT: int | None = _SIOCOUTQNSD if sys.platform == "linux" else None
 # The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`).
 WRITE_NOW_EXTENSION = "ttsfleet.write_now"
 
@@ -79,12 +85,13 @@ class PendingConnections:
 
 
 def unsent_bytes(transport: asyncio.Transport) -> int:
-    """Bytes written but not yet taken by the peer: the transport's buffer and the kernel's send queue."""
+    """Bytes written but not yet sent to the peer: the transport's buffer and what the kernel still holds
+    back (a peer that reads nothing closes its window, and they stay here)."""
     pending = transport.get_write_buffer_size()
     sock = transport.get_extra_info("socket")
-    if sock is not None and _OUTQ is not None:
+    if sock is not None and _NOT_SENT is not None:
         with contextlib.suppress(OSError, ValueError):
-            pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0\0\0\0"))[0]
+            pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _NOT_SENT, b"\0\0\0\0"))[0]
     return pending
 
 
@@ -131,6 +138,7 @@ class FlushingTransport:
         self._closing = False
         self._last_pending = 0
         self._last_progress = 0.0
+        self._poll_s = CLOSE_FIRST_POLL_S
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -162,7 +170,8 @@ class FlushingTransport:
             log.info("client stopped reading; connection reset", unsent_bytes=pending)
             reset(self._real)
             return
-        self._loop.call_later(min(CLOSE_POLL_S, self._stall_s), self._close_when_taken)
+        self._loop.call_later(min(self._poll_s, self._stall_s), self._close_when_taken)
+        self._poll_s = min(2 * self._poll_s, CLOSE_POLL_S)
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
