@@ -10,7 +10,7 @@ import pytest
 
 from tests.dataplane.fakes import DEFAULT_KEY, FakeConnector, ManualClock, PoolHarness, running_pool
 from ttsfleet.dataplane import errors
-from ttsfleet.dataplane.sockets import PoolKey, ReleaseOutcome, SocketState
+from ttsfleet.dataplane.sockets import PooledSocket, PoolKey, ReleaseOutcome, SocketState
 from ttsfleet.protocol import Encoding
 
 KEY = DEFAULT_KEY
@@ -120,23 +120,33 @@ async def test_a_broken_release_closes_the_socket(harness: PoolHarness) -> None:
     await settled(lambda: not harness.connector.opened[0][2].open)
 
 
-async def test_busy_sockets_are_counted_per_key_through_every_way_out_of_a_lease(
+async def test_busy_and_idle_sockets_are_kept_per_key_through_every_way_out_of_a_lease(
     harness: PoolHarness,
 ) -> None:
+    def idle(key: PoolKey) -> set[PooledSocket]:
+        return set(harness.pool.idle_sockets(key))
+
     await settled(lambda: harness.pool.open_sockets == 1)
     first, second = await harness.pool.lease(KEY, chars=5), await harness.pool.lease(KEY, chars=5)
     other = await harness.pool.lease(OTHER, chars=5)
     assert (harness.pool.busy_sockets(KEY), harness.pool.busy_sockets(OTHER)) == (2, 1)
+    assert not idle(KEY) & {first, second} and other not in idle(OTHER)
     harness.pool.release(first, ReleaseOutcome.DIRTY)
     assert harness.pool.busy_sockets(KEY) == 2  # still clearing: not free for the next utterance
+    assert first not in idle(KEY)
     await settled(lambda: first.state is SocketState.IDLE)
-    assert harness.pool.busy_sockets(KEY) == 1
+    assert harness.pool.busy_sockets(KEY) == 1 and first in idle(KEY)
     harness.credentials.rotate("key-two")
     harness.pool.credentials_changed()
     assert second.state is SocketState.RETIRING and harness.pool.busy_sockets(KEY) == 1
+    assert first not in idle(KEY)  # idle with the old key: closed at once
     harness.pool.release(second, ReleaseOutcome.CLEAN)
     harness.pool.release(other, ReleaseOutcome.BROKEN)
     assert (harness.pool.busy_sockets(KEY), harness.pool.busy_sockets(OTHER)) == (0, 0)
+    assert second not in idle(KEY) and not idle(OTHER)
+    generation = harness.credentials.generation
+    everywhere = {s for key in (KEY, OTHER) for s in harness.pool.idle_sockets(key)}
+    assert all(s.state is SocketState.IDLE and s.generation == generation for s in everywhere)
 
 
 async def test_without_a_key_leases_fail_as_auth_errors(harness: PoolHarness) -> None:

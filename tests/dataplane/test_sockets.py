@@ -106,6 +106,23 @@ def test_pick_takes_the_idle_fitting_socket_with_most_budget_left() -> None:
     assert pick([], 1, 1.0, LIMITS) is None
 
 
+def test_pick_skips_unusable_sockets_and_asks_only_of_those_that_would_be_chosen() -> None:
+    fresh, closed, spent = _socket(1), _socket(2), _socket(3)
+    fresh.charge(0.0, 500)
+    spent.charge(0.0, 1000)
+    asked: list[int] = []
+
+    def usable(pooled: PooledSocket) -> bool:
+        asked.append(pooled.id)
+        return pooled is not closed
+
+    assert pick([spent, closed, fresh], 10, 1.0, LIMITS, usable) is fresh
+    assert asked == [3, 2, 1]  # each beat the best so far
+    asked.clear()
+    assert pick([closed, fresh, spent], 10, 1.0, LIMITS, usable) is fresh
+    assert asked == [2, 1]  # `spent` has less budget than `fresh`: never asked
+
+
 def test_spare_shortfall_counts_idle_and_connecting_sockets_of_the_key() -> None:
     idle, leased, other = _socket(1), _socket(2), _socket(3, key=OTHER)
     leased.state = SocketState.LEASED

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Collection
 
 import structlog
 
@@ -82,6 +83,9 @@ class Pool:
         # Busy sockets per key, kept by `_move` on every state change: a lease and a release record the
         # count for the peak without a scan of every open socket (two per utterance at 1,000 sessions).
         self._busy: dict[PoolKey, int] = {}
+        # Idle sockets per key, kept the same way: a lease and the spare sizing look at the key's idle
+        # sockets (a few dozen at 1,000 sessions), not at every open socket with its budget windows.
+        self._idle: dict[PoolKey, dict[int, PooledSocket]] = {}
         self._lease_rates: dict[PoolKey, sockets.LeaseRate] = {}
         self._handshakes = sockets.HandshakeTime(ASSUMED_HANDSHAKE_S, HANDSHAKE_SAMPLES)
         self._sessions: dict[PoolKey, sockets.SessionUtterances] = {}
@@ -279,9 +283,14 @@ class Pool:
         """Sockets of `key` taken by an utterance or cleaning up after one."""
         return self._busy.get(key, 0)
 
+    def idle_sockets(self, key: PoolKey) -> Collection[PooledSocket]:
+        """Sockets of `key` waiting for an utterance (a live view: copy it to change the pool meanwhile)."""
+        return self._idle.get(key, {}).values()
+
     def _move(self, pooled: PooledSocket, state: SocketState) -> None:
-        """Every state change of a pooled socket goes here, so that the busy counts stay exact."""
-        was_busy = sockets.is_busy(pooled)
+        """Every state change of a pooled socket goes here, so that the busy counts and the idle index
+        stay exact."""
+        was_busy, was_idle = sockets.is_busy(pooled), pooled.state is SocketState.IDLE
         pooled.transition(state)
         change = sockets.is_busy(pooled) - was_busy
         if change:
@@ -290,19 +299,30 @@ class Pool:
                 self._busy[pooled.key] = busy
             else:
                 del self._busy[pooled.key]
+        if was_idle != (state is SocketState.IDLE):
+            self._index_idle(pooled)
+
+    def _index_idle(self, pooled: PooledSocket) -> None:
+        if pooled.state is SocketState.IDLE:
+            self._idle.setdefault(pooled.key, {})[pooled.id] = pooled
+            return
+        idle = self._idle.get(pooled.key)
+        if idle is not None:
+            idle.pop(pooled.id, None)
+            if not idle:
+                del self._idle[pooled.key]
 
     def _pick(self, key: PoolKey, chars: int) -> PooledSocket | None:
         now = self._clock.monotonic()
         generation = self._credentials.generation
         utterance_s, max_age_s = self._timeouts.utterance_s, self._settings.max_socket_age_s
-        candidates = (
-            s
-            for s in self._sockets.values()
-            if s.state is SocketState.IDLE
-            and s.key == key
-            and s.is_reusable(now, generation, utterance_s, max_age_s)
+        return sockets.pick(
+            self.idle_sockets(key),
+            chars,
+            now,
+            self._limits,
+            lambda s: s.is_reusable(now, generation, utterance_s, max_age_s),
         )
-        return sockets.pick(candidates, chars, now, self._limits)
 
     def _is_reusable(self, pooled: PooledSocket) -> bool:
         return pooled.is_reusable(
@@ -366,6 +386,7 @@ class Pool:
             next(self._ids), key, socket, self._clock.monotonic(), generation, self._limits.window_s
         )
         self._sockets[pooled.id] = pooled  # no await since the notify: waiters see it when they run
+        self._index_idle(pooled)
         if not self._warmed and key == self._default_key:
             opened = sum(s.key == key for s in self._sockets.values())
             self._warmed = opened >= min(self._settings.warm_min_per_key, self.socket_limit)
@@ -472,7 +493,7 @@ class Pool:
                 continue
             peaks = self._peaks.get(key)
             missing = sockets.sockets_to_open(
-                self._sockets.values(),
+                self.idle_sockets(key),
                 key,
                 self._connecting.get(key, 0),
                 peaks.peak(now) if peaks else 0,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ttsfleet.dataplane.seams import UpstreamSocket
@@ -130,19 +130,32 @@ class PooledSocket:
 
 
 def pick(
-    candidates: Iterable[PooledSocket], chars: int, now: float, limits: SocketLimits
+    candidates: Iterable[PooledSocket],
+    chars: int,
+    now: float,
+    limits: SocketLimits,
+    usable: Callable[[PooledSocket], bool] = lambda _: True,
 ) -> PooledSocket | None:
-    """The idle socket that fits with the most budget left (load spreads away from DATA-0001 and
-    EXCESSIVE_FLUSH)."""
+    """The idle, `usable` socket that fits with the most budget left (load spreads away from DATA-0001
+    and EXCESSIVE_FLUSH).
+
+    `usable` is asked only of a socket that would beat the best so far: every lease passes here, and
+    the answer for the others (whether the socket is still open, for one) cannot change the choice.
+    """
     best: PooledSocket | None = None
     best_spent = (0, 0)
     max_chars = limits.max_chars_per_window - chars
     max_flushes = limits.max_flushes_per_window - 1
-    for candidate in candidates:  # every lease passes here: each window is summed once per socket
+    for candidate in candidates:  # each window is summed once per socket
         if candidate.state is not SocketState.IDLE:
             continue
         spent = (candidate.chars.sum(now), candidate.flushes.sum(now))
-        if spent[0] <= max_chars and spent[1] <= max_flushes and (best is None or spent < best_spent):
+        if (
+            spent[0] <= max_chars
+            and spent[1] <= max_flushes
+            and (best is None or spent < best_spent)
+            and usable(candidate)
+        ):
             best, best_spent = candidate, spent
     return best
 
