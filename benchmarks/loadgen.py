@@ -99,6 +99,7 @@ class LevelRecord:
     # before it can speak, the upgrade included.
     setup_ms: list[float] = field(default_factory=list)
     audio_bytes: int = 0
+    audio_bytes_each: list[int] = field(default_factory=list)  # per utterance, same order as started_s
     wall_s: float = 0.0
     began_perf: float = 0.0  # `time.perf_counter()` at the level's start: `started_s` is counted from it
 
@@ -262,6 +263,7 @@ class _Session:
         record = self._record
         record.utterances += 1
         record.audio_bytes += audio_bytes
+        record.audio_bytes_each.append(audio_bytes)
         record.ttfb_ms.append(((first if first is not None else done) - started) * 1000)
         record.utterance_ms.append((done - started) * 1000)
         record.started_s.append(started - self._level_started)

@@ -176,6 +176,16 @@ def scale_figures(summaries: Summaries) -> dict[str, float | int | None]:
         _get(summaries, "gateway_warm", POD_SESSIONS, "proxy_cpu_s_per_audio_minute"),
         _get(summaries, "nginx_proxy", POD_SESSIONS, "proxy_cpu_s_per_audio_minute"),
     )
+    # The same once every session is connected, and the connect storm apart: a level of 30 s spreads
+    # 1,000 connects over half a minute of audio, where agents stay connected for hours.
+    figures["gateway_steady_cpu_per_audio_minute_vs_nginx_at_1000"] = _ratio(
+        _get(summaries, "gateway_warm", POD_SESSIONS, "proxy_cpu_s_per_audio_minute_steady"),
+        _get(summaries, "nginx_proxy", POD_SESSIONS, "proxy_cpu_s_per_audio_minute_steady"),
+    )
+    for scenario in ("gateway_warm", "nginx_proxy"):
+        figures[f"{scenario}_connect_cpu_ms_per_session_at_1000"] = _get(
+            summaries, scenario, POD_SESSIONS, "proxy_connect_cpu_ms_per_session"
+        )
     # The largest measured level one pod serves within the bounds: where it should scale out.
     figures["scale_out_sessions"] = max(serves, default=None)
     return figures

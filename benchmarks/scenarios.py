@@ -132,6 +132,10 @@ class LevelResult:
     record: LevelRecord
     upstream_sockets_max: int = 0
     proxy_cpu_s: float | None = None
+    # The proxy's CPU seconds at the level's RAMP_S and at its stop: the steady part (every session
+    # connected) apart from the connect storm, which a short level would otherwise spread over its audio.
+    proxy_cpu_at_ramp_s: float | None = None
+    proxy_cpu_at_stop_s: float | None = None
     proxy_rss_peak_mb: float | None = None
     emulator_cpu_percent: float = 0.0
     emulator_first_byte_late_ms: Mapping[str, float] = field(default_factory=dict)
@@ -150,6 +154,31 @@ class LevelResult:
     @property
     def audio_minutes(self) -> float:
         return self.record.audio_bytes / loadgen.AUDIO_BYTES_PER_S / 60
+
+    @property
+    def steady_audio_minutes(self) -> float:
+        """Audio of the utterances begun between RAMP_S and the level's stop."""
+        within = zip(self.record.audio_bytes_each, self.record.started_s, strict=True)
+        audio = sum(size for size, at in within if RAMP_S <= at < self.duration_s)
+        return audio / loadgen.AUDIO_BYTES_PER_S / 60
+
+    def steady_cpu_per_audio_minute(self) -> float | None:
+        """The proxy's CPU per audio minute once every session is connected (RAMP_S to the stop)."""
+        if self.proxy_cpu_at_ramp_s is None or self.proxy_cpu_at_stop_s is None:
+            return None
+        minutes = self.steady_audio_minutes
+        return (self.proxy_cpu_at_stop_s - self.proxy_cpu_at_ramp_s) / minutes if minutes > 0 else None
+
+    def connect_cpu_ms_per_session(self) -> float | None:
+        """The ramp's CPU beyond what its own audio costs at the steady rate, per session: what one
+        session's connect costs the proxy (an estimate: the ramp's speaking is taken as steady)."""
+        steady = self.steady_cpu_per_audio_minute()
+        if steady is None or self.proxy_cpu_s is None or self.proxy_cpu_at_ramp_s is None:
+            return None
+        within = zip(self.record.audio_bytes_each, self.record.started_s, strict=True)
+        ramp_minutes = sum(size for size, at in within if at < RAMP_S) / loadgen.AUDIO_BYTES_PER_S / 60
+        beyond = self.proxy_cpu_at_ramp_s - steady * ramp_minutes
+        return max(0.0, beyond) * 1000 / self.record.sessions
 
     @property
     def flush_at(self) -> tuple[float, ...]:
@@ -198,6 +227,8 @@ class LevelResult:
             "flush_floor_sockets": self.flush_floor_sockets,
             "proxy_cpu_s": _rounded(self.proxy_cpu_s, 3),
             "proxy_cpu_s_per_audio_minute": _rounded(cpu_per_minute, 4),
+            "proxy_cpu_s_per_audio_minute_steady": _rounded(self.steady_cpu_per_audio_minute(), 4),
+            "proxy_connect_cpu_ms_per_session": _rounded(self.connect_cpu_ms_per_session(), 3),
             "proxy_rss_peak_mb": _rounded(self.proxy_rss_peak_mb, 1),
             "emulator_cpu_percent": round(self.emulator_cpu_percent, 1),
             "emulator_first_byte_late_ms": dict(self.emulator_first_byte_late_ms),
@@ -332,6 +363,16 @@ async def _prime_cache(url: str, token: str) -> None:
         raise RuntimeError(f"priming the cache failed: {dict(record.error_kinds)}")
 
 
+async def _mark_cpu(pid: int, at_s: tuple[float, ...], marks: list[float]) -> None:
+    """The process's CPU seconds at each of `at_s` seconds from now (a level's timeline, not a wait
+    for anything: the level runs on its own meanwhile)."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for offset in at_s:
+        await asyncio.sleep(max(0.0, began + offset - loop.time()))
+        marks.append(processes.cpu_seconds(pid))
+
+
 async def run_level(
     scenario: Scenario,
     emulator: Server,
@@ -351,8 +392,16 @@ async def run_level(
     emulator_cpu_before = processes.cpu_seconds(emulator.pid)
     proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
     before = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
+    cpu_marks: list[float] = []
     async with _fault_mix(client, emulator, scenario.faults):
+        marking = (
+            asyncio.create_task(_mark_cpu(proxy.pid, (RAMP_S, duration_s), cpu_marks))
+            if proxy is not None and duration_s > 2 * RAMP_S
+            else None
+        )
         record = await loadgen.run_level(plan, tokens(sessions))
+    if marking is not None:
+        await marking
     after = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
     stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
     result = LevelResult(
@@ -374,6 +423,8 @@ async def run_level(
         result.lease_waits = after[1] - before[1]
     if proxy is not None and proxy_cpu_before is not None:
         result.proxy_cpu_s = processes.cpu_seconds(proxy.pid) - proxy_cpu_before
+        if len(cpu_marks) == 2:
+            result.proxy_cpu_at_ramp_s, result.proxy_cpu_at_stop_s = (m - proxy_cpu_before for m in cpu_marks)
         result.proxy_rss_peak_mb = processes.peak_rss_mb(proxy.pid)
     return result
 
@@ -409,7 +460,10 @@ async def run_scenario(
                 f"the first {RAMP_S:g} s), after it p95/p99 {summary['ttfb_after_ramp_ms']['p95']}/"
                 f"{summary['ttfb_after_ramp_ms']['p99']} ms, session setup p50/p99 "
                 f"{summary['session_setup_ms']['p50']}/{summary['session_setup_ms']['p99']} ms, "
-                f"handshakes on demand {result.handshakes_on_demand}, leases waited {result.lease_waits}"
+                f"handshakes on demand {result.handshakes_on_demand}, leases waited {result.lease_waits}, "
+                f"CPU s / audio min {summary['proxy_cpu_s_per_audio_minute']} (steady "
+                f"{summary['proxy_cpu_s_per_audio_minute_steady']}, connect "
+                f"{summary['proxy_connect_cpu_ms_per_session']} ms a session)"
                 + ("" if result.emulator_kept_its_model else " (EMULATOR SATURATED: not the gateway's)"),
                 flush=True,
             )
