@@ -155,12 +155,16 @@ class LevelResult:
     def audio_minutes(self) -> float:
         return self.record.audio_bytes / loadgen.AUDIO_BYTES_PER_S / 60
 
+    def audio_minutes_begun(self, from_s: float, before_s: float) -> float:
+        """Audio of the utterances begun from `from_s` to before `before_s` into the level."""
+        within = zip(self.record.audio_bytes_each, self.record.started_s, strict=True)
+        audio = sum(size for size, at in within if from_s <= at < before_s)
+        return audio / loadgen.AUDIO_BYTES_PER_S / 60
+
     @property
     def steady_audio_minutes(self) -> float:
         """Audio of the utterances begun between RAMP_S and the level's stop."""
-        within = zip(self.record.audio_bytes_each, self.record.started_s, strict=True)
-        audio = sum(size for size, at in within if RAMP_S <= at < self.duration_s)
-        return audio / loadgen.AUDIO_BYTES_PER_S / 60
+        return self.audio_minutes_begun(RAMP_S, self.duration_s)
 
     def steady_cpu_per_audio_minute(self) -> float | None:
         """The proxy's CPU per audio minute once every session is connected (RAMP_S to the stop)."""
@@ -173,11 +177,9 @@ class LevelResult:
         """The ramp's CPU beyond what its own audio costs at the steady rate, per session: what one
         session's connect costs the proxy (an estimate: the ramp's speaking is taken as steady)."""
         steady = self.steady_cpu_per_audio_minute()
-        if steady is None or self.proxy_cpu_s is None or self.proxy_cpu_at_ramp_s is None:
+        if steady is None or self.proxy_cpu_at_ramp_s is None:
             return None
-        within = zip(self.record.audio_bytes_each, self.record.started_s, strict=True)
-        ramp_minutes = sum(size for size, at in within if at < RAMP_S) / loadgen.AUDIO_BYTES_PER_S / 60
-        beyond = self.proxy_cpu_at_ramp_s - steady * ramp_minutes
+        beyond = self.proxy_cpu_at_ramp_s - steady * self.audio_minutes_begun(0.0, RAMP_S)
         return max(0.0, beyond) * 1000 / self.record.sessions
 
     @property
@@ -393,15 +395,13 @@ async def run_level(
     proxy_cpu_before = processes.cpu_seconds(proxy.pid) if proxy else None
     before = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
     cpu_marks: list[float] = []
-    async with _fault_mix(client, emulator, scenario.faults):
-        marking = (
-            asyncio.create_task(_mark_cpu(proxy.pid, (RAMP_S, duration_s), cpu_marks))
-            if proxy is not None and duration_s > 2 * RAMP_S
-            else None
-        )
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(_fault_mix(client, emulator, scenario.faults))
+        if proxy is not None and duration_s > 2 * RAMP_S:
+            # Entered last, so it is left first: a level that fails takes no marking task with it.
+            marking = await stack.enter_async_context(asyncio.TaskGroup())
+            marking.create_task(_mark_cpu(proxy.pid, (RAMP_S, duration_s), cpu_marks))
         record = await loadgen.run_level(plan, tokens(sessions))
-    if marking is not None:
-        await marking
     after = await _waits(client, proxy) if scenario.via == "gateway" else (None, None)
     stats = await _emulator_json(client, emulator, "GET", "/_emulator/stats")
     result = LevelResult(

@@ -141,9 +141,7 @@ class Pool:
         """Apply a new share: over it, idle sockets close now (least recently used first), leased ones
         when their utterance ends, and nothing opens until the pod is within it again."""
         self._share = share
-        idle = sorted(
-            (s for s in self._sockets.values() if s.state is SocketState.IDLE), key=lambda s: s.last_used_at
-        )
+        idle = sorted(self._every_idle(), key=lambda s: s.last_used_at)
         for pooled in idle[: max(0, self.open_sockets + self.connecting - self.socket_limit)]:
             self._close(pooled)
         self._notify()
@@ -287,6 +285,10 @@ class Pool:
         """Sockets of `key` waiting for an utterance (a live view: copy it to change the pool meanwhile)."""
         return self._idle.get(key, {}).values()
 
+    def _every_idle(self) -> list[PooledSocket]:
+        """The idle sockets of every key (a copy: closing them changes the index)."""
+        return [pooled for idle in self._idle.values() for pooled in idle.values()]
+
     def _move(self, pooled: PooledSocket, state: SocketState) -> None:
         """Every state change of a pooled socket goes here, so that the busy counts and the idle index
         stay exact."""
@@ -338,7 +340,7 @@ class Pool:
         if self.is_over_limit:
             return False  # a lowered share: sockets close as they come back, none is swapped
         # Full: an idle socket of a key nobody waits for may make way.
-        idle = [s for s in self._sockets.values() if s.state is SocketState.IDLE]
+        idle = self._every_idle()
         if idle:
             self._close(min(idle, key=lambda s: s.last_used_at))
             return True
@@ -511,9 +513,7 @@ class Pool:
     def _sweep_idle(self, now: float) -> None:
         """Recycle idle sockets past their age or key, and ping those idle for a while. Once a tick, not
         on every lease: a lease never takes an unusable socket (`_pick` checks), so this only tidies."""
-        for pooled in list(self._sockets.values()):
-            if pooled.state is not SocketState.IDLE:
-                continue
+        for pooled in self._every_idle():
             if not self._is_reusable(pooled):
                 self._close(pooled)  # recycled: the spares replace it
             elif not pooled.pinging and now - pooled.last_used_at >= self._settings.idle_ping_interval_s:
@@ -529,9 +529,8 @@ class Pool:
         counted = self._sessions.get(key)
         if counted is not None and counted.sessions == 0:
             del self._sessions[key]
-        for pooled in list(self._sockets.values()):
-            if pooled.key == key and pooled.state is SocketState.IDLE:
-                self._close(pooled)
+        for pooled in list(self.idle_sockets(key)):
+            self._close(pooled)
         log.debug("idle pool key forgotten", model=key.model, encoding=key.encoding.value)
 
     def _maybe_recheck_key(self, now: float) -> None:
