@@ -73,6 +73,17 @@ async def test_audio_through_the_gateway_is_byte_identical_to_the_emulators(
     assert results[0] == results[1]
 
 
+async def test_audio_goes_out_uncompressed_though_the_client_offers_deflate(gateway: RunningGateway) -> None:
+    # websockets offers permessage-deflate unless told not to, as do many Deepgram clients built on it:
+    # speech does not compress, and zlib on every frame cost most of the relay's CPU.
+    async with await connect(gateway.target) as ws:
+        assert ws.request is not None and ws.response is not None
+        assert "permessage-deflate" in ws.request.headers.get("Sec-WebSocket-Extensions", "")
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await receive_frame(ws)
+        assert (await speak_and_flush(ws, SENTENCE)).types == ["Audio", "Flushed"]
+
+
 async def test_clear_stops_audio_and_no_audio_follows_cleared(gateway: RunningGateway) -> None:
     async with await connect(gateway.target) as ws:
         await receive_frame(ws)

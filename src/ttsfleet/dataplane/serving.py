@@ -127,6 +127,9 @@ async def _serve(loaded: LoadedSettings) -> None:
         http=http_protocol,
         ws=ws_protocol,
         ws_max_size=WS_MAX_FRAME_BYTES,
+        # Speech does not compress, yet a client offering permessage-deflate (websockets' default, so
+        # many Deepgram clients) had every audio frame run through zlib: most of the relay's CPU.
+        ws_per_message_deflate=False,
         lifespan="on",
         log_config=None,
         access_log=False,
