@@ -16,7 +16,7 @@ from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.retrying import RetryPolicy
-from ttsfleet.dataplane.seams import RestAnswer
+from ttsfleet.dataplane.seams import AudioTap, RestAnswer
 from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.utterances import Synthesizer
@@ -87,6 +87,9 @@ class FakeSocket:
         if isinstance(frame, bytes) and self.gap_s:
             await asyncio.sleep(self.gap_s)  # the upstream's pace, in loop time
         return frame
+
+    def tap_audio(self, tap: AudioTap | None) -> None:
+        """Frames here are queued before they are read: every one takes `receive`'s way."""
 
     async def ping(self) -> None:
         self.pings += 1

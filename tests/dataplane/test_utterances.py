@@ -49,6 +49,10 @@ class Sink:
     async def audio(self, chunk: bytes) -> None:
         self.chunks.append(chunk)
 
+    def audio_now(self, chunk: bytes) -> bool:
+        self.chunks.append(chunk)
+        return True
+
 
 @dataclass
 class Relay:

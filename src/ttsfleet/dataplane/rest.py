@@ -48,6 +48,14 @@ class _StreamSink:
         await self.queue.put(chunk)
         self._bytes_sent += len(chunk)
 
+    def audio_now(self, chunk: bytes) -> bool:
+        try:
+            self.queue.put_nowait(chunk)
+        except asyncio.QueueFull:
+            return False
+        self._bytes_sent += len(chunk)
+        return True
+
 
 async def serve(gateway: Gateway, request: Request) -> Response:
     request_id = admission.new_request_id()

@@ -38,6 +38,11 @@ class LoopClock:
         return time()
 
 
+AudioTap = Callable[[bytes], bool]
+"""Offered each whole audio frame as it arrives, in order: True when it relayed the frame there and then,
+False to leave it (and every frame after it until `receive` has returned them) to `receive`."""
+
+
 class UpstreamSocket(Protocol):
     """One open speak WebSocket to Deepgram; errors arrive as `errors.UpstreamError`."""
 
@@ -50,6 +55,10 @@ class UpstreamSocket(Protocol):
     async def send_text(self, text: str) -> None: ...
 
     async def receive(self) -> str | bytes: ...
+
+    def tap_audio(self, tap: AudioTap | None) -> None:
+        """Offer audio frames to `tap` as they arrive, before `receive` (None: stop)."""
+        ...
 
     async def ping(self) -> None: ...
 

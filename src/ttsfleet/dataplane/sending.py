@@ -78,6 +78,11 @@ class ClientSender:
         self._queued_bytes += len(chunk)
         self._signal()
 
+    def audio_now(self, chunk: bytes) -> bool:
+        """Write audio at once if nothing is queued and the socket takes it without waiting; else False
+        and nothing is done (the caller then takes the `push_audio` way)."""
+        return not self.gone and self._wrote_now(chunk)
+
     def _wrote_now(self, frame: str | bytes) -> bool:
         if self._frames or self._sending or self._write_now is None:
             return False
@@ -152,3 +157,9 @@ class SegmentSink:
     async def audio(self, chunk: bytes) -> None:
         await self._sender.push_audio(chunk)
         self._bytes_sent += len(chunk)
+
+    def audio_now(self, chunk: bytes) -> bool:
+        if self._sender.audio_now(chunk):
+            self._bytes_sent += len(chunk)
+            return True
+        return False

@@ -10,13 +10,15 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
-from websockets.protocol import State
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event, State
 
 from ttsfleet.dataplane import errors
-from ttsfleet.dataplane.seams import UpstreamSocket
+from ttsfleet.dataplane.seams import AudioTap, UpstreamSocket
 from ttsfleet.protocol import (
     REQUEST_ID_HEADERS,
     ErrorBody,
@@ -61,10 +63,46 @@ def translated_errors() -> Iterator[None]:
         raise errors.UpstreamUnavailable(f"upstream connection failed: {type(error).__name__}") from error
 
 
+class TappedConnection(ClientConnection):
+    """A client connection that offers each whole binary frame to a tap before queuing it for `recv`.
+
+    Relayed there and then, an audio frame skips what `recv` costs per frame: websockets' message
+    queue, a future, a task switch into the relay and its deadline's arm and disarm. Order is kept by
+    offering a frame only while no message waits for `recv` (`unread`, counted here and by
+    `WebSocketUpstream.receive`) and no fragmented one is under way.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tap: AudioTap | None = None
+        self.unread = 0  # whole messages queued for recv and not yet returned by it
+        self._mid_message = False
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
+            tap = self.tap
+            if (
+                tap is not None
+                and event.fin
+                and event.opcode is Opcode.BINARY
+                and not self.unread
+                and not self._mid_message
+                and tap(bytes(event.data))  # parsed frames hold a bytearray: the copy recv would make
+            ):
+                return
+            self._mid_message = not event.fin
+            if event.fin:
+                self.unread += 1
+        super().process_event(event)
+
+
+_DATA_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
+
+
 class WebSocketUpstream:
     """One open upstream socket."""
 
-    def __init__(self, connection: ClientConnection, request_id: str) -> None:
+    def __init__(self, connection: TappedConnection, request_id: str) -> None:
         self._connection = connection
         self._request_id = request_id
 
@@ -84,10 +122,15 @@ class WebSocketUpstream:
         # Every upstream frame passes here: a plain try costs nothing until an error, where the
         # context manager would build a generator per frame.
         try:
-            return await self._connection.recv()
+            message = await self._connection.recv()
         except (WebSocketException, OSError):
             with translated_errors():
                 raise
+        self._connection.unread -= 1
+        return message
+
+    def tap_audio(self, tap: AudioTap | None) -> None:
+        self._connection.tap = tap
 
     async def ping(self) -> None:
         with translated_errors():
@@ -120,10 +163,20 @@ class WebSocketConnector:
                         ping_interval=None,  # the pool pings idle sockets itself
                         max_size=MAX_FRAME_BYTES,
                         proxy=None,
+                        create_connection=TappedConnection,
                     )
+                assert isinstance(connection, TappedConnection)  # create_connection's class
+                request_id = next(
+                    (
+                        connection.response.headers[h]
+                        for h in REQUEST_ID_HEADERS
+                        if connection.response and h in connection.response.headers
+                    ),
+                    "",
+                )
+                upstream = WebSocketUpstream(connection, request_id)
                 try:
-                    with translated_errors():
-                        first = await connection.recv()
+                    first = await upstream.receive()
                 except BaseException:
                     await connection.close()
                     raise
@@ -131,15 +184,7 @@ class WebSocketConnector:
             raise errors.UpstreamTimeout(
                 f"upstream connect took longer than {self._timeout_s:g} s"
             ) from error
-        request_id = next(
-            (
-                connection.response.headers[h]
-                for h in REQUEST_ID_HEADERS
-                if connection.response and h in connection.response.headers
-            ),
-            "",
-        )
         if not isinstance(first, str) or not isinstance(parse_server_message(first), Metadata):
             await connection.close()
             raise errors.UpstreamProtocolError("upstream did not send Metadata first")
-        return WebSocketUpstream(connection, request_id), first
+        return upstream, first

@@ -47,6 +47,10 @@ class AudioSink(Protocol):
 
     async def audio(self, chunk: bytes) -> None: ...
 
+    def audio_now(self, chunk: bytes) -> bool:
+        """Take audio at once without waiting, or return False having done nothing."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class UtteranceResult:
@@ -189,16 +193,17 @@ class Synthesizer:
         socket = pooled.socket
         outcome = ReleaseOutcome.BROKEN
         try:
-            limit = self._upstream_limits.max_speak_chars
-            for start in range(0, len(text), limit):
-                await socket.send_text(Speak(text[start : start + limit]).to_json())
-            await socket.send_text(Flush().to_json())
-            got_audio = False
             async with self._in_time("WebSocket") as deadline:
+                # Audio the client can take at once is relayed as it arrives; the rest comes here.
+                socket.tap_audio(_AudioTap(recorder, deadline))
+                limit = self._upstream_limits.max_speak_chars
+                for start in range(0, len(text), limit):
+                    await socket.send_text(Speak(text[start : start + limit]).to_json())
+                await socket.send_text(Flush().to_json())
                 while True:
-                    frame = await deadline.next(socket.receive(), got_audio)
+                    frame = await deadline.next(socket.receive())
                     if isinstance(frame, bytes):
-                        got_audio = True
+                        deadline.audio_came()
                         await recorder.audio(frame)
                         continue
                     message = parse_server_message(frame)
@@ -220,6 +225,7 @@ class Synthesizer:
                 outcome = ReleaseOutcome.DIRTY  # a Clear from the client: the socket itself is fine
             raise
         finally:
+            socket.tap_audio(None)
             self._pool.release(pooled, outcome)
 
     async def _over_rest(self, options: SpeakOptions, text: str, recorder: _Recorder, source: str) -> str:
@@ -235,14 +241,13 @@ class Synthesizer:
         try:
             async with self._rest.speak(options, text, key) as answer:
                 await recorder.begin(answer.content_type)
-                got_audio = False
                 async with self._in_time("REST") as deadline:
                     while True:
                         try:
-                            chunk = await deadline.next(anext(answer.chunks), got_audio)
+                            chunk = await deadline.next(anext(answer.chunks))
                         except StopAsyncIteration:
                             break
-                        got_audio = True
+                        deadline.audio_came()
                         await recorder.audio(chunk)
         except errors.UpstreamError as error:
             if error.error_class is errors.ErrorClass.AUTH and generation == self._credentials.generation:
@@ -292,6 +297,13 @@ class _FrameDeadline:
         self._timeouts = timeouts
         self._loop = asyncio.get_running_loop()
         self._got_audio = False
+        self._waiting = False
+
+    def audio_came(self) -> None:
+        """Audio arrived: from now on the gap's budget; a receive under way waits anew from here."""
+        self._got_audio = True
+        if self._waiting:
+            self.moving.arm(self._loop.time() + self._timeouts.inter_chunk_s)
 
     @property
     def overrun(self) -> str:
@@ -299,14 +311,40 @@ class _FrameDeadline:
             return f"inter-chunk gap took longer than {self._timeouts.inter_chunk_s:g} s"
         return f"first byte took longer than {self._timeouts.first_byte_s:g} s"
 
-    async def next(self, receive: Awaitable[_T], got_audio: bool) -> _T:
-        self._got_audio = got_audio
-        wait_s = self._timeouts.inter_chunk_s if got_audio else self._timeouts.first_byte_s
+    async def next(self, receive: Awaitable[_T]) -> _T:
+        wait_s = self._timeouts.inter_chunk_s if self._got_audio else self._timeouts.first_byte_s
         self.moving.arm(self._loop.time() + wait_s)
+        self._waiting = True
         try:
             return await receive
         finally:
+            self._waiting = False
             self.moving.disarm()
+
+
+class _AudioTap:
+    """Relays the upstream's audio from its own callback while the relay waits for Flushed.
+
+    Takes a frame only where the relay's `await` would have sent it at once (`AudioSink.audio_now`), and
+    none once the relay's task is being cancelled (a Clear, a timeout): audio after a Cleared must
+    never reach the client.
+    """
+
+    __slots__ = ("_cancelling", "_deadline", "_recorder", "_task")
+
+    def __init__(self, recorder: _Recorder, deadline: _FrameDeadline) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._recorder = recorder
+        self._deadline = deadline
+
+    def __call__(self, chunk: bytes) -> bool:
+        if self._task.cancelling() > self._cancelling or not self._recorder.audio_now(chunk):
+            return False
+        self._deadline.audio_came()
+        return True
 
 
 class _Recorder:
@@ -331,8 +369,21 @@ class _Recorder:
 
     async def audio(self, chunk: bytes) -> None:
         if self._sink.bytes_sent == 0:
-            elapsed = self._synthesizer._clock.monotonic() - self._started
-            self._synthesizer._metrics.ttfb.labels(source=self.source).observe(elapsed)
+            self._first_byte()
         if self.kept is not None:
             self.kept += chunk
         await self._sink.audio(chunk)
+
+    def audio_now(self, chunk: bytes) -> bool:
+        first = self._sink.bytes_sent == 0
+        if not self._sink.audio_now(chunk):
+            return False
+        if first:
+            self._first_byte()
+        if self.kept is not None:
+            self.kept += chunk
+        return True
+
+    def _first_byte(self) -> None:
+        elapsed = self._synthesizer._clock.monotonic() - self._started
+        self._synthesizer._metrics.ttfb.labels(source=self.source).observe(elapsed)
