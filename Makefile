@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install promtool controlplane metrics-server test lint format generate demo bench bench-quick dr-drill clean
+.PHONY: install promtool controlplane metrics-server test lint format generate demo bench bench-quick bench-relay dr-drill clean
 
 install: $(STAMP)
 
@@ -73,6 +73,10 @@ bench: install
 
 bench-quick: install
 	$(RUN_BENCH) --quick
+
+# CPU per relayed audio frame, the gateway against nginx (docs/performance.md, "Audio relayed as it arrives").
+bench-relay: install
+	$(PY) -m benchmarks.relay_cost
 
 # The disaster-recovery procedures on a local fleet, each step timed (docs/disaster-recovery.md).
 dr-drill: install
