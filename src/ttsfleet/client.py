@@ -71,6 +71,7 @@ class SpeakClient:
                 additional_headers={"Authorization": f"Token {self.token}"},
                 open_timeout=self.timeout_s,
                 max_size=None,
+                compression=None,  # speech does not compress; deflate only costs CPU on both ends
             )
         except websockets.InvalidStatus as refused:
             body = ErrorBody.parse(bytes(refused.response.body or b""))

@@ -195,6 +195,9 @@ async def open_connection(url: str, token: str, timeout_s: float) -> SpeakConnec
             additional_headers={"Authorization": f"Token {token}"},
             open_timeout=timeout_s,
             max_size=None,  # audio frames are the server's choice; do not cut them
+            # Speech does not compress: permessage-deflate (websockets' default offer) only costs CPU on
+            # both ends, inflating every frame here.
+            compression=None,
             # No proxy discovery: the backend is an in-cluster Service or an explicit URL.
             proxy=None,
             logger=wire_log,

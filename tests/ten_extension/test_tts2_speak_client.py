@@ -51,6 +51,19 @@ async def test_speak_and_flush_give_audio_then_flushed(emulator_target: Target) 
     assert events[-1] == speak_client.Flushed(0)
 
 
+async def test_the_client_never_offers_compression(emulator_target: Target) -> None:
+    # The emulator, like any uvicorn server, accepts permessage-deflate when offered; audio then went
+    # through zlib on the server and was inflated here, frame by frame, for speech that does not compress.
+    conn = await speak_client.open_connection(url(emulator_target), emulator_target.token, DEADLINE_S)
+    try:
+        ws = conn._ws  # the handshake's headers are not part of the connection's interface
+        assert ws.request is not None and ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.request.headers
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+    finally:
+        await conn.close()
+
+
 async def test_a_server_closed_socket_is_reported_and_sends_fail_at_once(emulator_target: Target) -> None:
     target = url(emulator_target, emulator_fault="close:reason=NET-0001:after_ms=50")
     conn = await speak_client.open_connection(target, emulator_target.token, DEADLINE_S)
