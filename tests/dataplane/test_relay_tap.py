@@ -35,6 +35,7 @@ class WaySink:
     """An AudioSink that refuses `audio_now` for its first `refuse` frames and notes each frame's way."""
 
     refuse: int = 0
+    fail: bool = False  # `audio_now` raises, as a client socket's write might
     on_tapped: list[asyncio.Task[object]] = field(default_factory=list)  # cancelled at the first tapped frame
     chunks: list[bytes] = field(default_factory=list)
     ways: list[str] = field(default_factory=list)
@@ -51,6 +52,8 @@ class WaySink:
         self.ways.append("receive")
 
     def audio_now(self, chunk: bytes) -> bool:
+        if self.fail:
+            raise RuntimeError("the client's socket broke")
         if self.refuse:
             self.refuse -= 1
             return False
@@ -153,3 +156,19 @@ async def test_no_frame_is_relayed_once_the_utterance_is_being_cancelled(
         sink = WaySink()
         await synthesizer.speak(OPTIONS, TEXT, sink, websocket=True)
         assert b"".join(sink.chunks) == await direct_audio(shared_emulator, TEXT)
+
+
+async def test_a_tap_that_raises_leaves_the_frame_and_the_socket_to_the_ordinary_way(
+    shared_emulator: ServerProcess,
+) -> None:
+    expected = await direct_audio(shared_emulator, TEXT)
+    async with synthesizer_before(shared_emulator) as synthesizer:
+        sink = WaySink(fail=True)
+        result = await synthesizer.speak(OPTIONS, TEXT, sink, websocket=True)
+        assert result.attempts == 1  # the upstream socket lived on
+        assert b"".join(sink.chunks) == expected
+        assert set(sink.ways) == {"receive"}
+        # The next utterance's tap is a fresh one.
+        sink = WaySink()
+        await synthesizer.speak(OPTIONS, TEXT, sink, websocket=True)
+        assert set(sink.ways) == {"tap"}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, WebSocketException
 from websockets.frames import Frame, Opcode
@@ -28,6 +29,8 @@ from ttsfleet.protocol import (
     read_response_header,
 )
 from ttsfleet.protocol.headers import ERROR_HEADER
+
+log = structlog.get_logger(__name__)
 
 SPEAK_PATH = "/v1/speak"
 # Audio frames are a few KiB; a megabyte-sized frame from upstream means something is wrong.
@@ -80,20 +83,31 @@ class TappedConnection(ClientConnection):
 
     def process_event(self, event: Event) -> None:
         if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
-            tap = self.tap
             if (
-                tap is not None
+                self.tap is not None
                 and event.fin
                 and event.opcode is Opcode.BINARY
                 and not self.unread
                 and not self._mid_message
-                and tap(bytes(event.data))  # parsed frames hold a bytearray: the copy recv would make
+                and self._tapped(self.tap, bytes(event.data))  # a parsed frame holds a bytearray
             ):
                 return
             self._mid_message = not event.fin
             if event.fin:
                 self.unread += 1
         super().process_event(event)
+
+    def _tapped(self, tap: AudioTap, audio: bytes) -> bool:
+        try:
+            return tap(audio)
+        except Exception as error:
+            # Raised here, it would end this upstream socket; the frame goes the ordinary way instead,
+            # where the relay meets the same fault in its own task and answers it as it always has.
+            log.warning(
+                "audio tap failed; the socket's frames go through receive", error=type(error).__name__
+            )
+            self.tap = None
+            return False
 
 
 _DATA_OPCODES = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
