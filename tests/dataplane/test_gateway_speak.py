@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.dataplane.gateways import DEEPGRAM_KEY, FLEET_TOKEN, OTHER_TOKEN, RunningGateway, running_gateway
 from tests.support.servers import running_emulator
 from tests.support.speaking import (
-    Received,
     SpeakTarget,
     connect,
     receive_frame,
@@ -100,22 +99,31 @@ async def test_clear_stops_audio_and_no_audio_follows_cleared(gateway: RunningGa
 
 
 async def test_clear_mid_stream_after_audio_began_still_ends_with_cleared_only(
-    gateway: RunningGateway,
+    process_logs: Path, tmp_path: Path
 ) -> None:
-    async with await connect(gateway.target) as ws:
-        await receive_frame(ws)
-        await ws.send(json.dumps({"type": "Speak", "text": LONG_TEXT}))
-        await ws.send(json.dumps({"type": "Flush"}))
-        first = await receive_frame(ws)
-        assert first.type == "Audio"
-        await ws.send(json.dumps({"type": "Clear"}))
-        received = await receive_until(ws, "Cleared")
-        assert "Flushed" not in received.types
-        await ws.send(json.dumps({"type": "Close"}))
-        tail = Received()
-        code, _ = await wait_closed(ws)
-        assert code == 1000
-        assert tail.audio == b""
+    # Paced upstream: frame i leaves (i + 1) times 20 ms late, so the utterance is surely still under way
+    # when the Clear arrives. An unpaced one may have sent all its audio by then, and Flushed before
+    # Cleared is then the right answer, not a fault.
+    with (
+        running_emulator(
+            process_logs, ["--fault", "slow:frame_delay_ms=20"], name="clear-upstream"
+        ) as upstream,
+        running_gateway(process_logs, upstream, tmp_path, name="clear-gateway") as gateway,
+    ):
+        async with await connect(gateway.target) as ws:
+            await receive_frame(ws)
+            await ws.send(json.dumps({"type": "Speak", "text": LONG_TEXT}))
+            await ws.send(json.dumps({"type": "Flush"}))
+            first = await receive_frame(ws)
+            assert first.type == "Audio"
+            await ws.send(json.dumps({"type": "Clear"}))
+            received = await receive_until(ws, "Cleared")
+            assert "Flushed" not in received.types
+            await ws.send(json.dumps({"type": "Close"}))
+            # Nothing of the cleared utterance follows its Cleared, up to the close.
+            tail = [message async for message in ws]
+            assert tail == []
+            assert ws.close_code == 1000
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,9 @@ async def running(connector: FakeConnector) -> AsyncIterator[Running]:
         yield run
         if not task.done():
             client.leave()
-        await asyncio.gather(task, return_exceptions=True)
+        # Bounded: a session that cannot end is the test's failure, not a hang of the suite.
+        done, _ = await asyncio.wait({task}, timeout=30)
+        assert done, "the session did not end after its client left"
 
 
 def _types(frames: list[Any]) -> list[str]:
@@ -127,6 +129,35 @@ async def test_clear_answers_cleared_and_no_audio_of_the_cleared_utterance_follo
     running.say({"type": "Speak", "text": "Fresh start."}, FLUSH)
     after = await running.frames_until("Flushed")
     assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 1
+
+
+async def test_two_clears_in_one_utterance_answer_two_cleareds_and_the_session_goes_on(
+    running: Running, connector: FakeConnector
+) -> None:
+    # The utterance runs in the driver's own task, which a Clear cancels: the second Clear, before the
+    # driver has seen the first, must not cancel it again (it would end the driver, not the utterance).
+    connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
+    running.say(SPEAK, FLUSH)
+    assert isinstance(await running.frame(), bytes)
+    running.say({"type": "Clear"}, {"type": "Clear"})
+    assert await running.frame() == {"type": "Cleared", "sequence_id": 0}
+    assert await running.frame() == {"type": "Cleared", "sequence_id": 1}
+    running.say({"type": "Speak", "text": "Still here."}, FLUSH)
+    after = await running.frames_until("Flushed")
+    assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 1
+
+
+async def test_a_clear_as_the_session_is_cut_still_ends_the_session(
+    running: Running, connector: FakeConnector
+) -> None:
+    # Both cancel the driver at once: the Clear's cancellation is taken back, the session's is not.
+    connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
+    running.say(SPEAK, FLUSH)
+    assert isinstance(await running.frame(), bytes)
+    running.say({"type": "Clear"})
+    running.session.cut()
+    ended = await running.ended()
+    assert ended is not None and (int(ended.code), ended.reason.value) == (1012, "SERVICE-RESTART")
 
 
 @pytest.mark.parametrize(
