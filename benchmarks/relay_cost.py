@@ -6,7 +6,9 @@ One emulator streams 100 ms frames (linear16, 24 kHz: 4,800 bytes) at eight time
 delay. Each round runs three proxies in turn before it: nginx (the baseline), the gateway to clients that
 decline compression, and the gateway to clients that offer permessage-deflate (websockets' default, and so
 that of many Deepgram clients). Every session speaks the same two sentences back to back; the proxy's CPU
-over a measured pass, after a warm-up pass, is divided by the frames the clients received. The figure is
+over a measured pass, after a warm-up pass, is divided by the frames the clients received; each
+utterance's time from its Flush to its first audio gives TTFB, and the gateway's p50 and p95 less
+nginx's of the same round its added TTFB. The figure is
 all-in (per-utterance work and upstream handshakes included), so it is a cost per frame of speech, not of
 the frame path alone. Rounds alternate the proxies so that a machine's drift falls on all three.
 """
@@ -21,14 +23,14 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import websockets
 
 from benchmarks import processes
-from benchmarks.scenarios import tokens
+from benchmarks.scenarios import percentile, tokens
 from ttsfleet.devcluster.ports import free_port
 
 FRAME_MS = 100.0
@@ -47,6 +49,7 @@ PROXIES: tuple[Proxy, ...] = ("nginx", "gateway", "gateway_deflate_client")
 class Pass:
     frames: int = 0
     utterances: int = 0
+    ttfb_ms: list[float] = field(default_factory=list)  # Flush sent → first audio, per utterance
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class Measured:
     utterances: int
     cpu_s: float
     wall_s: float
+    ttfb_p50_ms: float
+    ttfb_p95_ms: float
 
     @property
     def us_per_frame(self) -> float:
@@ -74,9 +79,13 @@ async def _session(url: str, token: str, utterances: int, deflate: bool, into: P
         for _ in range(utterances):
             await ws.send(json.dumps({"type": "Speak", "text": TEXT}))
             await ws.send(json.dumps({"type": "Flush"}))
+            flushed_at, first = time.perf_counter(), True
             while True:
                 message = await asyncio.wait_for(ws.recv(), 30)
                 if isinstance(message, bytes):
+                    if first:
+                        into.ttfb_ms.append((time.perf_counter() - flushed_at) * 1000)
+                        first = False
                     into.frames += 1
                 elif json.loads(message)["type"] == "Flushed":
                     into.utterances += 1
@@ -98,7 +107,8 @@ async def _measure(proxy: Proxy, server: processes.Server, sessions: int, uttera
     cpu_before, began = processes.cpu_seconds(server.pid), time.perf_counter()
     await one_pass(0, measured)
     cpu_s, wall_s = processes.cpu_seconds(server.pid) - cpu_before, time.perf_counter() - began
-    return Measured(proxy, measured.frames, measured.utterances, cpu_s, wall_s)
+    p50, p95 = (percentile(measured.ttfb_ms, q) for q in (0.5, 0.95))
+    return Measured(proxy, measured.frames, measured.utterances, cpu_s, wall_s, p50, p95)
 
 
 @contextlib.contextmanager
@@ -144,7 +154,10 @@ async def run(sessions: int, utterances: int, rounds: int, workdir: Path) -> lis
                 with _proxy(proxy, workdir / f"round-{round_index}", emulator, sessions) as server:
                     measured = await _measure(proxy, server, sessions, utterances)
                 results.append(measured)
-                counts = f"{measured.frames} frames, {measured.utterances} utterances"
+                counts = (
+                    f"{measured.frames} frames, {measured.utterances} utterances,"
+                    f" TTFB p50/p95 {measured.ttfb_p50_ms:.2f}/{measured.ttfb_p95_ms:.2f} ms"
+                )
                 print(
                     f"round {round_index + 1} {proxy:24} {measured.us_per_frame:7.1f} µs CPU a frame"
                     f" ({counts}, {measured.cpu_s:.2f} s CPU)",
@@ -160,6 +173,12 @@ def summarize(results: list[Measured]) -> dict[str, float]:
     for proxy, measured in by_proxy.items():
         summary[f"{proxy}_us_per_frame"] = round(statistics.median(m.us_per_frame for m in measured), 1)
     for proxy in PROXIES[1:]:
+        for q in ("p50", "p95"):
+            added = [
+                getattr(g, f"ttfb_{q}_ms") - getattr(n, f"ttfb_{q}_ms")
+                for g, n in zip(by_proxy[proxy], by_proxy["nginx"], strict=True)
+            ]
+            summary[f"{proxy}_added_ttfb_{q}_ms"] = round(statistics.median(added), 2)
         ratios = [
             g.us_per_frame / n.us_per_frame for g, n in zip(by_proxy[proxy], by_proxy["nginx"], strict=True)
         ]

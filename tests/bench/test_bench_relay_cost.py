@@ -5,11 +5,14 @@ from __future__ import annotations
 from benchmarks.relay_cost import Measured, summarize
 
 
-def _round(nginx_cpu: float, gateway_cpu: float, deflate_cpu: float) -> list[Measured]:
+def _round(
+    nginx_cpu: float, gateway_cpu: float, deflate_cpu: float, ttfb_ms: tuple[float, float] = (2.0, 3.0)
+) -> list[Measured]:
+    gateway_ttfb = (ttfb_ms[0] + 1.0, ttfb_ms[1] + 2.0)
     return [
-        Measured("nginx", 1000, 10, nginx_cpu, 10.0),
-        Measured("gateway", 1000, 10, gateway_cpu, 10.0),
-        Measured("gateway_deflate_client", 1000, 10, deflate_cpu, 10.0),
+        Measured("nginx", 1000, 10, nginx_cpu, 10.0, *ttfb_ms),
+        Measured("gateway", 1000, 10, gateway_cpu, 10.0, *gateway_ttfb),
+        Measured("gateway_deflate_client", 1000, 10, deflate_cpu, 10.0, *gateway_ttfb),
     ]
 
 
@@ -21,3 +24,11 @@ def test_ratios_are_taken_within_a_round_before_the_median() -> None:
     assert summary["gateway_us_per_frame"] == 150.0
     assert summary["gateway_vs_nginx"] == 3.0
     assert summary["gateway_deflate_client_vs_nginx"] == 3.0
+
+
+def test_added_ttfb_is_the_gateways_less_nginxs_of_the_same_round() -> None:
+    # A round where everything was slow adds to nginx's figure as much as to the gateway's.
+    results = [*_round(0.04, 0.12, 0.12), *_round(0.04, 0.12, 0.12, (20.0, 40.0)), *_round(0.04, 0.12, 0.12)]
+    summary = summarize(results)
+    assert summary["gateway_added_ttfb_p50_ms"] == 1.0
+    assert summary["gateway_added_ttfb_p95_ms"] == 2.0

@@ -134,8 +134,7 @@ async def test_clear_answers_cleared_and_no_audio_of_the_cleared_utterance_follo
 async def test_two_clears_in_one_utterance_answer_two_cleareds_and_the_session_goes_on(
     running: Running, connector: FakeConnector
 ) -> None:
-    # The utterance runs in the driver's own task, which a Clear cancels: the second Clear, before the
-    # driver has seen the first, must not cancel it again (it would end the driver, not the utterance).
+    # The second Clear comes before the first's cancellation has reached the utterance.
     connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
     running.say(SPEAK, FLUSH)
     assert isinstance(await running.frame(), bytes)
@@ -150,7 +149,7 @@ async def test_two_clears_in_one_utterance_answer_two_cleareds_and_the_session_g
 async def test_a_clear_as_the_session_is_cut_still_ends_the_session(
     running: Running, connector: FakeConnector
 ) -> None:
-    # Both cancel the driver at once: the Clear's cancellation is taken back, the session's is not.
+    # The Clear cancels the utterance as the session's end cancels everything: the session still ends.
     connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
     running.say(SPEAK, FLUSH)
     assert isinstance(await running.frame(), bytes)

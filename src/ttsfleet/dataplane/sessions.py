@@ -124,9 +124,7 @@ class Session:
         self._rules = ServerSocketRules(socket_limits, ctx.clock.monotonic())
         self._queue: asyncio.Queue[_Segment | object] = asyncio.Queue()
         self._epoch = 0
-        self._driver: asyncio.Task[None] | None = None
-        self._uttering = False  # the driver is inside an utterance: a Clear cancels it there
-        self._clear_cancelled = False  # ...and did
+        self._current: asyncio.Task[Any] | None = None
         self._in_utterance = False
         self._closure: Closure | None = None
         self._closure_when_idle: Closure | None = None  # a drain's or a revocation's, due between utterances
@@ -182,7 +180,7 @@ class Session:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._sender.run(), name="session:send")
                 group.create_task(self._read(), name="session:read")
-                self._driver = group.create_task(self._drive(), name="session:drive")
+                group.create_task(self._drive(group), name="session:drive")
                 await self._ended.wait()
                 raise _Stop
         except* _Stop:
@@ -276,9 +274,8 @@ class Session:
         self._epoch += 1
         while not self._queue.empty():
             self._queue.get_nowait()
-        if self._uttering and self._driver is not None and not self._clear_cancelled:
-            self._clear_cancelled = True
-            self._driver.cancel()
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
         self._sender.discard_audio()
         self._sender.push_text(Cleared(sequence_id).to_json())
         self._finish_utterance("cleared")
@@ -286,7 +283,7 @@ class Session:
 
     # --- synthesizing -----------------------------------------------------------------------------
 
-    async def _drive(self) -> None:
+    async def _drive(self, group: asyncio.TaskGroup) -> None:
         while True:
             item = await self._queue.get()
             if item is _CLOSE:
@@ -300,9 +297,13 @@ class Session:
             else:
                 if not self._in_utterance:
                     self._start_utterance()  # text buffered before a Clear-less epoch change
-                cleared, failure = await self._utter_until_cleared(item.text)
-                if cleared:
-                    continue  # its Cleared is already queued
+                sink = SegmentSink(self._sender)
+                self._current = group.create_task(self._utter(item.text, sink), name="session:utter")
+                await asyncio.wait({self._current})
+                current, self._current = self._current, None
+                if current.cancelled():
+                    continue  # a Clear: its Cleared is already queued
+                failure = current.result()
                 if failure is not None:
                     self._end(answers.closure_for(failure))
                     return
@@ -311,32 +312,6 @@ class Session:
             if self._queue.empty() and not self._rules.buffer:
                 self._finish_utterance("flushed")
                 self._maybe_close_when_idle()
-
-    async def _utter_until_cleared(self, text: str) -> tuple[bool, errors.GatewayError | None]:
-        """One utterance in the driver's own task; (True, None) when a Clear cancelled it.
-
-        Not a task per utterance: starting one cost a pass of the event loop (and a wait's future and
-        callbacks) before the text could leave for upstream. A Clear cancels the driver while it is here
-        and only here; the cancellation is counted as asyncio.timeout counts its own, so one that also
-        came from outside (the session ending) is never taken for a Clear's.
-        """
-        driver = asyncio.current_task()
-        assert driver is not None
-        self._uttering = True
-        try:
-            failure = await self._utter(text, SegmentSink(self._sender))
-        except asyncio.CancelledError:
-            if self._clear_cancelled and driver.uncancel() == 0:
-                return True, None
-            raise
-        else:
-            if self._clear_cancelled:  # the Clear's cancel was taken inside and went no further
-                driver.uncancel()
-                return True, None
-            return False, failure
-        finally:
-            self._uttering = False
-            self._clear_cancelled = False
 
     async def _utter(self, text: str, sink: SegmentSink) -> errors.GatewayError | None:
         """One utterance; a failure is returned, so it ends the session with its close, not the group."""
