@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,10 +109,12 @@ def _ttsfleet(*args: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def emulator(workdir: Path) -> Iterator[Server]:
-    """The Deepgram emulator with its default, realistic latency model."""
+def emulator(workdir: Path, options: Sequence[str] = ()) -> Iterator[Server]:
+    """The Deepgram emulator with its default, realistic latency model, or as `options` (its CLI) say."""
     port = free_port()
-    args = _ttsfleet("emulator", "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING")
+    args = _ttsfleet(
+        "emulator", "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING", *options
+    )
     with _started("emulator", args, port, workdir, {}, "/_emulator/healthz") as server:
         yield server
 

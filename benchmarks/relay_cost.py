@@ -31,10 +31,8 @@ import websockets
 
 from benchmarks import processes
 from benchmarks.scenarios import percentile, tokens
-from ttsfleet.devcluster.ports import free_port
 
-FRAME_MS = 100.0
-REALTIME_FACTOR = 8.0
+EMULATOR_OPTIONS = ("--frame-ms", "100", "--realtime-factor", "8", "--first-byte-ms", "0")
 TEXT = "A sentence long enough to make a good number of audio frames for the relay to carry. " * 2
 SETTINGS = {
     "TTSFLEET_CACHE__ENABLED": "false",  # every utterance goes upstream
@@ -112,28 +110,6 @@ async def _measure(proxy: Proxy, server: processes.Server, sessions: int, uttera
 
 
 @contextlib.contextmanager
-def _emulator(workdir: Path) -> Iterator[processes.Server]:
-    port = free_port()
-    args = processes._ttsfleet(
-        "emulator",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "WARNING",
-        "--frame-ms",
-        str(FRAME_MS),
-        "--realtime-factor",
-        str(REALTIME_FACTOR),
-        "--first-byte-ms",
-        "0",
-    )
-    with processes._started("emulator", args, port, workdir, {}, "/_emulator/healthz") as server:
-        yield server
-
-
-@contextlib.contextmanager
 def _proxy(
     proxy: Proxy, workdir: Path, emulator: processes.Server, sessions: int
 ) -> Iterator[processes.Server]:
@@ -147,7 +123,7 @@ def _proxy(
 
 async def run(sessions: int, utterances: int, rounds: int, workdir: Path) -> list[Measured]:
     results: list[Measured] = []
-    with _emulator(workdir) as emulator:
+    with processes.emulator(workdir, EMULATOR_OPTIONS) as emulator:
         for round_index in range(rounds):
             order = PROXIES if round_index % 2 == 0 else tuple(reversed(PROXIES))
             for proxy in order:

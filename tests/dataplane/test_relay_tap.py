@@ -14,6 +14,7 @@ import pytest
 
 from tests.dataplane.fakes import DEFAULT_KEY, FakeCredentials, FakeRest
 from tests.support.servers import ServerProcess
+from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
@@ -22,7 +23,7 @@ from ttsfleet.dataplane.seams import LoopClock
 from ttsfleet.dataplane.settings import PoolSettings, TimeoutSettings
 from ttsfleet.dataplane.upstream import WebSocketConnector
 from ttsfleet.dataplane.utterances import Synthesizer
-from ttsfleet.protocol import Encoding, Flush, SocketLimits, Speak, SpeakOptions
+from ttsfleet.protocol import Encoding, SocketLimits, SpeakOptions
 
 OPTIONS = SpeakOptions(model="aura-2-thalia-en", encoding=Encoding.LINEAR16, sample_rate=24000)
 TIMEOUTS = TimeoutSettings(connect_s=5, first_byte_s=5, inter_chunk_s=5, utterance_s=30)
@@ -99,18 +100,12 @@ async def synthesizer_before(upstream: ServerProcess) -> AsyncIterator[Synthesiz
 
 async def direct_audio(upstream: ServerProcess, text: str) -> bytes:
     """What the emulator answers for `text` on a socket of its own."""
-    socket, _ = await WebSocketConnector(f"ws://127.0.0.1:{upstream.port}", TIMEOUTS.connect_s).connect(
-        OPTIONS, "any-key-the-emulator-takes"
-    )
-    try:
-        await socket.send_text(Speak(text).to_json())
-        await socket.send_text(Flush().to_json())
-        audio = bytearray()
-        while isinstance(frame := await socket.receive(), bytes):
-            audio += frame
-        return bytes(audio)
-    finally:
-        await socket.close()
+    target = SpeakTarget(upstream.ws_url, upstream.base_url, "any-key-the-emulator-takes")
+    async with await connect(
+        target, model=OPTIONS.model, encoding=OPTIONS.encoding.value, sample_rate=OPTIONS.sample_rate
+    ) as ws:
+        await receive_frame(ws)  # Metadata
+        return (await speak_and_flush(ws, text)).audio
 
 
 async def test_audio_a_sink_takes_at_once_is_all_relayed_from_the_sockets_callback(

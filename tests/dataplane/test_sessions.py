@@ -118,30 +118,22 @@ async def test_flushes_answer_audio_then_flushed_with_the_clients_sequence_ids(r
     assert _types(third) == ["Audio", "Flushed"] and third[-1]["sequence_id"] == 2
 
 
-async def test_clear_answers_cleared_and_no_audio_of_the_cleared_utterance_follows(
-    running: Running, connector: FakeConnector
-) -> None:
-    connector.make = scripted(FakeSocket(chunks=3, stall_after=1))  # audio starts, then never ends
-    running.say(SPEAK, FLUSH)
-    assert isinstance(await running.frame(), bytes)
-    running.say({"type": "Clear"})
-    assert await running.frame() == {"type": "Cleared", "sequence_id": 0}
-    running.say({"type": "Speak", "text": "Fresh start."}, FLUSH)
-    after = await running.frames_until("Flushed")
-    assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 1
-
-
-async def test_two_clears_in_one_utterance_answer_two_cleareds_and_the_session_goes_on(
-    running: Running, connector: FakeConnector
-) -> None:
-    # The second Clear comes before the first's cancellation has reached the utterance.
+async def _speaking_into_a_stall(running: Running, connector: FakeConnector) -> None:
+    """An utterance whose audio has begun and never ends."""
     connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
     running.say(SPEAK, FLUSH)
     assert isinstance(await running.frame(), bytes)
-    running.say({"type": "Clear"}, {"type": "Clear"})
-    assert await running.frame() == {"type": "Cleared", "sequence_id": 0}
-    assert await running.frame() == {"type": "Cleared", "sequence_id": 1}
-    running.say({"type": "Speak", "text": "Still here."}, FLUSH)
+
+
+@pytest.mark.parametrize("clears", [1, 2], ids=["one-clear", "a-second-before-the-first-took"])
+async def test_clear_answers_cleared_and_no_audio_of_the_cleared_utterance_follows(
+    running: Running, connector: FakeConnector, clears: int
+) -> None:
+    await _speaking_into_a_stall(running, connector)
+    running.say(*[{"type": "Clear"}] * clears)
+    for sequence_id in range(clears):
+        assert await running.frame() == {"type": "Cleared", "sequence_id": sequence_id}
+    running.say({"type": "Speak", "text": "Fresh start."}, FLUSH)
     after = await running.frames_until("Flushed")
     assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 1
 
@@ -150,9 +142,7 @@ async def test_a_clear_as_the_session_is_cut_still_ends_the_session(
     running: Running, connector: FakeConnector
 ) -> None:
     # The Clear cancels the utterance as the session's end cancels everything: the session still ends.
-    connector.make = scripted(FakeSocket(chunks=3, stall_after=1))
-    running.say(SPEAK, FLUSH)
-    assert isinstance(await running.frame(), bytes)
+    await _speaking_into_a_stall(running, connector)
     running.say({"type": "Clear"})
     running.session.cut()
     ended = await running.ended()

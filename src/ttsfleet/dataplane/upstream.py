@@ -71,14 +71,14 @@ class TappedConnection(ClientConnection):
 
     Relayed there and then, an audio frame skips what `recv` costs per frame: websockets' message
     queue, a future, a task switch into the relay and its deadline's arm and disarm. Order is kept by
-    offering a frame only while no message waits for `recv` (`unread`, counted here and by
-    `WebSocketUpstream.receive`) and no fragmented one is under way.
+    offering a frame only while no message waits to be read (`unread`: read them with `read`, never
+    `recv`) and no fragmented one is under way.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tap: AudioTap | None = None
-        self.unread = 0  # whole messages queued for recv and not yet returned by it
+        self.unread = 0  # whole messages queued and not yet returned by `read`
         self._mid_message = False
 
     def process_event(self, event: Event) -> None:
@@ -96,6 +96,12 @@ class TappedConnection(ClientConnection):
             if event.fin:
                 self.unread += 1
         super().process_event(event)
+
+    async def read(self) -> str | bytes:
+        """The next message not taken by the tap (`recv`, counted out of `unread`)."""
+        message = await self.recv()
+        self.unread -= 1
+        return message
 
     def _tapped(self, tap: AudioTap, audio: bytes) -> bool:
         try:
@@ -136,12 +142,10 @@ class WebSocketUpstream:
         # Every upstream frame passes here: a plain try costs nothing until an error, where the
         # context manager would build a generator per frame.
         try:
-            message = await self._connection.recv()
+            return await self._connection.read()
         except (WebSocketException, OSError):
             with translated_errors():
                 raise
-        self._connection.unread -= 1
-        return message
 
     def tap_audio(self, tap: AudioTap | None) -> None:
         self._connection.tap = tap
