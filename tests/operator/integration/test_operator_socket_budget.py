@@ -64,6 +64,11 @@ async def test_a_scale_change_re_divides_the_budget_without_exceeding_it(
 ) -> None:
     (await api.post(SECRETS, json=secret("deepgram", "api-key", DEEPGRAM_KEY))).raise_for_status()
     spec = backend(replicas=2, deepgram={"apiKeySecretRef": {"name": "deepgram"}, "socketBudget": BUDGET})
+    # Both pods run before the backend exists, so the first division already counts both. Had the
+    # operator divided between them, the first would hold all 12 until it reported reading a newer
+    # revision, and the second would rightly wait at 0 (the scale-up below is that case, scripted).
+    for pod in ("aura-en-a", "aura-en-b"):
+        await ready_pod(api, pod)
     async with operator_running():
         (await api.post(BACKENDS, json=spec)).raise_for_status()
         deployment = await wait_until(lambda: get(api, f"{DEPLOYMENTS}/aura-en"), what="Deployment")
@@ -73,8 +78,6 @@ async def test_a_scale_change_re_divides_the_budget_without_exceeding_it(
         assert (shares_volume["name"], shares_volume["optional"]) == ("aura-en-shares", True)
         status = await wait_until(lambda: _status(api), what="status with a config hash")
         config_hash = status["configHash"]
-        for pod in ("aura-en-a", "aura-en-b"):
-            await ready_pod(api, pod)
         two = await shares_become(api, {"aura-en-a": 6, "aura-en-b": 6})
         (await api.delete(SHARES)).raise_for_status()  # deleted by hand: the next reconcile writes it again
         (
