@@ -67,9 +67,13 @@ class FakeSocket:
     def is_open(self) -> bool:
         return self.open
 
-    async def send_text(self, text: str) -> None:
+    async def send_texts(self, *texts: str) -> None:
         if not self.open:
             raise errors.UpstreamUnavailable("closed")
+        for text in texts:
+            self._answer(text)
+
+    def _answer(self, text: str) -> None:
         self.sent.append(text)
         message = parse_client_message(text)
         if isinstance(message, Flush):

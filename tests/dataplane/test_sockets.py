@@ -11,6 +11,7 @@ from ttsfleet.dataplane.sockets import (
     PooledSocket,
     PoolKey,
     SocketState,
+    idle_budget,
     pick,
     spare_shortfall,
     spare_target,
@@ -18,7 +19,6 @@ from ttsfleet.dataplane.sockets import (
 from ttsfleet.protocol import Encoding, SlidingWindow, SocketLimits, SpeakOptions
 
 KEY = PoolKey("aura-2-thalia-en", Encoding.LINEAR16, 24000, 1.0)
-OTHER = PoolKey("aura-2-thalia-en", Encoding.MULAW, 8000, 1.0)
 LIMITS = SocketLimits()
 
 
@@ -123,22 +123,30 @@ def test_pick_skips_unusable_sockets_and_asks_only_of_those_that_would_be_chosen
     assert asked == [2, 1]  # `spent` has less budget than `fresh`: never asked
 
 
-def test_spare_shortfall_counts_idle_and_connecting_sockets_of_the_key() -> None:
-    idle, leased, other = _socket(1), _socket(2), _socket(3, key=OTHER)
+def test_spare_shortfall_counts_idle_and_connecting_sockets() -> None:
+    idle, leased = _socket(1), _socket(2)
     leased.state = SocketState.LEASED
-    sockets = [idle, leased, other]
-    assert spare_shortfall(sockets, KEY, connecting=0, target=2, now=1.0, limits=LIMITS) == 1
-    assert spare_shortfall(sockets, KEY, connecting=1, target=2, now=1.0, limits=LIMITS) == 0
-    assert spare_shortfall(sockets, KEY, connecting=3, target=2, now=1.0, limits=LIMITS) == 0
-    assert spare_shortfall(sockets, OTHER, connecting=0, target=0, now=1.0, limits=LIMITS) == 0
+    spares = idle_budget([idle, leased], now=1.0, limits=LIMITS).spares
+    assert spares == 1
+    assert spare_shortfall(spares, connecting=0, target=2) == 1
+    assert spare_shortfall(spares, connecting=1, target=2) == 0
+    assert spare_shortfall(spares, connecting=3, target=2) == 0
+    assert spare_shortfall(0, connecting=0, target=0) == 0
 
 
 def test_an_idle_socket_without_flushes_left_is_no_spare() -> None:
     spent = _socket(1)
     for _ in range(LIMITS.max_flushes_per_window):
         spent.charge(0.0, 1)
-    assert spare_shortfall([spent], KEY, connecting=0, target=1, now=1.0, limits=LIMITS) == 1
-    assert spare_shortfall([spent], KEY, connecting=0, target=1, now=61.0, limits=LIMITS) == 0
+    assert idle_budget([spent], now=1.0, limits=LIMITS).spares == 0
+    assert idle_budget([spent], now=61.0, limits=LIMITS).spares == 1
+
+
+def test_an_idle_socket_without_characters_left_is_no_spare_though_it_has_flushes() -> None:
+    spent = _socket(1)
+    spent.charge(0.0, LIMITS.max_chars_per_window + 1)  # over its character budget
+    budget = idle_budget([spent], now=1.0, limits=LIMITS)
+    assert (budget.spares, budget.flushes_left) == (0, LIMITS.max_flushes_per_window - 1)
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from ttsfleet.dataplane.sockets import (
     SessionUtterances,
     SocketState,
     flush_floor,
-    flushes_left,
     handshake_cover,
+    idle_budget,
     is_busy,
     pick,
     runway_shortfall,
@@ -107,7 +107,6 @@ def replay(lease_times: Iterator[float], settings: PoolSettings, *, anticipate: 
         result.leases += 1
         wanted = sockets_to_open(
             sockets,
-            KEY,
             len(connecting),
             peaks.peak(now),
             rate.per_second(now),
@@ -237,14 +236,13 @@ def test_the_runway_shortfall_counts_whole_sockets_of_flushes(
 
 
 def test_flushes_left_counts_what_idle_sockets_can_take_now() -> None:
-    idle, leased, retiring, other = (PooledSocket(n, KEY, FakeSocket(), 0.0, 1, 60.0) for n in range(4))
-    other.key = PoolKey("aura-2-luna-en", Encoding.LINEAR16, 24000, 1.0)
+    idle, leased, retiring = (PooledSocket(n, KEY, FakeSocket(), 0.0, 1, 60.0) for n in range(3))
     for _ in range(5):
         idle.charge(1.0, CHARS)
     leased.state = SocketState.LEASED
     retiring.state = SocketState.RETIRING
-    assert flushes_left([idle, leased, retiring, other], KEY, 2.0, LIMITS) == 15
-    assert flushes_left([idle], KEY, 61.0, LIMITS) == 20  # the window slid past the charges
+    assert idle_budget([idle, leased, retiring], 2.0, LIMITS).flushes_left == 15
+    assert idle_budget([idle], 61.0, LIMITS).flushes_left == 20  # the window slid past the charges
 
 
 def test_the_lease_rate_sees_a_rise_within_the_short_window_and_keeps_a_lull_for_the_long_one() -> None:

@@ -429,7 +429,7 @@ class Pool:
         """Clear an abandoned utterance and drain its audio until Cleared; close the socket if that fails."""
         try:
             async with asyncio.timeout(self._timeouts.first_byte_s + self._timeouts.inter_chunk_s):
-                await pooled.socket.send_text(Clear().to_json())
+                await pooled.socket.send_texts(Clear().to_json())
                 while True:
                     frame = await pooled.socket.receive()
                     if isinstance(frame, str) and isinstance(parse_server_message(frame), Cleared):
@@ -496,7 +496,6 @@ class Pool:
             peaks = self._peaks.get(key)
             missing = sockets.sockets_to_open(
                 self.idle_sockets(key),
-                key,
                 self._connecting.get(key, 0),
                 peaks.peak(now) if peaks else 0,
                 self._expected_rate(key, now),

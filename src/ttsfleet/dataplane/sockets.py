@@ -196,29 +196,38 @@ def handshake_cover(lease_rate_per_s: float, handshake_s: float) -> int:
     return math.ceil(expected + 3 * math.sqrt(expected) - 1e-9)
 
 
-def spare_shortfall(
-    sockets: Iterable[PooledSocket],
-    key: PoolKey,
-    connecting: int,
-    target: int,
-    now: float,
-    limits: SocketLimits,
-) -> int:
-    """How many sockets to open so that `key` has `target` idle (or connecting) sockets able to take an
+@dataclass(frozen=True, slots=True)
+class IdleBudget:
+    """What a key's idle sockets can take now, counted in one pass over them (`idle_budget`)."""
+
+    spares: int  # idle sockets able to take an utterance: a Flush left in this window
+    flushes_left: int  # Flushes they can still take in their current windows
+
+
+def idle_budget(sockets: Iterable[PooledSocket], now: float, limits: SocketLimits) -> IdleBudget:
+    """The spares and Flushes left among one key's `sockets` (the pool's index of them). Only idle ones
+    count: leased sockets are those with the most budget (leases go there first), and they hold it until
+    their utterance ends, so counting it would hide that the idle ones are nearly spent.
+
+    One pass, each window summed once: maintenance asks this after every lease and release, of every
+    idle socket of the key (about a hundred at a thousand sessions).
+    """
+    spares = flushes = 0
+    max_flushes, max_chars = limits.max_flushes_per_window, limits.max_chars_per_window
+    for candidate in sockets:
+        if candidate.state is not SocketState.IDLE:
+            continue
+        left = max_flushes - candidate.flushes.sum(now)
+        if left > 0:
+            flushes += left
+            spares += candidate.chars.sum(now) <= max_chars
+    return IdleBudget(spares, flushes)
+
+
+def spare_shortfall(idle_spares: int, connecting: int, target: int) -> int:
+    """How many sockets to open so that a key has `target` idle (or connecting) sockets able to take an
     utterance now; an idle socket whose Flush budget is spent for this window is no spare."""
-    idle = sum(s.key == key and s.state is SocketState.IDLE and s.fits(now, 0, limits) for s in sockets)
-    return max(0, target - idle - connecting)
-
-
-def flushes_left(sockets: Iterable[PooledSocket], key: PoolKey, now: float, limits: SocketLimits) -> int:
-    """Flushes the key's idle sockets can still take in their current windows. Leased sockets are left
-    out: they are the ones with the most budget (leases go there first), and they hold it until their
-    utterance ends, so counting it would hide that the idle ones are nearly spent."""
-    return sum(
-        max(0, limits.max_flushes_per_window - s.flushes.sum(now))
-        for s in sockets
-        if s.key == key and s.state is SocketState.IDLE
-    )
+    return max(0, target - idle_spares - connecting)
 
 
 def runway_shortfall(
@@ -238,7 +247,6 @@ def runway_shortfall(
 
 def sockets_to_open(
     sockets: Iterable[PooledSocket],
-    key: PoolKey,
     connecting: int,
     peak_leased: int,
     lease_rate_per_s: float,
@@ -247,20 +255,14 @@ def sockets_to_open(
     settings: PoolSettings,
     limits: SocketLimits,
 ) -> int:
-    """The pool's sizing decision for one key: enough idle sockets for the recent peak and for the leases
-    of one handshake's time (`spare_target`), and enough Flush budget for the next `spare_lead_s` of
-    leases (`runway_shortfall`)."""
-    present = list(sockets)
+    """The pool's sizing decision for one key, given its `sockets`: enough idle sockets for the recent
+    peak and for the leases of one handshake's time (`spare_target`), and enough Flush budget for the
+    next `spare_lead_s` of leases (`runway_shortfall`)."""
+    idle = idle_budget(sockets, now, limits)
     target = spare_target(peak_leased, settings, handshake_cover(lease_rate_per_s, handshake_s))
     return max(
-        spare_shortfall(present, key, connecting, target, now, limits),
-        runway_shortfall(
-            flushes_left(present, key, now, limits),
-            connecting,
-            lease_rate_per_s,
-            settings.spare_lead_s,
-            limits,
-        ),
+        spare_shortfall(idle.spares, connecting, target),
+        runway_shortfall(idle.flushes_left, connecting, lease_rate_per_s, settings.spare_lead_s, limits),
     )
 
 

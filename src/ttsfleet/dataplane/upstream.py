@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -103,6 +103,28 @@ class TappedConnection(ClientConnection):
         self.unread -= 1
         return message
 
+    async def send_texts(self, texts: Iterable[str]) -> None:
+        """Text messages framed one by one and written together (`send_data`): an utterance's Speak
+        and Flush leave in one system call, where a `send` each costs a write each."""
+        async with self.send_context():
+            for text in texts:
+                self.protocol.send_text(text.encode())
+
+    def send_data(self) -> None:
+        """What the protocol has to send, its frames in one write: websockets writes each frame with a
+        write of its own. An empty chunk, always the last, asks for a half-close, as websockets does it."""
+        pending = self.protocol.data_to_send()
+        frames = [data for data in pending if data]
+        if frames:
+            self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        if len(frames) < len(pending):
+            if not self.transport.can_write_eof():
+                self.transport.close()  # TLS: no half-close
+                return
+            # Its errors are not documented (uvloop raises RuntimeError); websockets ignores them too.
+            with contextlib.suppress(Exception):
+                self.transport.write_eof()
+
     def _tapped(self, tap: AudioTap, audio: bytes) -> bool:
         try:
             return tap(audio)
@@ -134,9 +156,9 @@ class WebSocketUpstream:
     def is_open(self) -> bool:
         return self._connection.state is State.OPEN
 
-    async def send_text(self, text: str) -> None:
+    async def send_texts(self, *texts: str) -> None:
         with translated_errors():
-            await self._connection.send(text)
+            await self._connection.send_texts(texts)
 
     async def receive(self) -> str | bytes:
         # Every upstream frame passes here: a plain try costs nothing until an error, where the

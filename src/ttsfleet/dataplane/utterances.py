@@ -197,9 +197,10 @@ class Synthesizer:
                 # Audio the client can take at once is relayed as it arrives; the rest comes here.
                 socket.tap_audio(_AudioTap(recorder, deadline))
                 limit = self._upstream_limits.max_speak_chars
-                for start in range(0, len(text), limit):
-                    await socket.send_text(Speak(text[start : start + limit]).to_json())
-                await socket.send_text(Flush().to_json())
+                speaks = (
+                    Speak(text[start : start + limit]).to_json() for start in range(0, len(text), limit)
+                )
+                await socket.send_texts(*speaks, Flush().to_json())
                 while True:
                     frame = await deadline.next(socket.receive())
                     if isinstance(frame, bytes):
