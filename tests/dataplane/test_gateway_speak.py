@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.dataplane.gateways import DEEPGRAM_KEY, FLEET_TOKEN, OTHER_TOKEN, RunningGateway, running_gateway
 from tests.support.servers import running_emulator
 from tests.support.speaking import (
+    RECEIVE_DEADLINE_S,
     SpeakTarget,
     connect,
     receive_frame,
@@ -121,7 +122,8 @@ async def test_clear_mid_stream_after_audio_began_still_ends_with_cleared_only(
             assert "Flushed" not in received.types
             await ws.send(json.dumps({"type": "Close"}))
             # Nothing of the cleared utterance follows its Cleared, up to the close.
-            tail = [message async for message in ws]
+            async with asyncio.timeout(RECEIVE_DEADLINE_S):
+                tail = [message async for message in ws]
             assert tail == []
             assert ws.close_code == 1000
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.dataplane.fakes import DEFAULT_KEY, FakeCredentials, FakeRest
 from tests.support.servers import ServerProcess
-from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
+from tests.support.speaking import SpeakTarget, spoken_alone
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.pool import Pool
@@ -101,11 +101,9 @@ async def synthesizer_before(upstream: ServerProcess) -> AsyncIterator[Synthesiz
 async def direct_audio(upstream: ServerProcess, text: str) -> bytes:
     """What the emulator answers for `text` on a socket of its own."""
     target = SpeakTarget(upstream.ws_url, upstream.base_url, "any-key-the-emulator-takes")
-    async with await connect(
-        target, model=OPTIONS.model, encoding=OPTIONS.encoding.value, sample_rate=OPTIONS.sample_rate
-    ) as ws:
-        await receive_frame(ws)  # Metadata
-        return (await speak_and_flush(ws, text)).audio
+    return await spoken_alone(
+        target, text, model=OPTIONS.model, encoding=OPTIONS.encoding.value, sample_rate=OPTIONS.sample_rate
+    )
 
 
 async def test_audio_a_sink_takes_at_once_is_all_relayed_from_the_sockets_callback(

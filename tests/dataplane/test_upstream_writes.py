@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from tests.support.servers import ServerProcess
-from tests.support.speaking import SpeakTarget, connect, receive_frame, speak_and_flush
+from tests.support.speaking import SpeakTarget, spoken_alone
 from ttsfleet.dataplane.upstream import WebSocketConnector, WebSocketUpstream
 from ttsfleet.protocol import Encoding, Flush, Flushed, Speak, SpeakOptions, parse_server_message
 
@@ -31,16 +31,6 @@ class CountedWrites:
         return getattr(self._transport, name)
 
 
-async def direct_audio(upstream: ServerProcess, *texts: str) -> bytes:
-    """The emulator's audio for `texts` spoken on a socket of its own, a `send` each."""
-    target = SpeakTarget(upstream.ws_url, upstream.base_url, KEY)
-    async with await connect(
-        target, model=OPTIONS.model, encoding=OPTIONS.encoding.value, sample_rate=OPTIONS.sample_rate
-    ) as ws:
-        await receive_frame(ws)  # Metadata
-        return (await speak_and_flush(ws, "".join(texts))).audio
-
-
 async def spoken(socket: WebSocketUpstream) -> bytes:
     audio = bytearray()
     async with asyncio.timeout(10):
@@ -61,6 +51,14 @@ async def test_speaks_and_their_flush_leave_in_one_write(shared_emulator: Server
         socket._connection.transport = counted
         await socket.send_texts(*(Speak(part).to_json() for part in parts), Flush().to_json())
         assert counted.writes == 1
-        assert await spoken(socket) == await direct_audio(shared_emulator, *parts)
+        target = SpeakTarget(shared_emulator.ws_url, shared_emulator.base_url, KEY)
+        alone = await spoken_alone(
+            target,
+            "".join(parts),
+            model=OPTIONS.model,
+            encoding=OPTIONS.encoding.value,
+            sample_rate=OPTIONS.sample_rate,
+        )
+        assert await spoken(socket) == alone
     finally:
         await socket.close()

@@ -108,6 +108,13 @@ async def speak_and_flush(ws: ClientConnection, text: str) -> Received:
     return await receive_until(ws, "Flushed")
 
 
+async def spoken_alone(target: SpeakTarget, text: str, **params: Any) -> bytes:
+    """The audio `target` answers for `text` spoken on a socket of its own (Speak, then Flush)."""
+    async with await connect(target, **params) as ws:
+        await receive_frame(ws)  # Metadata
+        return (await speak_and_flush(ws, text)).audio
+
+
 async def wait_closed(
     ws: ClientConnection, deadline_s: float = RECEIVE_DEADLINE_S
 ) -> tuple[int | None, str | None]:
