@@ -87,7 +87,8 @@ async def _socket_loop(url: str, index: int, stop_at: float, result: LevelResult
                 await ws.send('{"type":"Flush"}')
                 last: float | None = None
                 while True:
-                    message = await asyncio.wait_for(ws.recv(), 30)
+                    async with asyncio.timeout(30):
+                        message = await ws.recv()
                     now = loop.time()
                     if isinstance(message, bytes):
                         if last is None:

@@ -192,7 +192,8 @@ class _Session:
             try:
                 opened = time.perf_counter()
                 async with self._connect() as ws:
-                    await asyncio.wait_for(ws.recv(), self._plan.open_timeout_s)  # Metadata
+                    async with asyncio.timeout(self._plan.open_timeout_s):  # Metadata
+                        await ws.recv()
                     self._record.setup_ms.append((time.perf_counter() - opened) * 1000)
                     if not staggered:  # agents hold their socket from the start, then speak now and then
                         staggered = True

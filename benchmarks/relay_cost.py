@@ -79,7 +79,8 @@ async def _session(url: str, token: str, utterances: int, deflate: bool, into: P
             await ws.send(json.dumps({"type": "Flush"}))
             flushed_at, first = time.perf_counter(), True
             while True:
-                message = await asyncio.wait_for(ws.recv(), 30)
+                async with asyncio.timeout(30):
+                    message = await ws.recv()
                 if isinstance(message, bytes):
                     if first:
                         into.ttfb_ms.append((time.perf_counter() - flushed_at) * 1000)

@@ -70,7 +70,8 @@ async def _agent(url: str, name: str, pause_s: float, stop: asyncio.Event, score
                     await _say(session, SENTENCE.format(f"{name}-{said}"), score)
                     said += 1
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), pause_s)  # the agent's own pace
+                        async with asyncio.timeout(pause_s):  # the agent's own pace
+                            await stop.wait()
         except _Drained:
             score.drained += 1
         except (client.SpeakFailed, OSError, websockets.InvalidHandshake):

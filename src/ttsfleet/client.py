@@ -90,7 +90,8 @@ class SpeakClient:
         if self._ws is not None:
             try:
                 await self._ws.send(Close().to_json())
-                await asyncio.wait_for(self._ws.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self._ws.wait_closed()
             except (websockets.ConnectionClosed, TimeoutError):
                 pass
             finally:
@@ -99,7 +100,8 @@ class SpeakClient:
     async def _receive(self) -> str | bytes:
         assert self._ws is not None
         try:
-            return await asyncio.wait_for(self._ws.recv(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                return await self._ws.recv()
         except websockets.ConnectionClosed as closed:
             frame = closed.rcvd
             closure = Closure.parse(frame.code, frame.reason) if frame else None

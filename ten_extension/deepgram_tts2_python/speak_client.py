@@ -19,7 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from . import discovery, errors
+from . import deadlines, discovery, errors
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,11 @@ class SpeakConnection:
             # The protocol's own goodbye first, so the server ends the session cleanly rather than
             # seeing a bare close frame.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ws.send(json.dumps({"type": "Close"})), 1.0)
+                async with deadlines.timeout(1.0):
+                    await self._ws.send(json.dumps({"type": "Close"}))
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._ws.close(), 2.0)
+            async with deadlines.timeout(2.0):
+                await self._ws.close()
         if not self._reader.done():
             self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

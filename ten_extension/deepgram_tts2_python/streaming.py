@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import budgets, chunking, connecting, errors, speak_client
+from . import budgets, chunking, connecting, deadlines, errors, speak_client
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class Speaker:
         """Make `request_id` the current request on a usable socket; raises SpeakError if none can be had."""
         if self._clears:
             try:
-                await asyncio.wait_for(self._cleared.wait(), self._response_timeout_s)
+                async with deadlines.timeout(self._response_timeout_s):
+                    await self._cleared.wait()
             except TimeoutError:
                 log.warning("no Cleared within %.1f s: replacing the socket", self._response_timeout_s)
         async with self._lock:
@@ -310,7 +311,8 @@ class Speaker:
     async def _pump(self, conn: speak_client.SpeakConnection) -> None:
         while True:
             try:
-                event = await asyncio.wait_for(conn.events.get(), self._response_timeout_s)
+                async with deadlines.timeout(self._response_timeout_s):
+                    event = await conn.events.get()
             except TimeoutError:
                 async with self._lock:
                     if conn is not self._conn:

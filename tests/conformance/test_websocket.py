@@ -288,4 +288,5 @@ async def test_clear_discards_in_flight_audio_and_cleared_follows_it(slow_speak_
         nxt = await receive_until(ws, "Flushed")
         assert nxt.frames[-1].text == {"type": "Flushed", "sequence_id": 1}
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(ws.recv(), 0.2)  # nothing else was queued behind
+            async with asyncio.timeout(0.2):  # nothing else was queued behind
+                await ws.recv()

@@ -8,6 +8,7 @@ deleted, collected by the real garbage collector with every process stopped.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import os
@@ -275,3 +276,27 @@ def _pid(node: Node, pod: dict[str, Any]) -> int:
 
 async def _equals(found: Any, expected: set[str]) -> bool:
     return bool(await found == expected)
+
+
+async def test_a_cancel_that_meets_a_wake_up_still_stops_the_agent(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    # The runner's case (tests/devcluster/test_runner_cancellation.py) for the agent's sync loop.
+    name = "ttsfleet-cancelled"
+    lease_path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+    admin = httpx.AsyncClient(base_url=control_plane.server, verify=control_plane.admin_tls(), timeout=10)
+    async with admin, stack.running_node(control_plane, tmp_path / "node", name, None) as node:
+        try:
+
+            async def heartbeat() -> bool:  # written once registered, as the agent's loops start
+                return (await admin.get(lease_path)).status_code == 200
+
+            await wait_until(heartbeat, DEADLINE_S, f"the Lease of Node {name}")
+            agent_task = node.tasks[0]
+            node.agent.wake()
+            agent_task.cancel()  # in the same pass of the loop as the wake-up
+            stopped, _ = await asyncio.wait({agent_task}, timeout=10.0)
+            assert stopped, "the agent still ran 10 s after it was cancelled"
+            assert agent_task.cancelled()
+        finally:
+            await admin.delete(f"/api/v1/nodes/{name}")

@@ -45,7 +45,8 @@ class Running:
 
     async def frame(self) -> Any:
         """The next frame the gateway sent: parsed JSON, or audio bytes."""
-        frame = await asyncio.wait_for(self.client.outbox.get(), 30)
+        async with asyncio.timeout(30):
+            frame = await self.client.outbox.get()
         return frame if isinstance(frame, bytes) else json.loads(frame)
 
     async def frames_until(self, message_type: str) -> list[Any]:
@@ -55,7 +56,8 @@ class Running:
         return frames
 
     async def ended(self) -> Closure | None:
-        return await asyncio.wait_for(self.task, 30)
+        async with asyncio.timeout(30):
+            return await self.task
 
     def say(self, *messages: dict[str, Any]) -> None:
         for message in messages:

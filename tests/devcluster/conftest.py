@@ -96,5 +96,6 @@ async def read_events(lines: AsyncIterator[str], count: int, deadline_s: float =
             if line.strip():
                 events.append(json.loads(line))
 
-    await asyncio.wait_for(collect(), deadline_s)
+    async with asyncio.timeout(deadline_s):
+        await collect()
     return events

@@ -88,7 +88,8 @@ async def operator(apiserver: ApiServer, client: httpx.AsyncClient) -> AsyncIter
         yield seen
     finally:
         stop.set()
-        await asyncio.wait_for(running, timeout=15)
+        async with asyncio.timeout(15):
+            await running
 
 
 async def test_kopf_handles_create_update_and_delete(

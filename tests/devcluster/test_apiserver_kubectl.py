@@ -58,7 +58,8 @@ def kubectl(apiserver: ApiServer, tmp_path: Path) -> Kubectl:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(process.communicate(stdin.encode() if stdin else None), 30)
+        async with asyncio.timeout(30):
+            out, err = await process.communicate(stdin.encode() if stdin else None)
         assert process.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
         return out.decode()
 

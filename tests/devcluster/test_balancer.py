@@ -64,7 +64,8 @@ async def test_a_connection_during_the_delay_reaches_the_departed_pod() -> None:
         endpoints.clear()
         lb.refresh()
         reader, writer = await asyncio.open_connection("127.0.0.1", lb.port)
-        assert await asyncio.wait_for(reader.read(), 5) == b"old pod"
+        async with asyncio.timeout(5):
+            assert await reader.read() == b"old pod"
         writer.close()
     finally:
         await lb.close()

@@ -34,7 +34,8 @@ async def test_a_pod_being_terminated_is_not_restarted_nor_counted_as_a_restart(
     await eventually(lambda: process.pid is not None, 10, "the container to start")
     first_pid = process.pid
     await process.terminate()
-    await asyncio.wait_for(supervising, 10)
+    async with asyncio.timeout(10):
+        await supervising
     assert process.restarts == 0
     assert process.pid == first_pid, "no second container was started"
     assert process.phase is pods.Phase.EXITED

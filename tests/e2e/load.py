@@ -132,7 +132,8 @@ class SpeakingLoad:
                 ) as ws:
                     pod = ws.response.headers.get("x-ttsfleet-pod", "?") if ws.response else "?"
                     self.report.pods.add(pod)
-                    await asyncio.wait_for(ws.recv(), UTTERANCE_DEADLINE_S)  # Metadata
+                    async with asyncio.timeout(UTTERANCE_DEADLINE_S):  # Metadata
+                        await ws.recv()
                     for _ in range(FLUSHES_PER_SOCKET):
                         if self._stop.is_set():
                             break

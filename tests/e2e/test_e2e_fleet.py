@@ -270,7 +270,8 @@ async def _kubectl_scale(local_fleet: LocalFleet, replicas: int) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 30)
+    async with asyncio.timeout(30):
+        out, err = await process.communicate()
     assert process.returncode == 0, f"kubectl scale failed: {err.decode()}"
     assert "scaled" in out.decode()
 

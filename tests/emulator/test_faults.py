@@ -86,9 +86,11 @@ async def test_stall_fault_sends_nothing_after_the_bound_and_keeps_the_socket_op
         await ws.send(json.dumps({"type": "Speak", "text": SENTENCE}))
         await ws.send(json.dumps({"type": "Flush"}))
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(ws.recv(), 0.5)
+            async with asyncio.timeout(0.5):
+                await ws.recv()
         pong = await ws.ping()
-        await asyncio.wait_for(pong, 2)  # still alive at the WebSocket level
+        async with asyncio.timeout(2):  # still alive at the WebSocket level
+            await pong
 
 
 async def test_slow_fault_spaces_frames_out(target: SpeakTarget) -> None:
@@ -207,7 +209,8 @@ async def test_idle_sockets_close_with_net_0001_and_pings_keep_them_open(process
         ) as pinged:
             await receive_frame(pinged)
             with pytest.raises(TimeoutError):  # pings count as activity: still open after 2 idle periods
-                await asyncio.wait_for(pinged.recv(), 1.3)
+                async with asyncio.timeout(1.3):
+                    await pinged.recv()
             received = await speak_and_flush(pinged, "Still here.")
             assert received.types == ["Audio", "Flushed"]
 

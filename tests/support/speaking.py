@@ -81,7 +81,8 @@ async def connect(
 
 
 async def receive_frame(ws: ClientConnection, deadline_s: float = RECEIVE_DEADLINE_S) -> Frame:
-    message = await asyncio.wait_for(ws.recv(), deadline_s)
+    async with asyncio.timeout(deadline_s):
+        message = await ws.recv()
     if isinstance(message, bytes):
         return Frame(audio=message)
     return Frame(text=json.loads(message))

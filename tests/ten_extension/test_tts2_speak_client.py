@@ -19,7 +19,8 @@ def url(target: Target, **query: str) -> str:
 
 
 async def next_event(conn: speak_client.SpeakConnection) -> speak_client.Event:
-    return await asyncio.wait_for(conn.events.get(), DEADLINE_S)
+    async with asyncio.timeout(DEADLINE_S):
+        return await conn.events.get()
 
 
 def test_warnings_are_read_in_both_spellings_and_unknown_types_are_skipped() -> None:

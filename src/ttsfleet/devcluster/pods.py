@@ -276,7 +276,8 @@ class PodProcess:
                 code = exited.result()
                 logger.warning("pod %s/%s exited (%s); restarting", self.namespace, self.name, code)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff_s)  # back off, or stop at once
+                    async with asyncio.timeout(backoff_s):  # back off, or stop at once
+                        await self._stopping.wait()
                 backoff_s = min(backoff_s * 2, RESTART_BACKOFF_MAX_S)
         await self._done.wait()
 
@@ -328,7 +329,8 @@ class PodProcess:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(process.wait(), max(deadline - time.monotonic(), 0.1))
+                    async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
+                        await process.wait()
                 except TimeoutError:
                     logger.warning("pod %s/%s outlived its grace period; SIGKILL", self.namespace, self.name)
                     with contextlib.suppress(ProcessLookupError):
@@ -355,7 +357,8 @@ class PodProcess:
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
-                await asyncio.wait_for(hook.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await hook.wait()
             except TimeoutError:
                 hook.kill()
                 await hook.wait()

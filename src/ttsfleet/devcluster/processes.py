@@ -55,7 +55,8 @@ async def stop(process: asyncio.subprocess.Process | None, deadline_s: float = 2
     with contextlib.suppress(ProcessLookupError):
         process.send_signal(signal.SIGTERM)
     try:
-        await asyncio.wait_for(process.wait(), deadline_s)
+        async with asyncio.timeout(deadline_s):
+            await process.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             process.kill()

@@ -171,7 +171,8 @@ class Runner:
     async def _reconcile_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.resync_s)
+                async with asyncio.timeout(self.settings.resync_s):
+                    await self._wake.wait()
             self._wake.clear()
             if len(self._synced) < len(self.WATCHED):
                 continue

@@ -54,7 +54,8 @@ async def test_requests_beyond_the_limit_queue_and_all_of_them_are_answered() ->
             await wait_until(lambda: probe.held >= 4, what="four requests held")
             assert probe.held == 4  # the limit is reached ...
             probe.release.set()
-            bodies = await asyncio.wait_for(answers, 20)
+            async with asyncio.timeout(20):
+                bodies = await answers
         finally:
             await client.aclose()
     assert probe.peak == 4  # ... and never passed

@@ -191,7 +191,8 @@ async def test_restart_makes_no_writes_for_an_unchanged_backend(
         await rollouts.complete()
         await wait_until(lambda: _with_condition(api, "Ready", "True"), what="Ready")
         # Real controllers keep writing status for a moment after Ready: unchanged means settled.
-        await asyncio.wait_for(_settled(first), 60)
+        async with asyncio.timeout(60):
+            await _settled(first)
     cluster.mark_calls()
     async with operator_running() as assembly:
         await wait_until(

@@ -125,7 +125,8 @@ async def stream(
                 if wait_s <= 0:
                     return
             try:
-                change = await asyncio.wait_for(subscription.queue.get(), timeout=wait_s)
+                async with asyncio.timeout(wait_s):
+                    change = await subscription.queue.get()
             except TimeoutError:
                 # An idle stream with an empty queue has seen everything up to the store's version.
                 if bookmarks and subscription.queue.empty():

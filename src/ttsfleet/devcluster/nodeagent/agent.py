@@ -110,6 +110,10 @@ class NodeAgent:
             if (pid := r.process.pid) is not None and r.process.phase is pods.Phase.RUNNING
         ]
 
+    def wake(self) -> None:
+        """Ask for a sync pass soon."""
+        self._wake.set()
+
     async def run(self) -> None:
         if self.settings.kubelet_tls is not None:
             self._resource_metrics = resourcemetrics.ResourceMetricsServer(
@@ -187,12 +191,13 @@ class NodeAgent:
                 self._bound.pop(_key(event.object), None)
             else:
                 self._bound[_key(event.object)] = event.object
-            self._wake.set()
+            self.wake()
 
     async def _sync_forever(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.sync_s)
+                async with asyncio.timeout(self.settings.sync_s):
+                    await self._wake.wait()
             self._wake.clear()
             if not self._synced:
                 continue
@@ -329,7 +334,7 @@ class NodeAgent:
                 del self._running[key]
             if delete_uid is not None:
                 await self._delete_pod(key, delete_uid)
-            self._wake.set()
+            self.wake()
 
         running.stopping = asyncio.create_task(stop(), name=f"stop {key[0]}/{key[1]}")
         self._tasks.add(running.stopping)

@@ -266,7 +266,8 @@ class ResourceMetricsServer:
         assert handler is not None
         self._handlers.add(handler)
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
             if len(head) > MAX_HEADER_BYTES:
                 raise ValueError("request head too long")
             method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)

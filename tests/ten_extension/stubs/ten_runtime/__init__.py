@@ -228,7 +228,8 @@ class AsyncTenEnv:
             self._changed.clear()
             # The short cap lets conditions on state other than sends (a socket's state) be seen too.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.01))
+                async with asyncio.timeout(min(remaining, 0.01)):
+                    await self._changed.wait()
 
     def _log(self, level: str, msg: str, category: str | None = None) -> None:
         self.logs.append((level, msg))
