@@ -166,5 +166,13 @@ async def test_a_key_file_that_holds_no_key_makes_the_pod_unready_with_the_reaso
         return answer.status_code == 503 and "larger than 8192 bytes" in str(answer.json()["reason"])
 
     await eventually(refused_with_reason, 5.0, "the pod to say why it has no key")
+    # Sessions and requests are refused as the probe says, in each face's own terms.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await connect(own_gateway.target)
+    assert refused.value.response.status_code == 503
+    assert b"no usable upstream credential" in refused.value.response.body
+    answer = _rest_speak(own_gateway)
+    assert answer.status_code == 503
+    assert "no usable upstream credential" in answer.json()["err_msg"]
     own_gateway.key_file.write_text("a-proper-key\n")
     await eventually(own_gateway.is_ready, 5.0, "a usable key")

@@ -187,8 +187,7 @@ async def _run_session(
 
 
 def _admit(gateway: Gateway, websocket: WebSocket) -> tuple[SpeakOptions, AuthOutcome]:
-    facts = gateway.facts()
-    admission.check_serving(facts.draining, facts.fingerprint is not None, facts.credential_valid is False)
+    gateway.check_serving()
     subprotocols = websocket.scope.get("subprotocols") or []
     auth = admission.check_auth(gateway.tokens, websocket.headers.get("authorization"), list(subprotocols))
     options = admission.resolve_options(

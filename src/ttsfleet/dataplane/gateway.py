@@ -12,7 +12,7 @@ import uuid
 
 import structlog
 
-from ttsfleet.dataplane import limits, status
+from ttsfleet.dataplane import admission, limits, status
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.cache import AudioCache
 from ttsfleet.dataplane.credentials import KeyFile
@@ -177,6 +177,15 @@ class Gateway:
         self.pool.set_socket_share(share.upstream_sockets)
         per_token = share.chars_per_minute_per_token
         self.limiter.set_rate(per_token if per_token else self.settings.limits.chars_per_minute_per_token)
+
+    def check_serving(self) -> None:
+        """Raise the Refusal a new session or request gets while draining or without a usable key.
+
+        Three fields, read on every connect: `facts()` builds the whole /statusz snapshot.
+        """
+        admission.check_serving(
+            self.lifecycle.is_draining, bool(self.credentials.key), self.credentials.valid is False
+        )
 
     def facts(self) -> status.StatusFacts:
         share = self.shares.share if self.shares is not None else None

@@ -179,8 +179,7 @@ class _CountedStream(StreamingResponse):
 
 
 async def _admit(gateway: Gateway, request: Request) -> tuple[SpeakOptions, str, str | None]:
-    facts = gateway.facts()
-    admission.check_serving(facts.draining, facts.fingerprint is not None, facts.credential_valid is False)
+    gateway.check_serving()
     auth = admission.check_auth(gateway.tokens, request.headers.get("authorization"), None)
     speak = gateway.settings.speak
     options = admission.resolve_options(request.query_params.multi_items(), Transport.REST, speak)
