@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.relay_cost import Measured, summarize
+from benchmarks.relay_cost import Measured, emulator_options, summarize
 
 
 def _round(
@@ -32,3 +32,8 @@ def test_added_ttfb_is_the_gateways_less_nginxs_of_the_same_round() -> None:
     summary = summarize(results)
     assert summary["gateway_added_ttfb_p50_ms"] == 1.0
     assert summary["gateway_added_ttfb_p95_ms"] == 2.0
+
+
+def test_the_emulator_paces_frames_at_the_factor_asked() -> None:
+    assert emulator_options(8.0)[2:4] == ("--realtime-factor", "8")
+    assert emulator_options(1.0)[2:4] == ("--realtime-factor", "1")  # each frame on its own, as live
