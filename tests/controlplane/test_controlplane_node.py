@@ -8,7 +8,6 @@ deleted, collected by the real garbage collector with every process stopped.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import os
@@ -24,6 +23,7 @@ import pytest
 from tests.controlplane.conftest import NAMESPACE
 from tests.devcluster.conftest import MERGE
 from tests.devcluster.test_runner_pods import KEY, TOKEN, _config, _secret, gateway_deployment, service
+from tests.support.cancelling import cancel_as_it_wakes
 from tests.support.servers import ServerProcess
 from tests.support.waiting import wait_until
 from ttsfleet import client
@@ -292,11 +292,6 @@ async def test_a_cancel_that_meets_a_wake_up_still_stops_the_agent(
                 return (await admin.get(lease_path)).status_code == 200
 
             await wait_until(heartbeat, DEADLINE_S, f"the Lease of Node {name}")
-            agent_task = node.tasks[0]
-            node.agent.wake()
-            agent_task.cancel()  # in the same pass of the loop as the wake-up
-            stopped, _ = await asyncio.wait({agent_task}, timeout=10.0)
-            assert stopped, "the agent still ran 10 s after it was cancelled"
-            assert agent_task.cancelled()
+            await cancel_as_it_wakes(node.tasks[0], node.agent.wake)
         finally:
             await admin.delete(f"/api/v1/nodes/{name}")
