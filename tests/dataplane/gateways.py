@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.servers import ServerProcess
 from tests.support.speaking import SpeakTarget
@@ -45,6 +46,12 @@ class RunningGateway:
         """File descriptors the gateway process holds (sockets included)."""
         assert self.process.process is not None
         return sum(1 for _ in Path(f"/proc/{self.process.process.pid}/fd").iterdir())
+
+    def metric(self, sample_name: str) -> float | None:
+        """One sample of the gateway's `/metrics` as Prometheus reads it (None: not exposed)."""
+        text = httpx.get(self.process.base_url + "/metrics", timeout=5.0).text
+        samples = (sample for family in text_string_to_metric_families(text) for sample in family.samples)
+        return next((float(sample.value) for sample in samples if sample.name == sample_name), None)
 
     def is_ready(self) -> bool:
         return httpx.get(self.process.base_url + "/readyz", timeout=5.0).status_code == 200

@@ -21,6 +21,7 @@ from ttsfleet.dataplane.pool import LEASE_RATE_MIN_LEASES, LEASE_RATE_MIN_SPAN_S
 from ttsfleet.dataplane.settings import PoolSettings
 from ttsfleet.dataplane.sockets import (
     HandshakeTime,
+    IdleBudget,
     LeaseRate,
     PeakWindow,
     PooledSocket,
@@ -34,6 +35,8 @@ from ttsfleet.dataplane.sockets import (
     pick,
     runway_shortfall,
     sockets_to_open,
+    spare_shortfall,
+    spare_target,
 )
 from ttsfleet.protocol import Encoding, SocketLimits
 
@@ -298,3 +301,33 @@ def test_sessions_that_leave_stop_counting() -> None:
     sessions.closed(0.7)  # a close more than it opened never goes negative
     assert sessions.sessions == 0
     assert sessions.expected_rate(5.0) == 0.0
+
+
+def test_counting_stops_once_the_idle_sockets_hold_enough() -> None:
+    fresh = [PooledSocket(n, KEY, FakeSocket(), 0.0, 1, 60.0) for n in range(10)]
+    enough = IdleBudget(spares=2, flushes_left=30)
+    assert idle_budget(fresh, 1.0, LIMITS, enough) == IdleBudget(spares=2, flushes_left=40)
+    assert idle_budget(fresh, 1.0, LIMITS) == IdleBudget(spares=10, flushes_left=200)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_sizing_that_stops_counting_decides_as_a_whole_count_would(seed: int) -> None:
+    draw = random.Random(seed)
+    sockets = []
+    for n in range(draw.randrange(0, 120)):
+        pooled = PooledSocket(n, KEY, FakeSocket(), 0.0, 1, LIMITS.window_s)
+        for _ in range(draw.randrange(0, 21)):
+            pooled.charge(draw.uniform(0.0, 59.0), draw.choice((40, 400, 1200)))
+        pooled.state = draw.choice((SocketState.IDLE, SocketState.IDLE, SocketState.LEASED))
+        sockets.append(pooled)
+    connecting, peak = draw.randrange(0, 6), draw.randrange(0, 100)
+    rate, handshake_s, now = draw.uniform(0.0, 80.0), draw.uniform(0.05, 0.5), draw.uniform(59.0, 90.0)
+    settings = PoolSettings()
+
+    whole = idle_budget(sockets, now, LIMITS)
+    target = spare_target(peak, settings, handshake_cover(rate, handshake_s))
+    expected = max(
+        spare_shortfall(whole.spares, connecting, target),
+        runway_shortfall(whole.flushes_left, connecting, rate, settings.spare_lead_s, LIMITS),
+    )
+    assert sockets_to_open(sockets, connecting, peak, rate, handshake_s, now, settings, LIMITS) == expected

@@ -9,8 +9,9 @@ network can take a backend down.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, WebSocket
@@ -131,7 +132,7 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
             await websocket.send_denial_response(rest.refused(gateway, refusal, request_id, headers))
             return
         try:
-            details = await _model_details(gateway, options)
+            details = await _model_details(gateway, options, _extension(websocket, "settle"))
             if isinstance(details, errors.UpstreamAnswer):  # Deepgram refused this voice or format
                 await websocket.send_denial_response(rest.relayed(gateway, details, headers))
                 return
@@ -154,7 +155,7 @@ async def _run_session(
     client_id: str | None,
     metadata: str,
 ) -> None:
-    write_now = (websocket.scope.get("extensions") or {}).get(WRITE_NOW_EXTENSION, {}).get("write")
+    write_now = _extension(websocket, "write")
     session = Session(websocket, options, auth.token_id, gateway.session_context, write_now)
     key = PoolKey.of(options)
     gateway.metrics.sessions.inc()
@@ -197,7 +198,14 @@ def _admit(gateway: Gateway, websocket: WebSocket) -> tuple[SpeakOptions, AuthOu
     return options, auth
 
 
-async def _model_details(gateway: Gateway, options: SpeakOptions) -> Metadata | errors.UpstreamAnswer | None:
+def _extension(websocket: WebSocket, name: str) -> Any:
+    """One of the gateway's own connection hooks (`connections.WRITE_NOW_EXTENSION`); None without it."""
+    return (websocket.scope.get("extensions") or {}).get(WRITE_NOW_EXTENSION, {}).get(name)
+
+
+async def _model_details(
+    gateway: Gateway, options: SpeakOptions, settle: Callable[[], None] | None
+) -> Metadata | errors.UpstreamAnswer | None:
     """What upstream said about the session's model, for its Metadata; or upstream's refusal of it.
 
     The pool remembers what upstream's sockets said about each model. On a model's first session on
@@ -206,11 +214,14 @@ async def _model_details(gateway: Gateway, options: SpeakOptions) -> Metadata | 
     answers, and a voice Deepgram does not know is refused at the upgrade, with Deepgram's own answer,
     as Deepgram would. Later sessions never wait; the key is warmed behind the client's first Speak.
     If upstream cannot be reached, the fields stay empty and the first utterance reports the failure.
+    While it waits, the upgrade gives up its turn (`settle`): other upgrades need not wait for upstream.
     """
     key = PoolKey.of(options)
     known = gateway.pool.known_model(options.model)
     if known is not None:
         return known
+    if settle is not None:
+        settle()
     try:
         pooled = await gateway.pool.lease(key, 0)
     except errors.UpstreamRejected as refused:

@@ -26,6 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from ttsfleet.dataplane.settings import ConnectionSettings
+from ttsfleet.dataplane.upgrades import Turn, UpgradePacer
 from ttsfleet.protocol import CloseReason, Closure
 
 log = structlog.get_logger(__name__)
@@ -49,8 +50,11 @@ CLOSE_POLL_S = 1.0
 # ours: the kernel delivers them after the close. Elsewhere only our own buffer is watched.
 _SIOCOUTQNSD = 0x894B
 _NOT_SENT: int | None = _SIOCOUTQNSD if sys.platform == "linux" else None
-# The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`).
+# The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`)
+# and `settle` (its upgrade needs no more CPU for now: the next waiting upgrade may go, `upgrades.py`).
 WRITE_NOW_EXTENSION = "ttsfleet.write_now"
+# A refused upgrade when too many wait: the client retries after this many seconds.
+UPGRADE_RETRY_AFTER_S = 1
 
 
 class _Refused(Exception):
@@ -112,11 +116,11 @@ def reset(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
-def _answer(status: int, explanation: str) -> bytes:
+def _answer(status: int, explanation: str, extra_head: str = "") -> bytes:
     body = explanation.encode()
     phrase = http.HTTPStatus(status).phrase
     head = (
-        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: text/plain; charset=utf-8\r\n{extra_head}"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return head.encode() + body
@@ -179,6 +183,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     settings: ClassVar[ConnectionSettings]
     pending: ClassVar[PendingConnections]
+    upgrades: ClassVar[UpgradePacer | None] = None
     write_stall_s: ClassVar[float]
     count_refusal: ClassVar[Callable[[int], None]]
 
@@ -266,6 +271,21 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_done()
         self._cancel_body_timer()
         self._cancel_stall_timer()
+        turn = Turn.NOW if self.upgrades is None else self.upgrades.ask(self, self._upgrade_in_turn)
+        if turn is Turn.NOW:
+            super().handle_websocket_upgrade()
+        elif turn is Turn.QUEUED:
+            self.transport.pause_reading()  # a client waits for the 101; anything sooner waits in the kernel
+        else:
+            retry = f"retry-after: {UPGRADE_RETRY_AFTER_S}\r\n"
+            self._refuse(503, "Too many connections are being set up; retry shortly.", retry)
+
+    def _upgrade_in_turn(self) -> None:
+        assert self.upgrades is not None
+        if self.transport.is_closing():
+            self.upgrades.finished()  # gone while it waited: the turn passes on
+            return
+        self.transport.resume_reading()
         super().handle_websocket_upgrade()
 
     # --- deadlines ----------------------------------------------------------------------------------
@@ -278,7 +298,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._body_timer = None
         self._refuse(408, "Request body not received in time.")
 
-    def _refuse(self, status: int, explanation: str) -> None:
+    def _refuse(self, status: int, explanation: str, extra_head: str = "") -> None:
         self._head_done()
         self._cancel_body_timer()
         if self.transport.is_closing():
@@ -287,7 +307,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if responding:
             self.cycle.disconnected = True  # the app's reads end; its answer is not written
         if not (responding and self.cycle.response_started):
-            self.transport.write(_answer(status, explanation))
+            self.transport.write(_answer(status, explanation, extra_head))
         type(self).count_refusal(status)
         log.debug("connection refused", status=status, reason=explanation)
         self._close_after_answer()
@@ -347,6 +367,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_done()
         self._cancel_body_timer()
         self._cancel_stall_timer()
+        if self.upgrades is not None:
+            self.upgrades.withdraw(self)
         super().connection_lost(exc)
 
     def _cancel_body_timer(self) -> None:
@@ -361,6 +383,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
     and a direct way out for data frames (`write_now`, offered in the scope's extensions)."""
 
     settings: ClassVar[ConnectionSettings]
+    upgrades: ClassVar[UpgradePacer | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -369,11 +392,22 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.debug = False  # websockets' DEBUG lines quote headers and frames: never for clients
         self.close_timeout = self.settings.close_timeout_s
         self._fragment_timer: asyncio.TimerHandle | None = None
+        # Made only by a paced upgrade (`GuardedHttpProtocol`), so it holds that upgrade's turn.
+        self._holds_turn = self.upgrades is not None
+
+    def settle(self) -> None:
+        """This upgrade needs no more of the CPU for now (answered, gone, or waiting on upstream): the
+        next waiting upgrade may go. Idempotent."""
+        if self._holds_turn and self.upgrades is not None:
+            self._holds_turn = False
+            self.upgrades.finished()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        if not self.close_sent:  # accepted for the app: uvicorn has built its scope
-            self.scope["extensions"][WRITE_NOW_EXTENSION] = {"write": self.write_now}
+        if self.close_sent:  # websockets refused the handshake itself
+            self.settle()
+        else:  # accepted for the app: uvicorn has built its scope
+            self.scope["extensions"][WRITE_NOW_EXTENSION] = {"write": self.write_now, "settle": self.settle}
 
     def write_now(self, frame: str | bytes) -> bool:
         """Write one data frame now if the socket takes it without waiting; False: use the ASGI send.
@@ -436,7 +470,11 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             # A close frame is a few bytes: it goes out even when the client stopped reading (flow control
             # would hold it back forever); the socket is dropped if the client does not answer in time.
             self.writable.set()
-        await super().send(message)
+        try:
+            await super().send(message)
+        finally:
+            if self._holds_turn and (self.handshake_complete or self.initial_response is not None):
+                self.settle()  # the handshake is answered: 101, or the app's refusal
         if message["type"] == "websocket.close" and self.close_timer is not None:
             self._drop_later()
 
@@ -448,6 +486,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_fragment_timer()
+        self.settle()
         super().connection_lost(exc)
 
     def _cancel_fragment_timer(self) -> None:
@@ -465,10 +504,14 @@ class QuietParserWarnings(logging.Filter):
 
 
 def protocols(
-    settings: ConnectionSettings, write_stall_s: float, count_refusal: Callable[[int], None]
+    settings: ConnectionSettings,
+    write_stall_s: float,
+    count_refusal: Callable[[int], None],
+    upgrades: UpgradePacer | None = None,
 ) -> tuple[type[GuardedHttpProtocol], type[GuardedWebSocketProtocol]]:
-    """The protocol classes for one server, sharing its pending-connection count; `count_refusal` is
-    told the status of every request refused at the transport (400, 408, 414, 431)."""
+    """The protocol classes for one server, sharing its pending-connection count and the turns of its
+    WebSocket upgrades (`upgrades`; None: unpaced); `count_refusal` is told the status of every request
+    refused at the transport (400, 408, 414, 431, 503)."""
     pending = PendingConnections(settings.max_pending)
     http_class = type(
         "GatewayHttpProtocol",
@@ -476,9 +519,12 @@ def protocols(
         {
             "settings": settings,
             "pending": pending,
+            "upgrades": upgrades,
             "write_stall_s": write_stall_s,
             "count_refusal": staticmethod(count_refusal),
         },
     )
-    ws_class = type("GatewayWebSocketProtocol", (GuardedWebSocketProtocol,), {"settings": settings})
+    ws_class = type(
+        "GatewayWebSocketProtocol", (GuardedWebSocketProtocol,), {"settings": settings, "upgrades": upgrades}
+    )
     return http_class, ws_class

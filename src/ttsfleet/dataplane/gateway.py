@@ -27,6 +27,7 @@ from ttsfleet.dataplane.settings import LoadedSettings
 from ttsfleet.dataplane.shares import Share, ShareFile
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.tokens import Revocations, TokenStore
+from ttsfleet.dataplane.upgrades import UpgradePacer
 from ttsfleet.dataplane.upstream import WebSocketConnector
 from ttsfleet.dataplane.utterances import Synthesizer
 from ttsfleet.protocol import SocketLimits, SpeakOptions
@@ -102,6 +103,8 @@ class Gateway:
             self.clock,
         )
         self.sessions = limits.SessionLimiter(settings.limits.max_sessions)
+        connections = settings.connections
+        self.upgrades = UpgradePacer(connections.max_upgrading, connections.max_upgrades_waiting)
         self.limiter = limits.CharacterLimiter(self.clock, settings.limits.chars_per_minute_per_token)
         self.shares = ShareFile(settings.shares.file, self.pod) if settings.shares.file else None
         if settings.shares.required:
@@ -130,6 +133,8 @@ class Gateway:
                 handshakes=lambda: self.pool.opened_total,
                 handshakes_on_demand=lambda: self.pool.opened_on_demand_total,
                 lease_waits=lambda: self.pool.lease_waits_total,
+                upgrades_queued=lambda: self.upgrades.figures.queued,
+                upgrades_waiting=lambda: self.upgrades.waiting,
             )
         )
 

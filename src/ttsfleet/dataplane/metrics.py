@@ -39,6 +39,8 @@ class StateReaders:
     handshakes: Callable[[], int] = lambda: 0
     handshakes_on_demand: Callable[[], int] = lambda: 0
     lease_waits: Callable[[], int] = lambda: 0
+    upgrades_queued: Callable[[], int] = lambda: 0
+    upgrades_waiting: Callable[[], int] = lambda: 0
 
 
 class _StateCollector(Collector):
@@ -72,6 +74,17 @@ class _StateCollector(Collector):
             "Utterances that found no idle upstream socket with budget and waited for one: their own"
             " handshake, a spare's still connecting, or a socket coming free (at the pod's share).",
             value=self._readers.lease_waits(),
+        )
+        yield CounterMetricFamily(
+            "ttsfleet_upgrades_queued",
+            "Client WebSocket upgrades that waited for their turn (connections.max_upgrading were being"
+            " set up): a crowd connecting at once.",
+            value=self._readers.upgrades_queued(),
+        )
+        yield GaugeMetricFamily(
+            "ttsfleet_upgrades_waiting",
+            "Client WebSocket upgrades waiting for their turn now.",
+            value=self._readers.upgrades_waiting(),
         )
         breaker = GaugeMetricFamily(
             "ttsfleet_breaker_state", "Upstream circuit breaker: 1 for the current state.", labels=["state"]

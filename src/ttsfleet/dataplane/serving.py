@@ -119,6 +119,7 @@ async def _serve(loaded: LoadedSettings) -> None:
         settings.connections,
         settings.timeouts.utterance_s,
         lambda status: refusals.labels(status=str(status)).inc(),
+        gateway.upgrades,
     )
     config = uvicorn.Config(
         create_app(gateway),

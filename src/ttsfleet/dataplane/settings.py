@@ -278,6 +278,18 @@ class ConnectionSettings(_Group):
         description="Connections that have not sent a whole request head (so are not yet authenticated);"
         " beyond it the oldest is dropped, so new connections, probes included, are still served.",
     )
+    max_upgrading: int = Field(
+        default=4,
+        ge=1,
+        description="WebSocket upgrades set up at once; the others wait their turn in arrival order, so that"
+        " a crowd connecting does not stall the audio of sessions already speaking.",
+    )
+    max_upgrades_waiting: int = Field(
+        default=2048,
+        ge=0,
+        description="WebSocket upgrades waiting for their turn; beyond it an upgrade gets 503 with"
+        " Retry-After at once.",
+    )
 
 
 class ShareSettings(_Group):

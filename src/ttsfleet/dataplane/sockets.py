@@ -204,13 +204,16 @@ class IdleBudget:
     flushes_left: int  # Flushes they can still take in their current windows
 
 
-def idle_budget(sockets: Iterable[PooledSocket], now: float, limits: SocketLimits) -> IdleBudget:
+def idle_budget(
+    sockets: Iterable[PooledSocket], now: float, limits: SocketLimits, enough: IdleBudget | None = None
+) -> IdleBudget:
     """The spares and Flushes left among one key's `sockets` (the pool's index of them). Only idle ones
     count: leased sockets are those with the most budget (leases go there first), and they hold it until
     their utterance ends, so counting it would hide that the idle ones are nearly spent.
 
-    One pass, each window summed once: maintenance asks this after every lease and release, of every
-    idle socket of the key (about a hundred at a thousand sessions).
+    One pass, each window summed once, and it stops once both counts reach `enough` (the counts are then
+    at least that): maintenance asks this after every lease and release, of every idle socket of the key
+    (about a hundred at a thousand sessions), and a key with its spares needs only to know so.
     """
     spares = flushes = 0
     max_flushes, max_chars = limits.max_flushes_per_window, limits.max_chars_per_window
@@ -221,6 +224,8 @@ def idle_budget(sockets: Iterable[PooledSocket], now: float, limits: SocketLimit
         if left > 0:
             flushes += left
             spares += candidate.chars.sum(now) <= max_chars
+            if enough is not None and spares >= enough.spares and flushes >= enough.flushes_left:
+                break
     return IdleBudget(spares, flushes)
 
 
@@ -240,9 +245,13 @@ def runway_shortfall(
     utterances then wait for a handshake. A connecting socket brings a whole window's budget.
     """
     per_socket = limits.max_flushes_per_window
-    needed = math.ceil(lease_rate_per_s * lead_s - 1e-9)
-    deficit = needed - flushes_left - connecting * per_socket
+    deficit = runway_flushes(lease_rate_per_s, lead_s) - flushes_left - connecting * per_socket
     return max(0, math.ceil(deficit / per_socket))
+
+
+def runway_flushes(lease_rate_per_s: float, lead_s: float) -> int:
+    """The Flushes the leases expected in the next `lead_s` take."""
+    return math.ceil(lease_rate_per_s * lead_s - 1e-9)
 
 
 def sockets_to_open(
@@ -258,8 +267,13 @@ def sockets_to_open(
     """The pool's sizing decision for one key, given its `sockets`: enough idle sockets for the recent
     peak and for the leases of one handshake's time (`spare_target`), and enough Flush budget for the
     next `spare_lead_s` of leases (`runway_shortfall`)."""
-    idle = idle_budget(sockets, now, limits)
     target = spare_target(peak_leased, settings, handshake_cover(lease_rate_per_s, handshake_s))
+    # What the idle sockets must hold for both shortfalls below to be none: counting stops there.
+    enough = IdleBudget(
+        target - connecting,
+        runway_flushes(lease_rate_per_s, settings.spare_lead_s) - connecting * limits.max_flushes_per_window,
+    )
+    idle = idle_budget(sockets, now, limits, enough)
     return max(
         spare_shortfall(idle.spares, connecting, target),
         runway_shortfall(idle.flushes_left, connecting, lease_rate_per_s, settings.spare_lead_s, limits),
