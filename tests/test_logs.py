@@ -9,6 +9,10 @@ import subprocess
 import sys
 import textwrap
 
+import structlog
+
+from ttsfleet import logs
+
 SECRET = "secret-in-an-exception-message"
 
 _PROGRAM = textwrap.dedent(
@@ -64,3 +68,15 @@ def test_query_strings_are_redacted_in_every_line() -> None:
     assert accepted["event"] == '127.0.0.1:1 - "WebSocket /v1/speak?[query redacted]" [accepted]'
     url = next(line for line in lines if line["event"] == "url seen")
     assert url["url"] == "http://host/v1/speak?[query redacted]"
+
+
+def test_bound_values_are_restored_exactly_when_the_block_ends() -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(session_id="outer-session")
+    with logs.bound(session_id="inner-session", utterance_id="an-utterance"):
+        assert structlog.contextvars.get_contextvars() == {
+            "session_id": "inner-session",
+            "utterance_id": "an-utterance",
+        }
+    assert structlog.contextvars.get_contextvars() == {"session_id": "outer-session"}
+    structlog.contextvars.clear_contextvars()

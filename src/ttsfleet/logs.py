@@ -11,10 +11,12 @@ never by its message, which may quote a key, a token or the text.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -114,3 +116,17 @@ def _add_component(component: str) -> structlog.typing.Processor:
         return event
 
     return add
+
+
+@contextlib.contextmanager
+def bound(**values: object) -> Iterator[None]:
+    """Bind `values` to every line logged within, then restore exactly what was bound before.
+
+    structlog's `bound_contextvars` does the same after reading every context variable bound so far; this
+    resets the variables' own tokens: the gateway binds an id per utterance and per session.
+    """
+    tokens = structlog.contextvars.bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import structlog
 
 from tests.dataplane.fakes import DEFAULT_KEY, FakeConnector, ManualClock, PoolHarness, running_pool
+from ttsfleet import logs
 from ttsfleet.dataplane import errors
 from ttsfleet.dataplane.sockets import PooledSocket, PoolKey, ReleaseOutcome, SocketState
 from ttsfleet.protocol import Encoding
@@ -299,3 +301,47 @@ async def test_a_lease_that_waits_for_a_spare_still_connecting_is_counted_as_a_w
         assert harness.pool.opened_on_demand_total == 0  # so the on-demand count alone missed this wait
         for pooled in (first, leased):
             harness.pool.release(pooled, ReleaseOutcome.CLEAN)
+
+
+async def test_spares_opened_for_an_utterance_log_under_no_utterance_of_their_own(
+    harness: PoolHarness,
+) -> None:
+    """A maintenance pass runs in the pool's context, not in that of the utterance whose lease asked for it:
+    the spare it opens would otherwise log its handshake under that utterance's id."""
+    contexts: list[dict[str, Any]] = []
+    real_make = harness.connector.make
+
+    def make() -> Any:
+        contexts.append(structlog.contextvars.get_contextvars())
+        return real_make()
+
+    harness.connector.make = make
+    await settled(lambda: harness.pool.open_sockets == 1)
+
+    async def utterance() -> PooledSocket:
+        with logs.bound(utterance_id="an-utterance"):
+            return await harness.pool.lease(KEY, chars=10)
+
+    leased = await asyncio.create_task(utterance())
+    await settled(lambda: harness.pool.open_sockets == 2)  # the spare that replaced the one leased
+    harness.pool.release(leased, ReleaseOutcome.CLEAN)
+    assert contexts and all("utterance_id" not in bound for bound in contexts)
+
+
+async def test_a_failing_maintenance_pass_is_logged_and_the_next_one_runs(harness: PoolHarness) -> None:
+    await settled(lambda: harness.pool.open_sockets == 1)
+    real_maintain, failures = harness.pool._maintain, []
+
+    def failing_once() -> None:
+        if not failures:
+            failures.append(True)
+            raise RuntimeError("maintenance broke")
+        real_maintain()
+
+    harness.pool._maintain = failing_once  # type: ignore[method-assign]
+    leased = await harness.pool.lease(KEY, chars=10)  # asks for a pass, which fails
+    await settled(lambda: bool(failures))
+    harness.pool.release(leased, ReleaseOutcome.CLEAN)
+    second = await harness.pool.lease(KEY, chars=10)  # asks again: this pass opens the spare
+    await settled(lambda: harness.pool.open_sockets == 2)
+    harness.pool.release(second, ReleaseOutcome.CLEAN)

@@ -20,6 +20,7 @@ from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ttsfleet import logs
 from ttsfleet.dataplane import admission, answers, errors, rest, status, tracing
 from ttsfleet.dataplane.connections import WRITE_NOW_EXTENSION
 from ttsfleet.dataplane.gateway import Gateway
@@ -125,7 +126,7 @@ async def _serve_socket(gateway: Gateway, websocket: WebSocket) -> None:
     request_id = admission.new_request_id()
     client_id = admission.client_request_id(websocket.headers.get("x-request-id"))
     headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
-    with structlog.contextvars.bound_contextvars(session_id=request_id, client_request_id=client_id):
+    with logs.bound(session_id=request_id, client_request_id=client_id):
         try:
             options, auth = _admit(gateway, websocket)
         except errors.Refusal as refusal:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -164,11 +165,33 @@ class Metrics:
             registry=r,
         )
 
+        # Each label's child, looked up once: `labels()` takes a lock and builds a key on every call, and
+        # every utterance records three of these.
+        self._children: dict[tuple[str, str], Any] = {}
+
         # Plain counts for /statusz (reading prometheus values back is not part of its API).
         self.utterances_in_flight = 0
         self.utterances_started = 0
         # Since this process started (the /statusz counter the operator turns into status.usage).
         self.characters_billed = 0
+
+    def first_byte(self, source: str, seconds: float) -> None:
+        """An utterance's first audio byte left, `seconds` after its Flush (or REST request)."""
+        self._child(self.ttfb, "ttfb", source).observe(seconds)
+
+    def utterance_completed(self, source: str, seconds: float) -> None:
+        """An utterance's last byte left, `seconds` after its Flush, from `source`."""
+        self._child(self.utterances, "utterances", "completed").inc()
+        self._child(self.utterance_duration, "duration", source).observe(seconds)
+
+    def utterance_failed(self) -> None:
+        self._child(self.utterances, "utterances", "failed").inc()
+
+    def _child(self, metric: Any, name: str, label: str) -> Any:
+        child = self._children.get((name, label))
+        if child is None:
+            child = self._children[(name, label)] = metric.labels(label)
+        return child
 
     def billed(self, token: str, model: str, chars: int) -> None:
         """Count characters synthesized upstream (not served from the cache)."""

@@ -21,6 +21,7 @@ sockets at once and leased ones when their utterance ends; nothing opens until t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 from collections.abc import Collection
 
@@ -93,7 +94,10 @@ class Pool:
         self._next_sweep_at = 0.0
         self._warmed = settings.warm_min_per_key == 0
         self._changed = asyncio.Event()
-        self._wakeup = asyncio.Event()
+        # A maintenance pass waiting for the loop's next turn (`_wake`), run in the pool's own context.
+        self._maintenance: asyncio.Handle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while `run` runs
+        self._context = contextvars.copy_context()
         self._tasks = Supervisor("pool")
         self._models: dict[str, Metadata] = {}  # model → the Metadata of its latest socket
         self._rechecking = False
@@ -145,7 +149,7 @@ class Pool:
         for pooled in idle[: max(0, self.open_sockets + self.connecting - self.socket_limit)]:
             self._close(pooled)
         self._notify()
-        self._wakeup.set()
+        self._wake()
 
     @property
     def is_over_limit(self) -> bool:
@@ -164,7 +168,7 @@ class Pool:
         """An utterance for `key` has begun (its first text): give the key its warm minimum now, to hide
         the handshake. Called for utterances only, never for a connect: an idle session costs no socket."""
         self._keys_used[key] = self._clock.monotonic()
-        self._wakeup.set()
+        self._wake()
 
     def session_opened(self, key: PoolKey) -> None:
         """A client session of `key` connected: on a key already spoken on, the spares grow with the
@@ -183,7 +187,7 @@ class Pool:
             cover = sockets.handshake_cover(counted.expected_rate(now), self.handshake_s)
             if cover > self._session_cover.get(key, 0):  # wake the pool only when it has more to open
                 self._session_cover[key] = cover
-                self._wakeup.set()
+                self._wake()
 
     def session_closed(self, key: PoolKey) -> None:
         counted = self._sessions.get(key)
@@ -256,7 +260,7 @@ class Pool:
         if counted is not None:
             counted.uttered()
         self._record_busy(pooled.key)
-        self._wakeup.set()  # the key may have dropped below its spares: maintenance opens more
+        self._wake()  # the key may have dropped below its spares: maintenance opens more
         return pooled
 
     def _lease_rate(self, key: PoolKey) -> sockets.LeaseRate:
@@ -416,7 +420,7 @@ class Pool:
         self._move(pooled, SocketState.CLOSED)
         self._sockets.pop(pooled.id, None)
         self._tasks.spawn(f"close-{pooled.id}", self._close_socket(pooled.socket))
-        self._wakeup.set()
+        self._wake()
 
     async def _close_socket(self, socket: UpstreamSocket) -> None:
         try:
@@ -455,7 +459,7 @@ class Pool:
                 self._close(pooled)
             elif pooled.state is SocketState.LEASED:
                 self._move(pooled, SocketState.RETIRING)
-        self._wakeup.set()
+        self._wake()
 
     async def run(self) -> None:
         """Keep spares, recycle and ping, until cancelled; then close every socket."""
@@ -468,20 +472,39 @@ class Pool:
 
         def tick() -> None:
             nonlocal ticker
-            self._wakeup.set()
+            self._wake()
             ticker = loop.call_later(tick_s, tick)
 
+        # Its own context, not that of whichever utterance asks for a pass: the spares it spawns log
+        # under no utterance's id.
+        self._context = contextvars.copy_context()
+        self._loop = loop
         ticker = loop.call_later(tick_s, tick)
         try:
-            while True:
-                self._maintain()
-                self._wakeup.clear()
-                await self._wakeup.wait()
+            self._maintain()
+            await loop.create_future()  # passes run from `_wake` until cancelled
         finally:
+            self._loop = None
             ticker.cancel()
+            if self._maintenance is not None:
+                self._maintenance.cancel()
+                self._maintenance = None
             for pooled in list(self._sockets.values()):
                 self._close(pooled)
             await self._tasks.close()
+
+    def _wake(self) -> None:
+        """Ask for a maintenance pass in the loop's next turn: one, however many ask before it. A
+        callback, not a task woken by an event: a lease asks after every utterance's start."""
+        if self._loop is not None and self._maintenance is None:
+            self._maintenance = self._loop.call_soon(self._maintain_now, context=self._context)
+
+    def _maintain_now(self) -> None:
+        self._maintenance = None
+        try:
+            self._maintain()
+        except Exception:
+            log.exception("pool maintenance failed; the next pass tries again")
 
     def _maintain(self) -> None:
         now = self._clock.monotonic()

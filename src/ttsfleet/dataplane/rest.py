@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from ttsfleet import logs
 from ttsfleet.dataplane import admission, answers, errors, limits
 from ttsfleet.dataplane.gateway import Gateway
 from ttsfleet.protocol import ErrorCode, SpeakOptions, Transport, load_json
@@ -61,7 +62,7 @@ async def serve(gateway: Gateway, request: Request) -> Response:
     request_id = admission.new_request_id()
     client_id = admission.client_request_id(request.headers.get("x-request-id"))
     headers = {"dg-request-id": request_id, "x-ttsfleet-pod": gateway.pod}
-    with structlog.contextvars.bound_contextvars(request_id=request_id, client_request_id=client_id):
+    with logs.bound(request_id=request_id, client_request_id=client_id):
         try:
             options, text, token_id = await _admit(gateway, request)
         except errors.GatewayError as refusal:  # admission's Refusal, or a ClientFault of the text

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import structlog
 
+from ttsfleet import logs
 from ttsfleet.dataplane import errors, tracing
 from ttsfleet.dataplane.breaker import CircuitBreaker
 from ttsfleet.dataplane.cache import AudioCache, CacheKey
@@ -99,27 +100,23 @@ class Synthesizer:
 
         `token_id` (the fleet token's fingerprint) labels the billed characters.
         """
-        utterance_id = uuid.uuid4().hex[:16]
+        utterance_id = secrets.token_hex(8)
         started = self._clock.monotonic()
         traced = {"utterance_id": utterance_id, "chars": len(text), "model": options.model}
-        with (
-            structlog.contextvars.bound_contextvars(utterance_id=utterance_id),
-            tracing.span("utterance", traced) as span,
-        ):
+        with logs.bound(utterance_id=utterance_id), tracing.span("utterance", traced) as span:
             try:
                 result = await self._speak(options, text, sink, websocket, started)
             except errors.GatewayError as error:
-                self._metrics.utterances.labels(outcome="failed").inc()
+                self._metrics.utterance_failed()
                 log.info("utterance failed", chars=len(text), error=type(error).__name__, detail=str(error))
                 raise
             elapsed = self._clock.monotonic() - started
             tracing.annotate(
                 span, {"source": result.source, "upstream_request_id": result.upstream_request_id}
             )
-            self._metrics.utterances.labels(outcome="completed").inc()
+            self._metrics.utterance_completed(result.source, elapsed)
             if result.source != "cache":
                 self._metrics.billed(token_id or "none", options.model, len(text))
-            self._metrics.utterance_duration.labels(source=result.source).observe(elapsed)
             log.info(
                 "utterance completed",
                 chars=len(text),
@@ -283,7 +280,7 @@ class Synthesizer:
         await sink.begin(content_type, "cache")
         for start in range(0, len(audio), CACHE_FRAME_BYTES):
             if start == 0:
-                self._metrics.ttfb.labels(source="cache").observe(self._clock.monotonic() - started)
+                self._metrics.first_byte("cache", self._clock.monotonic() - started)
             await sink.audio(audio[start : start + CACHE_FRAME_BYTES])
 
 
@@ -387,4 +384,4 @@ class _Recorder:
 
     def _first_byte(self) -> None:
         elapsed = self._synthesizer._clock.monotonic() - self._started
-        self._synthesizer._metrics.ttfb.labels(source=self.source).observe(elapsed)
+        self._synthesizer._metrics.first_byte(self.source, elapsed)
