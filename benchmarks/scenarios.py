@@ -40,8 +40,9 @@ Via = Literal["direct", "nginx", "gateway"]
 # Flush budget alone needs ~300 sockets a minute), and the session ceiling above the 2,000 of the largest
 # level; the socket ratio comes from what the pool actually opens, not from this ceiling. Every session
 # of a level connects at the same moment (a pod behind a Service sees them arrive over time), so the
-# bound on connections still sending their request head is raised above the largest level too: at its
-# default (512) a loaded pod drops the oldest of 1,000 simultaneous upgrades as a flood.
+# bound on connections still sending their request head is raised above the largest level too. At its
+# default (512) a 1,000-session onset is served whole since idle means a second old with nothing unread
+# (it reset 488 before); the one load generator of 2,000 sessions may take longer to write its requests.
 POOL_MAX_SOCKETS = 512
 GATEWAY_BASE_SETTINGS = {
     "TTSFLEET_POOL__MAX_SOCKETS": str(POOL_MAX_SOCKETS),

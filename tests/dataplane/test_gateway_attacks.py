@@ -212,6 +212,24 @@ async def test_idle_connections_beyond_the_cap_leave_the_pod_answering(
                 writer.close()
 
 
+async def test_a_crowd_that_connects_before_it_writes_is_not_dropped_as_idle(
+    process_logs: Path, module_emulator: ServerProcess, tmp_path: Path
+) -> None:
+    """A crowd reconnecting at once is accepted faster than its clients write their requests: beyond the
+    cap on connections without a request head, yet none of them idle. Every one is answered."""
+    env = {"TTSFLEET_CONNECTIONS__MAX_PENDING": "5"}
+    with running_gateway(process_logs, module_emulator, tmp_path, env=env, name="crowded") as gateway:
+        crowd = [await asyncio.open_connection("127.0.0.1", gateway.process.port) for _ in range(30)]
+        try:
+            for _, writer in crowd:  # each request written once all are connected
+                writer.write(b"GET /livez HTTP/1.1\r\nhost: gateway\r\nconnection: close\r\n\r\n")
+            answers = await asyncio.gather(*(answer_of(reader) for reader, _ in crowd))
+        finally:
+            for _, writer in crowd:
+                writer.close()
+        assert [status_of(answer) if answer else None for answer in answers] == [200] * len(crowd)
+
+
 def test_the_open_file_limit_is_raised_to_the_hard_limit(
     process_logs: Path, module_emulator: ServerProcess, tmp_path: Path
 ) -> None:

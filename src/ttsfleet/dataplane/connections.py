@@ -18,6 +18,7 @@ import logging
 import socket
 import struct
 import sys
+import termios
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
 
@@ -50,6 +51,9 @@ CLOSE_POLL_S = 1.0
 # ours: the kernel delivers them after the close. Elsewhere only our own buffer is watched.
 _SIOCOUTQNSD = 0x894B
 _NOT_SENT: int | None = _SIOCOUTQNSD if sys.platform == "linux" else None
+# A connection without a request head may be dropped as idle, when too many wait for theirs, only once
+# it has been open this long: a crowd's clients write their requests well within it.
+PENDING_GRACE_S = 1.0
 # The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`)
 # and `settle` (its upgrade needs no more CPU for now: the next waiting upgrade may go, `upgrades.py`).
 WRITE_NOW_EXTENSION = "ttsfleet.write_now"
@@ -62,30 +66,59 @@ class _Refused(Exception):
 
 
 class PendingConnections:
-    """Connections without a whole request head yet, oldest first; beyond the cap the oldest is dropped.
+    """Connections without a whole request head yet, oldest first; beyond the cap the oldest idle one is
+    dropped.
 
     Dropping the oldest rather than refusing the newest keeps the pod answering: a probe or a client
     that sends its request at once always gets in, and an attacker's idle sockets are what is let go.
+    A connection counts as idle only once it has been open for `PENDING_GRACE_S` and nothing it sent
+    waits to be read: a crowd reconnecting at once (a pod restarted behind a Service of a thousand agents) is
+    accepted faster than its clients write their requests, and dropping its oldest half at once, as the
+    pod did, reset hundreds of sessions that were about to speak. Beyond the cap, at most the
+    connections of one grace period are kept longer (`docs/security.md`).
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, grace_s: float = PENDING_GRACE_S) -> None:
         self._cap = cap
-        self._waiting: dict[GuardedHttpProtocol, None] = {}
+        self._grace_s = grace_s
+        self._waiting: dict[GuardedHttpProtocol, float] = {}  # → when it was accepted
+        self._recheck: asyncio.TimerHandle | None = None
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._waiting)
 
     def add(self, connection: GuardedHttpProtocol) -> None:
-        self._waiting[connection] = None
-        while len(self._waiting) > self._cap:
-            oldest = next(iter(self._waiting))
-            del self._waiting[oldest]
-            self.dropped += 1
-            oldest.drop()
+        self._waiting[connection] = connection.loop.time()
+        if len(self._waiting) > self._cap and self._recheck is None:
+            self._enforce()
 
     def discard(self, connection: GuardedHttpProtocol) -> None:
         self._waiting.pop(connection, None)
+
+    def _enforce(self) -> None:
+        self._recheck = None
+        excess = len(self._waiting) - self._cap
+        if excess <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # Oldest first, and no further than the excess or the first one still in its grace: an attacker's
+        # idle sockets are the oldest, so a connection beyond the cap costs a look or two, not one at
+        # every pending connection.
+        for connection, accepted_at in list(self._waiting.items()):
+            if excess == 0:
+                return
+            if now - accepted_at < self._grace_s:
+                self._recheck = loop.call_at(accepted_at + self._grace_s, self._enforce)
+                return
+            if not connection.has_unread_bytes():
+                del self._waiting[connection]
+                self.dropped += 1
+                excess -= 1
+                connection.drop()
+        if excess > 0:  # requests waiting to be read: read in the loop's next pass, then looked at again
+            self._recheck = loop.call_later(0, self._enforce)
 
 
 def unsent_bytes(transport: asyncio.Transport) -> int:
@@ -97,6 +130,16 @@ def unsent_bytes(transport: asyncio.Transport) -> int:
         with contextlib.suppress(OSError, ValueError):
             pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _NOT_SENT, b"\0\0\0\0"))[0]
     return pending
+
+
+def unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """Bytes the peer sent that the kernel holds for us to read."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    with contextlib.suppress(OSError, ValueError):
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0])
+    return 0
 
 
 def cancelled(timer: asyncio.TimerHandle | None) -> asyncio.TimerHandle | None:
@@ -319,6 +362,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         with contextlib.suppress(OSError, RuntimeError, NotImplementedError):
             self.transport.write_eof()
         self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
+
+    def has_unread_bytes(self) -> bool:
+        """Whether the client has sent bytes not read yet (its request may be among them)."""
+        return not self.transport.is_closing() and unread_bytes(self.transport) > 0
 
     def drop(self) -> None:
         """Close at once without an answer: one of too many connections that never sent a request."""
