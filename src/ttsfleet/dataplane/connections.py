@@ -54,6 +54,9 @@ _NOT_SENT: int | None = _SIOCOUTQNSD if sys.platform == "linux" else None
 # A connection without a request head may be dropped as idle, when too many wait for theirs, only once
 # it has been open this long: a crowd's clients write their requests well within it.
 PENDING_GRACE_S = 1.0
+# Beyond the cap with requests still unread, the cap is looked at again this soon: they are read within a
+# pass or two, and a timer, not the next pass, keeps this from turning into a loop of its own.
+PENDING_RECHECK_S = 0.01
 # The ASGI scope extension through which a session finds its socket's `write_now` (`sending.WriteNow`)
 # and `settle` (its upgrade needs no more CPU for now: the next waiting upgrade may go, `upgrades.py`).
 WRITE_NOW_EXTENSION = "ttsfleet.write_now"
@@ -89,6 +92,7 @@ class PendingConnections:
         return len(self._waiting)
 
     def add(self, connection: GuardedHttpProtocol) -> None:
+        self._waiting.pop(connection, None)  # a kept-alive connection's next request: last in line again
         self._waiting[connection] = connection.loop.time()
         if len(self._waiting) > self._cap and self._recheck is None:
             self._enforce()
@@ -117,8 +121,8 @@ class PendingConnections:
                 self.dropped += 1
                 excess -= 1
                 connection.drop()
-        if excess > 0:  # requests waiting to be read: read in the loop's next pass, then looked at again
-            self._recheck = loop.call_later(0, self._enforce)
+        if excess > 0:  # requests waiting to be read: read in the loop's next passes, then looked at again
+            self._recheck = loop.call_later(PENDING_RECHECK_S, self._enforce)
 
 
 def unsent_bytes(transport: asyncio.Transport) -> int:
