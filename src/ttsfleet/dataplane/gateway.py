@@ -133,7 +133,7 @@ class Gateway:
                 handshakes=lambda: self.pool.opened_total,
                 handshakes_on_demand=lambda: self.pool.opened_on_demand_total,
                 lease_waits=lambda: self.pool.lease_waits_total,
-                upgrades_queued=lambda: self.upgrades.figures.queued,
+                upgrades_queued=lambda: self.upgrades.queued,
                 upgrades_waiting=lambda: self.upgrades.waiting,
             )
         )

@@ -167,7 +167,7 @@ class Metrics:
 
         # Each label's child, looked up once: `labels()` takes a lock and builds a key on every call, and
         # every utterance records three of these.
-        self._children: dict[tuple[str, str], Any] = {}
+        self._children: dict[tuple[object, str], Any] = {}
 
         # Plain counts for /statusz (reading prometheus values back is not part of its API).
         self.utterances_in_flight = 0
@@ -177,20 +177,21 @@ class Metrics:
 
     def first_byte(self, source: str, seconds: float) -> None:
         """An utterance's first audio byte left, `seconds` after its Flush (or REST request)."""
-        self._child(self.ttfb, "ttfb", source).observe(seconds)
+        self._child(self.ttfb, source).observe(seconds)
 
     def utterance_completed(self, source: str, seconds: float) -> None:
         """An utterance's last byte left, `seconds` after its Flush, from `source`."""
-        self._child(self.utterances, "utterances", "completed").inc()
-        self._child(self.utterance_duration, "duration", source).observe(seconds)
+        self._child(self.utterances, "completed").inc()
+        self._child(self.utterance_duration, source).observe(seconds)
 
     def utterance_failed(self) -> None:
-        self._child(self.utterances, "utterances", "failed").inc()
+        self._child(self.utterances, "failed").inc()
 
-    def _child(self, metric: Any, name: str, label: str) -> Any:
-        child = self._children.get((name, label))
+    def _child(self, metric: Any, label: str) -> Any:
+        """`metric.labels(label)`, looked up once per metric and label value."""
+        child = self._children.get((metric, label))
         if child is None:
-            child = self._children[(name, label)] = metric.labels(label)
+            child = self._children[(metric, label)] = metric.labels(label)
         return child
 
     def billed(self, token: str, model: str, chars: int) -> None:

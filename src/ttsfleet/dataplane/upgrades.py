@@ -29,20 +29,12 @@ class Turn(enum.Enum):
 
 
 @dataclass
-class UpgradeFigures:
-    """Counters for `/metrics`: upgrades that had to wait, and upgrades refused because too many did."""
-
-    queued: int = 0
-    refused: int = 0
-
-
-@dataclass
 class UpgradePacer:
     """Grants upgrades turns: `limit` at once, then first come, first served."""
 
     limit: int
     max_waiting: int
-    figures: UpgradeFigures = field(default_factory=UpgradeFigures)
+    queued: int = 0  # upgrades that waited their turn, for `/metrics` (refusals count as 503 there)
     _under_way: int = 0
     # Insertion-ordered: the oldest waiting upgrade is first; a connection that leaves is removed by key.
     _waiting: dict[object, Callable[[], None]] = field(default_factory=dict)
@@ -61,10 +53,9 @@ class UpgradePacer:
             self._under_way += 1
             return Turn.NOW
         if len(self._waiting) >= self.max_waiting:
-            self.figures.refused += 1
             return Turn.REFUSED
         self._waiting[connection] = start
-        self.figures.queued += 1
+        self.queued += 1
         return Turn.QUEUED
 
     def withdraw(self, connection: object) -> None:
