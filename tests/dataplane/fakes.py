@@ -58,6 +58,7 @@ class FakeSocket:
     inbox: asyncio.Queue[str | bytes] = field(default_factory=asyncio.Queue)
     flushes: int = 0
     pings: int = 0
+    writes_paused: bool = False  # `send_texts_now` refuses, as a real socket whose writes wait
 
     @property
     def request_id(self) -> str:
@@ -72,6 +73,13 @@ class FakeSocket:
             raise errors.UpstreamUnavailable("closed")
         for text in texts:
             self._answer(text)
+
+    def send_texts_now(self, *texts: str) -> bool:
+        if not self.open or self.writes_paused:
+            return False  # as a real socket closed, or over its high-water mark: `send_texts` waits
+        for text in texts:
+            self._answer(text)
+        return True
 
     def _answer(self, text: str) -> None:
         self.sent.append(text)

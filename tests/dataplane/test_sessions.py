@@ -23,10 +23,13 @@ from tests.dataplane.fakes import (
     running_pool,
     scripted,
 )
+from tests.support.waiting import wait_until
 from ttsfleet.dataplane import limits
 from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.seams import LoopClock
 from ttsfleet.dataplane.sessions import Session, SessionContext, SessionState
+from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.protocol import Closure
 
 pytestmark = pytest.mark.looptime
@@ -42,6 +45,7 @@ class Running:
     session: Session
     task: asyncio.Task[Closure | None]
     connector: FakeConnector
+    pool: Pool
 
     async def frame(self) -> Any:
         """The next frame the gateway sent: parsed JSON, or audio bytes."""
@@ -92,7 +96,7 @@ async def running(connector: FakeConnector) -> AsyncIterator[Running]:
         client = FakeClient()
         session = Session(client, OPTIONS, "token-a", ctx)
         task = asyncio.create_task(session.run(METADATA), name="test:session")
-        run = Running(client, session, task, connector)
+        run = Running(client, session, task, connector, harness.pool)
         assert (await run.frame())["type"] == "Metadata"
         yield run
         if not task.done():
@@ -215,3 +219,62 @@ async def test_a_client_that_leaves_ends_the_session_without_a_close_frame(runni
     running.client.leave()
     assert await running.ended() is None
     assert running.client.closed is None
+
+
+KEY = PoolKey.of(OPTIONS)
+
+
+async def _spoken_once(running: Running) -> FakeSocket:
+    """One utterance spoken and done: the key's socket waits idle for the next."""
+    running.say(SPEAK, FLUSH)
+    await running.frames_until("Flushed")
+    await wait_until(lambda: list(running.pool.idle_sockets(KEY)), what="the socket back in the pool")
+    return running.connector.opened[-1][2]
+
+
+async def test_text_flushed_while_the_session_waits_is_upstream_before_the_next_frame_is_read(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load each task switch waits behind every other connection's callbacks: the utterance's text
+    # must leave where its Flush was read, not once the driver and then the utterance's task had a turn.
+    await _spoken_once(running)
+    sent_at_each_read: list[list[Any]] = []
+    receive = running.client.receive
+
+    async def noting_receive() -> dict[str, Any]:
+        sent = (json.loads(text) for _, _, upstream in running.connector.opened for text in upstream.sent)
+        sent_at_each_read.append(list(sent))
+        return await receive()
+
+    monkeypatch.setattr(running.client, "receive", noting_receive)
+    second = {"type": "Speak", "text": "Sent where it was read."}
+    running.say(second, FLUSH)
+    await running.frames_until("Flushed")
+    # The reader's last read began as soon as it had handled the Flush: the text was upstream by then.
+    assert second in sent_at_each_read[-1]
+
+
+async def test_a_clear_right_after_the_flush_clears_the_begun_text_upstream_and_keeps_the_socket(
+    running: Running,
+) -> None:
+    await _spoken_once(running)
+    never = {"type": "Speak", "text": "Never heard."}
+    running.say(never, FLUSH, {"type": "Clear"})
+    assert await running.frame() == {"type": "Cleared", "sequence_id": 0}
+    # The text had gone upstream; its socket is cleared of it and serves on, and no socket is leaked.
+    (upstream,) = [s for _, _, s in running.connector.opened if json.dumps(never) in s.sent]
+    await wait_until(lambda: upstream.sent[-1] == '{"type":"Clear"}', what="the begun text cleared")
+    await wait_until(lambda: running.pool.busy_sockets(KEY) == 0, what="no socket busy")
+    running.say(SPEAK, FLUSH)
+    after = await running.frames_until("Flushed")
+    assert _types(after) == ["Audio", "Flushed"] and after[-1]["sequence_id"] == 2
+    assert all(socket.open for _, _, socket in running.connector.opened)
+
+
+async def test_a_client_leaving_right_after_its_flush_leaves_no_socket_leased(running: Running) -> None:
+    await _spoken_once(running)
+    running.say({"type": "Speak", "text": "Begun, then nobody listens."}, FLUSH)
+    running.client.leave()
+    assert await running.ended() is None
+    await wait_until(lambda: running.pool.busy_sockets(KEY) == 0, what="no socket busy")
+    assert running.pool.leased_sockets == 0

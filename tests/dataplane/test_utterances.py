@@ -21,10 +21,13 @@ from tests.dataplane.fakes import (
     running_pool,
     scripted,
 )
+from tests.support.waiting import wait_until
 from ttsfleet.dataplane import errors
 from ttsfleet.dataplane.metrics import Metrics
 from ttsfleet.dataplane.seams import LoopClock
+from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.utterances import Synthesizer, UtteranceResult
+from ttsfleet.protocol import Clear
 
 pytestmark = pytest.mark.looptime
 
@@ -191,3 +194,51 @@ async def test_rest_errors_are_counted_by_class_and_auth_reports_the_key(
     assert isinstance(result, errors.UpstreamAuthFailed)
     assert relay.harness.credentials.reports[-1] is False
     assert relay.metrics.registry.get_sample_value("ttsfleet_errors_total", {"error_class": "auth"}) == 1
+
+
+async def _idle_socket(relay: Relay, connector: FakeConnector) -> FakeSocket:
+    """One utterance spoken, so that its key has an idle socket: the one it used."""
+    result, _, _ = await relay.speak()
+    assert isinstance(result, UtteranceResult) and result.source == "websocket"
+    (socket,) = [s for _, _, s in connector.opened if s.flushes]
+    return socket
+
+
+async def test_a_begun_utterance_has_its_text_upstream_before_it_runs(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    socket = await _idle_socket(relay, connector)
+    sent_before = len(socket.sent)
+    utterance = relay.synthesizer.begin(OPTIONS, "Sent at once.", websocket=True)
+    assert len(socket.sent) == sent_before + 2  # its Speak and its Flush, before any await
+    sink = Sink()
+    result = await relay.synthesizer.finish(utterance, sink)
+    assert result.source == "websocket" and result.attempts == 1 and sink.bytes_sent == len(socket.audio)
+    assert len(socket.sent) == sent_before + 2  # not sent twice
+
+
+async def test_a_socket_that_cannot_take_the_text_at_once_gets_it_the_waiting_way(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    socket = await _idle_socket(relay, connector)
+    socket.writes_paused = True
+    flushes = socket.flushes
+    utterance = relay.synthesizer.begin(OPTIONS, "Sent when it can be.", websocket=True)
+    assert utterance.take_socket() is None
+    result = await relay.synthesizer.finish(utterance, Sink())
+    assert result.source == "websocket" and result.attempts == 1
+    assert sum(s.flushes for _, _, s in connector.opened) > flushes  # spoken by some socket of the key
+    assert socket.open  # given back whole, not closed for a paused write
+
+
+async def test_an_abandoned_utterance_gives_its_socket_back_to_be_cleared(
+    relay: Relay, connector: FakeConnector
+) -> None:
+    socket = await _idle_socket(relay, connector)
+    utterance = relay.synthesizer.begin(OPTIONS, "Begun, never run.", websocket=True)
+    key = PoolKey.of(OPTIONS)
+    assert relay.harness.pool.busy_sockets(key) == 1
+    utterance.abandon()
+    utterance.abandon()  # twice is once
+    await wait_until(lambda: relay.harness.pool.busy_sockets(key) == 0, what="the socket cleared")
+    assert socket.sent[-1] == Clear().to_json() and socket.open

@@ -211,12 +211,18 @@ class Pool:
         """What upstream's latest socket for `model` said about it; None before any socket opened."""
         return self._models.get(model)
 
-    async def lease(self, key: PoolKey, chars: int) -> PooledSocket:
-        """An idle socket of `key` with room for `chars` and one flush, or a new one; raises UpstreamError."""
+    def lease_now(self, key: PoolKey, chars: int) -> PooledSocket | None:
+        """An idle socket of `key` with room for `chars` and one flush, leased at once; None where there
+        is none (then `lease` waits for one)."""
         self._keys_used[key] = self._clock.monotonic()
         chosen = self._pick(key, chars)
+        return None if chosen is None else self._hand_out(chosen, chars)
+
+    async def lease(self, key: PoolKey, chars: int) -> PooledSocket:
+        """An idle socket of `key` with room for `chars` and one flush, or a new one; raises UpstreamError."""
+        chosen = self.lease_now(key, chars)
         if chosen is not None:  # the usual case: no timeout to set up for a wait that never comes
-            return self._hand_out(chosen, chars)
+            return chosen
         self.lease_waits_total += 1
         try:
             async with asyncio.timeout(self._timeouts.connect_s):

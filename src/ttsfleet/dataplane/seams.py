@@ -56,6 +56,11 @@ class UpstreamSocket(Protocol):
         """Send each text as a message of its own, all in one write to the network."""
         ...
 
+    def send_texts_now(self, *texts: str) -> bool:
+        """As `send_texts`, at once and without waiting; False, having sent nothing, where that would
+        wait (the socket is not open, or its writes are paused until the network takes what is queued)."""
+        ...
+
     async def receive(self) -> str | bytes: ...
 
     def tap_audio(self, tap: AudioTap | None) -> None:

@@ -3,6 +3,8 @@
 Three tasks share a TaskGroup: the reader (frames → `ServerSocketRules` → actions), the driver (one
 utterance at a time, Flushed with the client's own sequence ids) and the sender. Clear cancels the
 running utterance, drops queued audio and answers Cleared; draining closes with 1012 between utterances.
+A Flush read while the driver waits for work begins its utterance there and then (`Synthesizer.begin`):
+the text goes upstream before the driver and the utterance's task have had their turns of the loop.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ttsfleet.dataplane.pool import Pool
 from ttsfleet.dataplane.seams import Clock
 from ttsfleet.dataplane.sending import ClientGone, ClientSender, SegmentSink, WriteNow
 from ttsfleet.dataplane.sockets import PoolKey
-from ttsfleet.dataplane.utterances import Synthesizer
+from ttsfleet.dataplane.utterances import Synthesizer, Utterance
 from ttsfleet.protocol import (
     NORMAL_CLOSURE,
     Cleared,
@@ -81,6 +83,7 @@ class _Segment:
     text: str
     sequence_id: int
     epoch: int
+    begun: Utterance | None = None  # begun where it was read; abandoned if it never runs
 
 
 _CLOSE = object()  # queued after a Close: finish what came before, then close normally
@@ -191,7 +194,9 @@ class Session:
             self._end(answers.closure_for(stalled.exceptions[0]))
             log.info("client stopped reading", detail=str(stalled.exceptions[0]))
         finally:
-            # Every way out, a crash included: an utterance cut here must not stay counted as active.
+            # Every way out, a crash included: an utterance cut here must not stay counted as active,
+            # nor one begun and still queued keep its upstream socket.
+            self._drop_queued()
             self._finish_utterance("cut")
         if self.state is not SessionState.CLOSING:
             self.transition(SessionState.CLOSING)
@@ -224,7 +229,7 @@ class Session:
                 if isinstance(action, TextBuffered):
                     self._buffered(action)
                 elif isinstance(action, SynthesisRequested):
-                    self._queue.put_nowait(_Segment(action.text, action.sequence_id, self._epoch))
+                    self._queue_synthesis(action)
                 elif isinstance(action, FlushRefused):
                     self._sender.push_text(action.warning.to_json())
                 elif isinstance(action, ClearRequested):
@@ -270,10 +275,25 @@ class Session:
             self.utterances += 1
             log.debug("client utterance ended", outcome=outcome)
 
+    def _queue_synthesis(self, action: SynthesisRequested) -> None:
+        begun = None
+        if action.text and self._current is None and self._queue.empty():
+            # The driver waits for this very segment: its text can go upstream now.
+            begun = self._begin(action.text)
+        self._queue.put_nowait(_Segment(action.text, action.sequence_id, self._epoch, begun))
+
+    def _begin(self, text: str) -> Utterance:
+        return self._ctx.synthesizer.begin(self._options, text, websocket=True)
+
+    def _drop_queued(self) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, _Segment) and item.begun is not None:
+                item.begun.abandon()
+
     def _clear(self, sequence_id: int) -> None:
         self._epoch += 1
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._drop_queued()
         if self._current is not None and not self._current.done():
             self._current.cancel()
         self._sender.discard_audio()
@@ -291,6 +311,8 @@ class Session:
                 return
             assert isinstance(item, _Segment)
             if item.epoch != self._epoch:
+                if item.begun is not None:
+                    item.begun.abandon()
                 continue
             if not item.text:
                 self._sender.push_text(Flushed(item.sequence_id).to_json())
@@ -298,8 +320,12 @@ class Session:
                 if not self._in_utterance:
                     self._start_utterance()  # text buffered before a Clear-less epoch change
                 sink = SegmentSink(self._sender)
-                self._current = group.create_task(self._utter(item.text, sink), name="session:utter")
-                await asyncio.wait({self._current})
+                utterance = item.begun or self._begin(item.text)
+                self._current = group.create_task(self._utter(utterance, sink), name="session:utter")
+                try:
+                    await asyncio.wait({self._current})
+                finally:
+                    utterance.abandon()  # its socket, if the task was cancelled before it ever ran
                 current, self._current = self._current, None
                 if current.cancelled():
                     continue  # a Clear: its Cleared is already queued
@@ -313,12 +339,10 @@ class Session:
                 self._finish_utterance("flushed")
                 self._maybe_close_when_idle()
 
-    async def _utter(self, text: str, sink: SegmentSink) -> errors.GatewayError | None:
+    async def _utter(self, utterance: Utterance, sink: SegmentSink) -> errors.GatewayError | None:
         """One utterance; a failure is returned, so it ends the session with its close, not the group."""
         try:
-            await self._ctx.synthesizer.speak(
-                self._options, text, sink, websocket=True, token_id=self._token_id
-            )
+            await self._ctx.synthesizer.finish(utterance, sink, self._token_id)
         except errors.GatewayError as error:
             return error
         return None

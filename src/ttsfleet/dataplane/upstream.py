@@ -110,6 +110,17 @@ class TappedConnection(ClientConnection):
             for text in texts:
                 self.protocol.send_text(text.encode())
 
+    def send_texts_now(self, texts: Iterable[str]) -> bool:
+        """`send_texts` where it would not wait: the connection open and its writes not paused (what
+        `send_context` waits for); False, having sent nothing, otherwise. No task switch before the
+        write, so text read from a client can leave in the same pass of the loop."""
+        if self.protocol.state is not State.OPEN or self.paused or self.transport.is_closing():
+            return False
+        for text in texts:
+            self.protocol.send_text(text.encode())
+        self.send_data()
+        return True
+
     def send_data(self) -> None:
         """What the protocol has to send, its frames in one write: websockets writes each frame with a
         write of its own. An empty chunk, always the last, asks for a half-close, as websockets does it."""
@@ -159,6 +170,10 @@ class WebSocketUpstream:
     async def send_texts(self, *texts: str) -> None:
         with translated_errors():
             await self._connection.send_texts(texts)
+
+    def send_texts_now(self, *texts: str) -> bool:
+        with translated_errors():
+            return self._connection.send_texts_now(texts)
 
     async def receive(self) -> str | bytes:
         # Every upstream frame passes here: a plain try costs nothing until an error, where the

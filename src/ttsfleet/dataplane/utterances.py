@@ -2,6 +2,11 @@
 
 Audio goes to an `AudioSink` as it arrives, byte for byte. Retries happen only while the sink has
 received nothing of this utterance; after that a failure ends the utterance with an explicit error.
+
+An utterance is begun (`Synthesizer.begin`) where its text is read, without waiting: the cache is looked
+up and, on a miss, an idle upstream socket is leased and the text sent upstream there and then. The rest
+(`Synthesizer.finish`) runs in a task of its own. Under load every pass of the event loop waits behind
+every other connection's callbacks; the text no longer waits for the passes that start that task.
 """
 
 from __future__ import annotations
@@ -53,6 +58,44 @@ class AudioSink(Protocol):
         ...
 
 
+class Utterance:
+    """An utterance as `Synthesizer.begin` left it: its cache lookup done and, perhaps, its first socket
+    leased with the text already sent. `Synthesizer.finish` runs it; one that will never run (a Clear, the
+    session's end) is `abandon`ed, so a socket it holds goes back to the pool."""
+
+    __slots__ = ("_pool", "_socket", "cached", "id", "options", "started", "text", "websocket")
+
+    def __init__(
+        self,
+        options: SpeakOptions,
+        text: str,
+        websocket: bool,
+        started: float,
+        cached: tuple[bytes, str] | None,
+        socket: PooledSocket | None,
+        pool: Pool,
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        self.options = options
+        self.text = text
+        self.websocket = websocket
+        self.started = started
+        self.cached = cached
+        self._socket = socket
+        self._pool = pool
+
+    def take_socket(self) -> PooledSocket | None:
+        """The socket leased by `begin`, its text sent, handed over once; None if there was none."""
+        socket, self._socket = self._socket, None
+        return socket
+
+    def abandon(self) -> None:
+        """This utterance will not run on: a socket not yet taken goes back to be cleared of its text."""
+        socket = self.take_socket()
+        if socket is not None:
+            self._pool.release(socket, ReleaseOutcome.DIRTY)
+
+
 @dataclass(frozen=True, slots=True)
 class UtteranceResult:
     source: str  # cache | websocket | rest_fallback | rest
@@ -87,6 +130,42 @@ class Synthesizer:
         self._clock = clock
         self._upstream_limits = SocketLimits()
 
+    def _cache_for(self, options: SpeakOptions) -> AudioCache | None:
+        # With a callback, Deepgram answers with a request id and delivers the audio elsewhere: no audio
+        # to keep, and each such request must reach Deepgram.
+        return self._cache if options.callback is None else None
+
+    def begin(self, options: SpeakOptions, text: str, *, websocket: bool) -> Utterance:
+        """What of an utterance can be done without waiting, done now: the cache looked up and, for a
+        socket utterance the cache does not hold, an idle socket leased and the text sent upstream."""
+        started = self._clock.monotonic()
+        cache = self._cache_for(options)
+        cached = cache.get(CacheKey.of(options, text)) if cache is not None else None
+        socket = None
+        if websocket and cached is None:
+            socket = self._pool.lease_now(PoolKey.of(options), len(text))
+            if socket is not None and not self._sent_now(socket, text):
+                socket = None  # the attempt leases and sends the usual way, in the utterance's own task
+        return Utterance(options, text, websocket, started, cached, socket, self._pool)
+
+    def _sent_now(self, pooled: PooledSocket, text: str) -> bool:
+        """The text sent on `pooled` at once; if not, the socket goes back (closed if it broke)."""
+        try:
+            if pooled.socket.send_texts_now(*self._frames(text)):
+                return True
+            outcome = ReleaseOutcome.CLEAN  # nothing was sent: not open, or its writes paused
+        except errors.UpstreamError:
+            outcome = ReleaseOutcome.BROKEN
+        self._pool.release(pooled, outcome)
+        return False
+
+    def _frames(self, text: str) -> list[str]:
+        """An utterance's text as upstream takes it: Speaks of at most its limit, then a Flush."""
+        limit = self._upstream_limits.max_speak_chars
+        frames = [Speak(text[start : start + limit]).to_json() for start in range(0, len(text), limit)]
+        frames.append(Flush().to_json())
+        return frames
+
     async def speak(
         self,
         options: SpeakOptions,
@@ -100,17 +179,24 @@ class Synthesizer:
 
         `token_id` (the fleet token's fingerprint) labels the billed characters.
         """
-        utterance_id = secrets.token_hex(8)
-        started = self._clock.monotonic()
-        traced = {"utterance_id": utterance_id, "chars": len(text), "model": options.model}
-        with logs.bound(utterance_id=utterance_id), tracing.span("utterance", traced) as span:
+        return await self.finish(self.begin(options, text, websocket=websocket), sink, token_id)
+
+    async def finish(
+        self, utterance: Utterance, sink: AudioSink, token_id: str | None = None
+    ) -> UtteranceResult:
+        """Run a begun utterance to its end; raises GatewayError."""
+        options, text = utterance.options, utterance.text
+        traced = {"utterance_id": utterance.id, "chars": len(text), "model": options.model}
+        with logs.bound(utterance_id=utterance.id), tracing.span("utterance", traced) as span:
             try:
-                result = await self._speak(options, text, sink, websocket, started)
+                result = await self._speak(utterance, sink)
             except errors.GatewayError as error:
                 self._metrics.utterance_failed()
                 log.info("utterance failed", chars=len(text), error=type(error).__name__, detail=str(error))
                 raise
-            elapsed = self._clock.monotonic() - started
+            finally:
+                utterance.abandon()  # a socket `begin` leased that no attempt took
+            elapsed = self._clock.monotonic() - utterance.started
             tracing.annotate(
                 span, {"source": result.source, "upstream_request_id": result.upstream_request_id}
             )
@@ -128,15 +214,11 @@ class Synthesizer:
             )
             return result
 
-    async def _speak(
-        self, options: SpeakOptions, text: str, sink: AudioSink, websocket: bool, started: float
-    ) -> UtteranceResult:
-        key = CacheKey.of(options, text)
-        # With a callback, Deepgram answers with a request id and delivers the audio elsewhere: no audio
-        # to keep, and each such request must reach Deepgram.
-        cache = self._cache if options.callback is None else None
+    async def _speak(self, utterance: Utterance, sink: AudioSink) -> UtteranceResult:
+        options, text, started = utterance.options, utterance.text, utterance.started
+        cache = self._cache_for(options)
         if cache is not None:
-            hit = cache.get(key)
+            hit = utterance.cached
             if hit is not None:
                 self._metrics.cache_hits.inc()
                 await self._replay(hit[0], hit[1], sink, started)
@@ -150,8 +232,8 @@ class Synthesizer:
                     attempts += 1
                     try:
                         # After failed sockets, the last attempt takes another path (REST), not a socket.
-                        last = websocket and attempts > 1 and attempts >= self._policy.max_attempts
-                        source, request_id = await self._attempt(options, text, recorder, websocket, last)
+                        last = utterance.websocket and attempts > 1 and attempts >= self._policy.max_attempts
+                        source, request_id = await self._attempt(utterance, recorder, last)
                         break
                     except errors.UpstreamError as error:
                         self._metrics.errors.labels(error_class=error.error_class.value).inc()
@@ -166,38 +248,39 @@ class Synthesizer:
                 f"utterance took longer than {self._timeouts.utterance_s:g} s"
             ) from None
         if cache is not None and recorder.kept is not None:
-            cache.put(key, bytes(recorder.kept), recorder.content_type)
+            cache.put(CacheKey.of(options, text), bytes(recorder.kept), recorder.content_type)
         return UtteranceResult(source, recorder.bytes_sent, attempts, request_id)
 
-    async def _attempt(
-        self, options: SpeakOptions, text: str, recorder: _Recorder, websocket: bool, last: bool
-    ) -> tuple[str, str]:
-        if not websocket:
+    async def _attempt(self, utterance: Utterance, recorder: _Recorder, last: bool) -> tuple[str, str]:
+        options, text = utterance.options, utterance.text
+        if not utterance.websocket:
             return "rest", await self._over_rest(options, text, recorder, "rest")
         if last:
             return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
-        try:
-            pooled = await self._pool.lease(PoolKey.of(options), len(text))
-        except _FALLBACK_ERRORS as error:
-            if recorder.bytes_sent:
-                raise
-            log.info("falling back to REST", error_class=error.error_class.value, detail=str(error))
-            return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
+        pooled = utterance.take_socket()  # the first attempt's, if `begin` sent its text already
+        sent = pooled is not None
+        if pooled is None:
+            try:
+                pooled = await self._pool.lease(PoolKey.of(options), len(text))
+            except _FALLBACK_ERRORS as error:
+                if recorder.bytes_sent:
+                    raise
+                log.info("falling back to REST", error_class=error.error_class.value, detail=str(error))
+                return "rest_fallback", await self._over_rest(options, text, recorder, "rest_fallback")
         recorder.source = "websocket"
-        return "websocket", await self._over_socket(pooled, text, recorder)
+        return "websocket", await self._over_socket(pooled, text, recorder, sent=sent)
 
-    async def _over_socket(self, pooled: PooledSocket, text: str, recorder: _Recorder) -> str:
+    async def _over_socket(self, pooled: PooledSocket, text: str, recorder: _Recorder, *, sent: bool) -> str:
         socket = pooled.socket
         outcome = ReleaseOutcome.BROKEN
         try:
             async with self._in_time("WebSocket") as deadline:
                 # Audio the client can take at once is relayed as it arrives; the rest comes here.
                 socket.tap_audio(_AudioTap(recorder, deadline))
-                limit = self._upstream_limits.max_speak_chars
-                speaks = (
-                    Speak(text[start : start + limit]).to_json() for start in range(0, len(text), limit)
-                )
-                await socket.send_texts(*speaks, Flush().to_json())
+                if not sent:
+                    frames = self._frames(text)
+                    if not socket.send_texts_now(*frames):
+                        await socket.send_texts(*frames)
                 while True:
                     frame = await deadline.next(socket.receive())
                     if isinstance(frame, bytes):
