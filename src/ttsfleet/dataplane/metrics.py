@@ -166,8 +166,8 @@ class Metrics:
         )
 
         # Each label's child, looked up once: `labels()` takes a lock and builds a key on every call, and
-        # every utterance records three of these.
-        self._children: dict[tuple[object, str], Any] = {}
+        # every utterance records four of these (the fleet tokens and the models are few).
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
 
         # Plain counts for /statusz (reading prometheus values back is not part of its API).
         self.utterances_in_flight = 0
@@ -187,16 +187,16 @@ class Metrics:
     def utterance_failed(self) -> None:
         self._child(self.utterances, "failed").inc()
 
-    def _child(self, metric: Any, label: str) -> Any:
-        """`metric.labels(label)`, looked up once per metric and label value."""
-        child = self._children.get((metric, label))
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per metric and label values."""
+        child = self._children.get((metric, labels))
         if child is None:
-            child = self._children[(metric, label)] = metric.labels(label)
+            child = self._children[(metric, labels)] = metric.labels(*labels)
         return child
 
     def billed(self, token: str, model: str, chars: int) -> None:
         """Count characters synthesized upstream (not served from the cache)."""
-        self.billed_characters.labels(token, model).inc(chars)
+        self._child(self.billed_characters, token, model).inc(chars)
         self.characters_billed += chars
 
     def utterance_started(self) -> None:
