@@ -22,6 +22,7 @@ from tests.support.speaking import (
     speak_and_flush,
     wait_closed,
 )
+from tests.support.waiting import eventually
 from ttsfleet.dataplane.settings import PoolSettings
 from ttsfleet.dataplane.sockets import spare_target
 from ttsfleet.fingerprints import fingerprint_secret
@@ -97,6 +98,33 @@ async def test_clear_stops_audio_and_no_audio_follows_cleared(gateway: RunningGa
         after = await speak_and_flush(ws, "Fresh start.")
         assert after.types == ["Audio", "Flushed"]
         assert after.frames[-1].text == {"type": "Flushed", "sequence_id": 1}
+
+
+async def test_a_clear_behind_the_flush_that_began_an_utterance_clears_it_upstream_and_leaks_no_socket(
+    gateway: RunningGateway,
+) -> None:
+    # With the key warm, the text goes upstream where its Flush is read, so a Clear right behind it
+    # must be carried upstream too, and the socket must come back for the next utterance.
+    async with await connect(gateway.target) as ws:
+        await receive_frame(ws)
+        await speak_and_flush(ws, SENTENCE)  # the key is warm: an idle socket waits
+        before = gateway.upstream_stats()
+        for message in ({"type": "Speak", "text": LONG_TEXT}, {"type": "Flush"}, {"type": "Clear"}):
+            await ws.send(json.dumps(message))
+        received = await receive_until(ws, "Cleared")
+        assert received.frames[-1].text == {"type": "Cleared", "sequence_id": 0}
+        assert "Flushed" not in received.types
+        after = await eventually(
+            lambda: (stats := gateway.upstream_stats())["clears_total"] > before["clears_total"] and stats,
+            what="the Clear carried upstream",
+        )
+        assert after["flushes_total"] == before["flushes_total"] + 1  # the cleared text had gone up
+        await eventually(
+            lambda: gateway.status()["upstream"]["leased_sockets"] == 0, what="no socket left leased"
+        )
+        again = await speak_and_flush(ws, "Fresh start.")
+        assert again.types == ["Audio", "Flushed"]
+        assert again.frames[-1].text == {"type": "Flushed", "sequence_id": 2}
 
 
 async def test_clear_mid_stream_after_audio_began_still_ends_with_cleared_only(
