@@ -321,11 +321,11 @@ class Session:
                     self._start_utterance()  # text buffered before a Clear-less epoch change
                 sink = SegmentSink(self._sender)
                 utterance = item.begun or self._begin(item.text)
-                self._current = group.create_task(self._utter(utterance, sink), name="session:utter")
                 try:
+                    self._current = group.create_task(self._utter(utterance, sink), name="session:utter")
                     await asyncio.wait({self._current})
                 finally:
-                    utterance.abandon()  # its socket, if the task was cancelled before it ever ran
+                    utterance.abandon()  # its socket, if its task never ran (cancelled before it began)
                 current, self._current = self._current, None
                 if current.cancelled():
                     continue  # a Clear: its Cleared is already queued
