@@ -224,12 +224,11 @@ async def test_a_client_that_leaves_ends_the_session_without_a_close_frame(runni
 KEY = PoolKey.of(OPTIONS)
 
 
-async def _spoken_once(running: Running) -> FakeSocket:
+async def _spoken_once(running: Running) -> None:
     """One utterance spoken and done: the key's socket waits idle for the next."""
     running.say(SPEAK, FLUSH)
     await running.frames_until("Flushed")
     await wait_until(lambda: list(running.pool.idle_sockets(KEY)), what="the socket back in the pool")
-    return running.connector.opened[-1][2]
 
 
 async def test_text_flushed_while_the_session_waits_is_upstream_before_the_next_frame_is_read(

@@ -5,6 +5,7 @@ deadline (connect, first byte, inter-chunk gap, utterance total) ends the wait e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,11 +24,13 @@ from tests.dataplane.fakes import (
 )
 from tests.support.waiting import wait_until
 from ttsfleet.dataplane import errors
+from ttsfleet.dataplane.cache import AudioCache
 from ttsfleet.dataplane.metrics import Metrics
+from ttsfleet.dataplane.retrying import RetryPolicy
 from ttsfleet.dataplane.seams import LoopClock
 from ttsfleet.dataplane.sockets import PoolKey
 from ttsfleet.dataplane.utterances import Synthesizer, UtteranceResult
-from ttsfleet.protocol import Clear
+from ttsfleet.protocol import Clear, Flush, Speak
 
 pytestmark = pytest.mark.looptime
 
@@ -196,49 +199,86 @@ async def test_rest_errors_are_counted_by_class_and_auth_reports_the_key(
     assert relay.metrics.registry.get_sample_value("ttsfleet_errors_total", {"error_class": "auth"}) == 1
 
 
-async def _idle_socket(relay: Relay, connector: FakeConnector) -> FakeSocket:
-    """One utterance spoken, so that its key has an idle socket: the one it used."""
+def _sent(connector: FakeConnector, text: str) -> list[FakeSocket]:
+    """The sockets `text` was sent on, once per Speak that carried it."""
+    speak = Speak(text).to_json()
+    return [socket for _, _, socket in connector.opened for sent in socket.sent if sent == speak]
+
+
+async def _warm(relay: Relay) -> None:
+    """One utterance spoken, so that its key has an idle socket (spares may have opened beside it)."""
     result, _, _ = await relay.speak()
     assert isinstance(result, UtteranceResult) and result.source == "websocket"
-    (socket,) = [s for _, _, s in connector.opened if s.flushes]
-    return socket
 
 
 async def test_a_begun_utterance_has_its_text_upstream_before_it_runs(
     relay: Relay, connector: FakeConnector
 ) -> None:
-    socket = await _idle_socket(relay, connector)
-    sent_before = len(socket.sent)
-    utterance = relay.synthesizer.begin(OPTIONS, "Sent at once.", websocket=True)
-    assert len(socket.sent) == sent_before + 2  # its Speak and its Flush, before any await
+    await _warm(relay)
+    text = "Sent at once."
+    utterance = relay.synthesizer.begin(OPTIONS, text, websocket=True)
+    (socket,) = _sent(connector, text)  # before any await
+    assert socket.sent[-1] == Flush().to_json()
     sink = Sink()
     result = await relay.synthesizer.finish(utterance, sink)
     assert result.source == "websocket" and result.attempts == 1 and sink.bytes_sent == len(socket.audio)
-    assert len(socket.sent) == sent_before + 2  # not sent twice
+    assert _sent(connector, text) == [socket]  # not sent twice
 
 
 async def test_a_socket_that_cannot_take_the_text_at_once_gets_it_the_waiting_way(
     relay: Relay, connector: FakeConnector
 ) -> None:
-    socket = await _idle_socket(relay, connector)
-    socket.writes_paused = True
-    flushes = socket.flushes
-    utterance = relay.synthesizer.begin(OPTIONS, "Sent when it can be.", websocket=True)
-    assert utterance.take_socket() is None
+    await _warm(relay)
+    for _, _, socket in connector.opened:
+        socket.writes_paused = True
+    text = "Sent when it can be."
+    utterance = relay.synthesizer.begin(OPTIONS, text, websocket=True)
+    assert utterance.take_socket() is None and _sent(connector, text) == []
     result = await relay.synthesizer.finish(utterance, Sink())
     assert result.source == "websocket" and result.attempts == 1
-    assert sum(s.flushes for _, _, s in connector.opened) > flushes  # spoken by some socket of the key
-    assert socket.open  # given back whole, not closed for a paused write
+    assert len(_sent(connector, text)) == 1  # by `send_texts`, once
+    assert all(socket.open for _, _, socket in connector.opened)  # given back whole, not closed
 
 
 async def test_an_abandoned_utterance_gives_its_socket_back_to_be_cleared(
     relay: Relay, connector: FakeConnector
 ) -> None:
-    socket = await _idle_socket(relay, connector)
-    utterance = relay.synthesizer.begin(OPTIONS, "Begun, never run.", websocket=True)
+    await _warm(relay)
     key = PoolKey.of(OPTIONS)
+    utterance = relay.synthesizer.begin(OPTIONS, "Begun, never run.", websocket=True)
+    (socket,) = _sent(connector, "Begun, never run.")
     assert relay.harness.pool.busy_sockets(key) == 1
     utterance.abandon()
     utterance.abandon()  # twice is once
     await wait_until(lambda: relay.harness.pool.busy_sockets(key) == 0, what="the socket cleared")
     assert socket.sent[-1] == Clear().to_json() and socket.open
+    assert socket in [pooled.socket for pooled in relay.harness.pool.idle_sockets(key)]
+
+
+@pytest.mark.parametrize(
+    ("callback", "upstream_requests"),
+    [
+        pytest.param(None, 1, id="kept-and-replayed"),
+        pytest.param("https://agent.example/done", 2, id="callback"),
+    ],
+)
+async def test_the_cache_replays_a_repeat_unless_the_request_asks_for_a_callback(
+    relay: Relay, rest: FakeRest, callback: str | None, upstream_requests: int
+) -> None:
+    # A callback request's audio goes to the callback, not to the client: nothing to keep, and each must
+    # reach Deepgram.
+    cached = Synthesizer(
+        relay.harness.pool,
+        rest,
+        relay.harness.credentials,
+        relay.harness.breaker,
+        AudioCache(relay.harness.clock, 1 << 20, 60),
+        RetryPolicy(max_attempts=1, base_delay_s=0.0, max_delay_s=0.0),
+        TIMEOUTS,
+        relay.metrics,
+        relay.harness.clock,
+    )
+    options = dataclasses.replace(OPTIONS, callback=callback)
+    sources = [(await cached.speak(options, "Said twice.", Sink(), websocket=False)).source for _ in range(2)]
+    assert len(rest.requests) == upstream_requests
+    assert sources == (["rest", "cache"] if callback is None else ["rest", "rest"])

@@ -63,7 +63,7 @@ class Utterance:
     leased with the text already sent. `Synthesizer.finish` runs it; one that will never run (a Clear, the
     session's end) is `abandon`ed, so a socket it holds goes back to the pool."""
 
-    __slots__ = ("_pool", "_socket", "cached", "id", "options", "started", "text", "websocket")
+    __slots__ = ("_pool", "_socket", "cache_key", "cached", "id", "options", "started", "text", "websocket")
 
     def __init__(
         self,
@@ -71,6 +71,7 @@ class Utterance:
         text: str,
         websocket: bool,
         started: float,
+        cache_key: CacheKey | None,
         cached: tuple[bytes, str] | None,
         socket: PooledSocket | None,
         pool: Pool,
@@ -80,6 +81,7 @@ class Utterance:
         self.text = text
         self.websocket = websocket
         self.started = started
+        self.cache_key = cache_key  # None: the cache does not take part (off, or a callback request)
         self.cached = cached
         self._socket = socket
         self._pool = pool
@@ -130,23 +132,23 @@ class Synthesizer:
         self._clock = clock
         self._upstream_limits = SocketLimits()
 
-    def _cache_for(self, options: SpeakOptions) -> AudioCache | None:
-        # With a callback, Deepgram answers with a request id and delivers the audio elsewhere: no audio
-        # to keep, and each such request must reach Deepgram.
-        return self._cache if options.callback is None else None
-
     def begin(self, options: SpeakOptions, text: str, *, websocket: bool) -> Utterance:
         """What of an utterance can be done without waiting, done now: the cache looked up and, for a
         socket utterance the cache does not hold, an idle socket leased and the text sent upstream."""
         started = self._clock.monotonic()
-        cache = self._cache_for(options)
-        cached = cache.get(CacheKey.of(options, text)) if cache is not None else None
+        cache_key: CacheKey | None = None
+        cached: tuple[bytes, str] | None = None
+        # With a callback, Deepgram answers with a request id and delivers the audio elsewhere: no audio
+        # to keep, and each such request must reach Deepgram.
+        if self._cache is not None and options.callback is None:
+            cache_key = CacheKey.of(options, text)
+            cached = self._cache.get(cache_key)
         socket = None
         if websocket and cached is None:
             socket = self._pool.lease_now(PoolKey.of(options), len(text))
             if socket is not None and not self._sent_now(socket, text):
                 socket = None  # the attempt leases and sends the usual way, in the utterance's own task
-        return Utterance(options, text, websocket, started, cached, socket, self._pool)
+        return Utterance(options, text, websocket, started, cache_key, cached, socket, self._pool)
 
     def _sent_now(self, pooled: PooledSocket, text: str) -> bool:
         """The text sent on `pooled` at once; if not, the socket goes back (closed if it broke)."""
@@ -215,9 +217,8 @@ class Synthesizer:
             return result
 
     async def _speak(self, utterance: Utterance, sink: AudioSink) -> UtteranceResult:
-        options, text, started = utterance.options, utterance.text, utterance.started
-        cache = self._cache_for(options)
-        if cache is not None:
+        started, key = utterance.started, utterance.cache_key
+        if key is not None:  # the cache takes part: `begin` looked it up
             hit = utterance.cached
             if hit is not None:
                 self._metrics.cache_hits.inc()
@@ -247,8 +248,8 @@ class Synthesizer:
             raise errors.UpstreamTimeout(
                 f"utterance took longer than {self._timeouts.utterance_s:g} s"
             ) from None
-        if cache is not None and recorder.kept is not None:
-            cache.put(CacheKey.of(options, text), bytes(recorder.kept), recorder.content_type)
+        if key is not None and self._cache is not None and recorder.kept is not None:
+            self._cache.put(key, bytes(recorder.kept), recorder.content_type)
         return UtteranceResult(source, recorder.bytes_sent, attempts, request_id)
 
     async def _attempt(self, utterance: Utterance, recorder: _Recorder, last: bool) -> tuple[str, str]:
